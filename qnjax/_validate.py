@@ -1,0 +1,101 @@
+"""Boundary checks for concrete inputs.
+
+Every public numeric function calls these on its arguments. They inspect *concrete*
+values only: under ``jit``/``vmap``/``grad`` the arguments are tracers and the checks
+are skipped (no host round-trip, no recompilation). Invalid input inside ``jit``
+therefore propagates as out-of-range numbers or NaN instead of raising; validate
+once outside the transformed function if that matters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+
+
+def _concrete(x):
+    """Return a NumPy view of ``x`` or ``None`` if ``x`` is traced."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except Exception:  # pragma: no cover - exotic array types
+        return None
+
+
+def _fmt(v: np.ndarray) -> str:
+    flat = np.ravel(v)
+    return repr(flat[0].item()) if flat.size else "[]"
+
+
+def check_range(x, name: str, lo: float = -np.inf, hi: float = np.inf,
+                lo_open: bool = False, hi_open: bool = False):
+    """Raise ``ValueError`` if any concrete element of ``x`` lies outside the range."""
+    v = _concrete(x)
+    if v is None:
+        return x
+    if not np.issubdtype(v.dtype, np.number) and v.dtype != bool:
+        raise TypeError(f"{name} must be numeric, got dtype {v.dtype}")
+    bad = np.isnan(v) if np.issubdtype(v.dtype, np.floating) else np.zeros(v.shape, bool)
+    bad |= (v <= lo) if lo_open else (v < lo)
+    bad |= (v >= hi) if hi_open else (v > hi)
+    if np.any(bad):
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        raise ValueError(
+            f"{name} must lie in {lb}{lo}, {hi}{rb}; got {_fmt(v[bad])}"
+            + (f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")
+        )
+    return x
+
+
+def check_probability(x, name: str, open_low: bool = False):
+    """Probabilities in ``[0, 1]`` (or ``(0, 1]`` with ``open_low``)."""
+    return check_range(x, name, 0.0, 1.0, lo_open=open_low)
+
+
+def check_nonnegative(x, name: str):
+    """Lengths, times, rates: ``>= 0`` (``inf`` allowed)."""
+    return check_range(x, name, 0.0, np.inf)
+
+
+def check_positive(x, name: str):
+    """Strictly positive quantities (``inf`` allowed)."""
+    return check_range(x, name, 0.0, np.inf, lo_open=True)
+
+
+def check_bell(lam, name: str = "lam", atol: float = 1e-6):
+    """Bell-diagonal coefficients: last axis of size 4, non-negative, summing to 1."""
+    v = _concrete(lam)
+    shape = np.shape(lam)
+    if len(shape) == 0 or shape[-1] != 4:
+        raise ValueError(f"{name} must have a last axis of size 4 (I, X, Y, Z); got shape {shape}")
+    if v is None:
+        return lam
+    if np.any(v < -atol):
+        raise ValueError(f"{name} must be non-negative; got min {v.min()!r}")
+    s = v.sum(-1)
+    if np.any(np.abs(s - 1) > atol):
+        bad = s[np.abs(s - 1) > atol]
+        raise ValueError(f"{name} must sum to 1 over its last axis; got sum {_fmt(bad)}")
+    return lam
+
+
+def check_dm(rho, name: str = "rho", atol: float = 1e-6):
+    """Two-qubit density matrices ``(..., 4, 4)``: Hermitian, unit trace, PSD."""
+    shape = np.shape(rho)
+    if len(shape) < 2 or shape[-2:] != (4, 4):
+        raise ValueError(f"{name} must have trailing shape (4, 4); got shape {shape}")
+    v = _concrete(rho)
+    if v is None:
+        return rho
+    herm = np.abs(v - np.conj(np.swapaxes(v, -1, -2))).max() if v.size else 0.0
+    if herm > atol:
+        raise ValueError(f"{name} must be Hermitian; max |rho - rho^dagger| = {herm:.3g}")
+    tr = np.real(np.trace(v, axis1=-2, axis2=-1))
+    if np.any(np.abs(tr - 1) > atol):
+        raise ValueError(f"{name} must have unit trace; got trace {_fmt(tr[np.abs(tr - 1) > atol])}")
+    ev = np.linalg.eigvalsh(v)
+    if np.any(ev < -atol):
+        raise ValueError(f"{name} must be positive semidefinite; got eigenvalue {ev.min():.3g}")
+    return rho

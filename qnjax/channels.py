@@ -1,0 +1,173 @@
+"""Noise channels on Bell-diagonal states, Werner parameters and density matrices.
+
+A one-qubit Pauli channel with probabilities ``p = (p_I, p_X, p_Y, p_Z)`` acting
+on either qubit of a Bell-diagonal pair is the Klein-group convolution
+``lam ⊛ p`` (Dür et al., PRA 59, 169 (1999)); in Walsh coordinates it multiplies
+each coordinate by ``walsh(p)``. Memory decoherence over an idle time is therefore
+an exponential per Walsh coordinate (:func:`memory_walsh_rates`).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from . import _formulas as F
+from ._validate import check_bell, check_dm, check_nonnegative, check_positive, check_probability
+from .states import PAULIS, _float
+
+
+def pauli_channel(lam, p):
+    """Apply a one-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` to either qubit of ``lam``."""
+    check_bell(lam, "lam")
+    check_bell(p, "p")
+    lam, p = jnp.broadcast_arrays(_float(lam), _float(p))
+    return F.klein_conv(lam, p, jnp)
+
+
+def depolarize(lam, p):
+    """Two-qubit (pair) depolarising: ``lam -> (1 − p) lam + p/4``, ``p`` in [0, 1]."""
+    check_bell(lam, "lam")
+    check_probability(p, "p")
+    lam = _float(lam)
+    p = jnp.asarray(p, lam.dtype)[..., None]
+    return (1 - p) * lam + p / 4
+
+
+def depolarize_qubit(lam, p):
+    """One-qubit depolarising ``ρ -> (1 − p) ρ + p 1/2`` on either qubit of ``lam``."""
+    check_probability(p, "p")
+    p = _float(p)
+    probs = jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], axis=-1)
+    return pauli_channel(lam, probs)
+
+
+def dephase(lam, p):
+    """One-qubit dephasing: a ``Z`` flip with probability ``p`` on either qubit."""
+    check_probability(p, "p")
+    p = _float(p)
+    z = jnp.zeros_like(p)
+    return pauli_channel(lam, jnp.stack([1 - p, z, z, p], axis=-1))
+
+
+def t1t2_pauli_probs(t, t1, t2):
+    """Pauli-twirled ``T1``/``T2`` idling of one qubit for time ``t`` (same unit as ``T1, T2``).
+
+    Returns ``(..., 4)`` probabilities ``(p_I, p_X, p_Y, p_Z)``; see
+    :func:`qnjax._formulas.t1t2_pauli`. ``T2 <= 2 T1`` is required for a valid channel.
+    """
+    check_nonnegative(t, "t")
+    check_positive(t1, "t1")
+    check_positive(t2, "t2")
+    t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
+    return F.t1t2_pauli(t, t1, t2, jnp)
+
+
+def memory_walsh_rates(t1, t2):
+    """Decay rates ``(..., 4)`` of the Walsh coordinates for one qubit with ``T1, T2``.
+
+    Idling for ``t`` multiplies ``walsh(lam)`` by ``exp(−t · rates)`` with
+    ``rates = (0, 1/T1, 1/T2, 1/T2)`` (the Pauli-transfer diagonal of the
+    twirled channel). Rates of several qubits add.
+    """
+    check_positive(t1, "t1")
+    check_positive(t2, "t2")
+    t1, t2 = jnp.broadcast_arrays(_float(t1), _float(t2))
+    return jnp.stack([jnp.zeros_like(t1), 1 / t1, 1 / t2, 1 / t2], axis=-1)
+
+
+def memory_decohere(lam, t, t1, t2, qubits: int = 2):
+    """Bell-diagonal pair whose ``qubits`` (1 or 2) memories idle for ``t`` with ``T1, T2``.
+
+    Pauli-twirled amplitude and phase damping (:func:`t1t2_pauli_probs`), applied
+    to each of the ``qubits`` memories holding the pair.
+    """
+    if qubits not in (1, 2):
+        raise ValueError(f"qubits must be 1 or 2; got {qubits!r}")
+    check_bell(lam, "lam")
+    p = t1t2_pauli_probs(t, t1, t2)
+    lam = _float(lam)
+    out = F.klein_conv(*jnp.broadcast_arrays(lam, p.astype(lam.dtype)), jnp)
+    if qubits == 2:
+        out = F.klein_conv(*jnp.broadcast_arrays(out, p.astype(lam.dtype)), jnp)
+    return out
+
+
+def werner_decay(w, t, t_coh):
+    """Single-parameter memory decay of the literature: ``w · exp(−t / t_coh)``.
+
+    ``t_coh`` is the coherence time of the *pair* (both memories together), in the
+    unit of ``t``; ``t_coh = inf`` means no decay.
+    """
+    check_nonnegative(t, "t")
+    check_positive(t_coh, "t_coh")
+    w = _float(w)
+    return w * jnp.exp(-_float(t) / _float(t_coh))
+
+
+# ---------------------------------------------------------------- density matrices
+
+def apply_kraus(rho, kraus, qubit: int):
+    """Apply single-qubit Kraus operators ``kraus`` ``(K, 2, 2)`` (or ``(..., K, 2, 2)``)
+    to qubit ``qubit`` (0 or 1) of two-qubit ``rho`` ``(..., 4, 4)``."""
+    if qubit not in (0, 1):
+        raise ValueError(f"qubit must be 0 or 1; got {qubit!r}")
+    rho = jnp.asarray(rho)
+    kraus = jnp.asarray(kraus).astype(rho.dtype)
+    r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
+    if qubit == 0:
+        r = jnp.einsum("...kai,...ibjc,...kdj->...abdc", kraus, r, kraus.conj())
+    else:
+        r = jnp.einsum("...kbi,...aicj,...kdj->...abcd", kraus, r, kraus.conj())
+    return r.reshape(rho.shape)
+
+
+def _cplx(x):
+    x = _float(x)
+    return x.astype(jnp.complex128 if x.dtype == jnp.float64 else jnp.complex64)
+
+
+def pauli_channel_dm(rho, p, qubit: int):
+    """One-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` on qubit ``qubit`` of ``rho``."""
+    check_bell(p, "p")
+    p = _float(p)
+    kraus = jnp.sqrt(p)[..., :, None, None].astype(_cplx(p).dtype) * jnp.asarray(PAULIS, _cplx(p).dtype)
+    return apply_kraus(rho, kraus, qubit)
+
+
+def t1t2_kraus(t, t1, t2):
+    """Kraus operators ``(..., 4, 2, 2)`` of one qubit idling for ``t`` with ``T1, T2``.
+
+    Amplitude damping ``γ = 1 − exp(−t/T1)`` (Nielsen & Chuang eq. 8.108) followed
+    by pure dephasing that brings the coherence to ``exp(−t/T2)``: a ``Z`` flip
+    with probability ``(1 − exp(−t/T2 + t/(2 T1)))/2``. Requires ``T2 <= 2 T1``.
+    """
+    check_nonnegative(t, "t")
+    check_positive(t1, "t1")
+    check_positive(t2, "t2")
+    t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
+    gamma = 1 - jnp.exp(-t / t1)
+    pz = (1 - jnp.exp(-t / t2 + t / (2 * t1))) / 2
+    z = jnp.zeros_like(gamma)
+    o = jnp.ones_like(gamma)
+    k0 = jnp.stack([jnp.stack([o, z], -1), jnp.stack([z, jnp.sqrt(1 - gamma)], -1)], -2)
+    k1 = jnp.stack([jnp.stack([z, jnp.sqrt(gamma)], -1), jnp.stack([z, z], -1)], -2)
+    zm = jnp.stack([jnp.stack([o, z], -1), jnp.stack([z, -o], -1)], -2)
+    a, b = jnp.sqrt(1 - pz)[..., None, None], jnp.sqrt(pz)[..., None, None]
+    ks = jnp.stack([a * k0, a * k1, b * (zm @ k0), b * (zm @ k1)], axis=-3)
+    return ks.astype(_cplx(t).dtype)
+
+
+def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
+    """Amplitude + phase damping (Kraus, not twirled) of the listed qubits of ``rho``."""
+    check_dm(rho, "rho")
+    ks = t1t2_kraus(t, t1, t2)
+    for q in qubits:
+        rho = apply_kraus(rho, ks, q)
+    return rho
+
+
+def depolarize_dm(rho, p, qubit: int):
+    """One-qubit depolarising ``(1 − p) ρ + p 1/2`` on qubit ``qubit`` of ``rho``."""
+    check_probability(p, "p")
+    p = _float(p)
+    return pauli_channel_dm(rho, jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], -1), qubit)

@@ -1,0 +1,81 @@
+"""Secret-key fractions of Bell-diagonal states and repeaterless bounds.
+
+All logarithms are base 2 (bits). QBERs of a Bell-diagonal state measured in the
+Z and X bases: ``e_Z = λX + λY``, ``e_X = λY + λZ``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ._validate import check_bell, check_probability
+from .states import _float
+
+
+def binary_entropy(p):
+    """``h(p) = −p log2 p − (1 − p) log2 (1 − p)``; ``h(0) = h(1) = 0`` with finite gradient."""
+    p = _float(p)
+    return _xlog2x(p) * -1 + _xlog2x(1 - p) * -1
+
+
+def _xlog2x(x):
+    """``x log2 x`` with ``0 log 0 = 0`` and a NaN-free gradient at ``x = 0``."""
+    pos = x > 0
+    safe = jnp.where(pos, x, 1)
+    return jnp.where(pos, safe * jnp.log2(safe), 0)
+
+
+def shannon_entropy(lam):
+    """Shannon entropy (bits) of the distribution in the last axis."""
+    return -jnp.sum(_xlog2x(_float(lam)), axis=-1)
+
+
+def qber(lam):
+    """Quantum bit error rates ``(e_x, e_z) = (λY + λZ, λX + λY)`` of Bell-diagonal ``lam``."""
+    check_bell(lam, "lam")
+    lam = _float(lam)
+    return lam[..., 2] + lam[..., 3], lam[..., 1] + lam[..., 2]
+
+
+def key_fraction_bb84_smooth(lam):
+    """Unclipped asymptotic BB84 fraction ``1 − h(e_X) − h(e_Z)`` (may be negative).
+
+    Smooth, for optimisation; Shor & Preskill, PRL 85, 441 (2000), asymmetric
+    form of Lo, Chau & Ardehali, J. Cryptol. 18, 133 (2005).
+    """
+    ex, ez = qber(lam)
+    return 1 - binary_entropy(ex) - binary_entropy(ez)
+
+
+def key_fraction_bb84(lam):
+    """Asymptotic BB84 secret fraction ``max(0, 1 − h(e_X) − h(e_Z))`` (bits per pair)."""
+    return jnp.maximum(key_fraction_bb84_smooth(lam), 0)
+
+
+def key_fraction_six_state_smooth(lam):
+    """Unclipped six-state fraction ``1 − H(λ)`` (Bell-diagonal states; one-way
+    post-processing, Renner, Gisin & Kraus, PRA 72, 012332 (2005))."""
+    check_bell(lam, "lam")
+    return 1 - shannon_entropy(lam)
+
+
+def key_fraction_six_state(lam):
+    """Six-state secret fraction ``max(0, 1 − H(λ))`` (bits per pair)."""
+    return jnp.maximum(key_fraction_six_state_smooth(lam), 0)
+
+
+def plob_bound(eta):
+    """PLOB repeaterless bound ``−log2(1 − η)`` in bits per channel use
+    (Pirandola, Laurenza, Ottaviani & Banchi, Nat. Commun. 8, 15043 (2017)).
+    ``+inf`` at ``η = 1``."""
+    check_probability(eta, "eta")
+    eta = _float(eta)
+    return -jnp.log2(1 - eta)
+
+
+def tgw_bound(eta):
+    """TGW bound ``log2((1 + η)/(1 − η))`` in bits per channel use
+    (Takeoka, Guha & Wilde, Nat. Commun. 5, 5235 (2014))."""
+    check_probability(eta, "eta")
+    eta = _float(eta)
+    return jnp.log2((1 + eta) / (1 - eta))

@@ -1,0 +1,161 @@
+"""Static repeater protocols: binary trees of swap and distill nodes over elementary links.
+
+Protocols are hashable Python data (never traced), shared by the exact engine
+(:mod:`qnjax.delivery`) and the Monte Carlo engine (:mod:`qnjax.montecarlo`).
+
+Two forms:
+
+* **Levels** — the homogeneous shorthand of Li, Coopmans & Elkouss, IEEE TQE 2,
+  4100315 (2021): a bottom-up tuple such as ``("swap", "distill", "swap")`` over
+  ``2**(number of swap levels)`` identical segments. Swap levels double the
+  distance, distill levels use two copies of the level below. Parameters are
+  per level (one cut-off per level).
+* **Tree** — any binary tree of :class:`Link`, :class:`Swap` and :class:`Distill`
+  nodes over any number of segments, with per-segment and per-node parameters.
+  Internal nodes are numbered in post-order (children before parents, left
+  before right); per-node parameter arrays carry that index in their last axis.
+
+Stations (repeater nodes) are numbered ``0 .. n_segments``; segment ``i`` joins
+stations ``i`` and ``i + 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+LEVEL_NAMES = ("swap", "distill")
+
+
+@dataclass(frozen=True)
+class Link:
+    """Elementary link over segment ``segment`` (stations ``segment``, ``segment + 1``)."""
+
+    segment: int
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.segment, self.segment + 1)
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Entanglement swap at the station shared by two adjacent sub-chains."""
+
+    left: "Node"
+    right: "Node"
+
+    def __post_init__(self):
+        if self.left.span[1] != self.right.span[0]:
+            raise ValueError(
+                f"Swap children must be adjacent: left spans stations {self.left.span}, "
+                f"right spans {self.right.span}"
+            )
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.left.span[0], self.right.span[1])
+
+
+@dataclass(frozen=True)
+class Distill:
+    """Distillation of two independent copies of ``child`` (same stations)."""
+
+    child: "Node"
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.child.span
+
+
+Node = Union[Link, Swap, Distill]
+
+
+def parse_levels(levels: Union[str, Iterable[str]]) -> tuple[str, ...]:
+    """Normalise a level list: ``"swap,distill,swap"`` or an iterable of names.
+
+    Raises ``ValueError`` naming the bad level.
+    """
+    if isinstance(levels, str):
+        items = [s.strip() for s in levels.split(",") if s.strip()]
+    else:
+        items = [str(s).strip() for s in levels]
+    if not items:
+        raise ValueError("protocol must have at least one level (swap or distill)")
+    for s in items:
+        if s not in LEVEL_NAMES:
+            raise ValueError(f"protocol: unknown level {s!r}; allowed: {', '.join(LEVEL_NAMES)}")
+    return tuple(items)
+
+
+def levels_segments(levels: tuple[str, ...]) -> int:
+    """Number of segments of a level protocol: ``2 ** (number of swap levels)``."""
+    return 2 ** sum(1 for s in levels if s == "swap")
+
+
+def levels_to_tree(levels: Union[str, Iterable[str]]) -> Node:
+    """Expand a level list into the explicit tree over ``2**n_swap`` segments."""
+    levels = parse_levels(levels)
+    nodes: list[Node] = [Link(i) for i in range(levels_segments(levels))]
+    for lv in levels:
+        if lv == "swap":
+            nodes = [Swap(nodes[2 * i], nodes[2 * i + 1]) for i in range(len(nodes) // 2)]
+        else:
+            nodes = [Distill(n) for n in nodes]
+    assert len(nodes) == 1
+    return nodes[0]
+
+
+def n_segments(tree: Node) -> int:
+    s = tree.span
+    return s[1] - s[0]
+
+
+def internal_nodes(tree: Node) -> tuple[Node, ...]:
+    """Internal (swap / distill) nodes in post-order; their position is the node index."""
+    out: list[Node] = []
+
+    def visit(n: Node):
+        if isinstance(n, Swap):
+            visit(n.left)
+            visit(n.right)
+            out.append(n)
+        elif isinstance(n, Distill):
+            visit(n.child)
+            out.append(n)
+
+    visit(tree)
+    return tuple(out)
+
+
+def validate_tree(tree: Node) -> Node:
+    """Check that a tree's links cover segments ``0 .. n-1`` exactly once (per copy)."""
+    if not isinstance(tree, (Link, Swap, Distill)):
+        raise TypeError(f"protocol must be a Link/Swap/Distill tree or a level list; got {type(tree).__name__}")
+    lo, hi = tree.span
+    if lo != 0:
+        raise ValueError(f"protocol tree must start at station 0; it spans stations {tree.span}")
+    return tree
+
+
+def swap_asap_tree(n_segments_: int) -> Node:
+    """A balanced swap tree over any number of segments (left-heavy split)."""
+    if n_segments_ < 1:
+        raise ValueError(f"n_segments must be >= 1; got {n_segments_}")
+
+    def build(lo: int, hi: int) -> Node:
+        if hi - lo == 1:
+            return Link(lo)
+        mid = lo + (hi - lo + 1) // 2
+        return Swap(build(lo, mid), build(mid, hi))
+
+    return build(0, n_segments_)
+
+
+def format_tree(tree: Node) -> str:
+    """Compact text form, e.g. ``S(S(L0,L1),D(L2))``."""
+    if isinstance(tree, Link):
+        return f"L{tree.segment}"
+    if isinstance(tree, Swap):
+        return f"S({format_tree(tree.left)},{format_tree(tree.right)})"
+    return f"D({format_tree(tree.child)})"

@@ -1,0 +1,184 @@
+"""State representations and conversions.
+
+Conventions (shared by the whole package):
+
+* Bell-diagonal coefficients ``lam`` live in the last axis, ordered by the Pauli
+  applied to one qubit of ``|Φ+>``: ``(I, X, Y, Z) = (Φ+, Ψ+, Ψ−, Φ−)``.
+  The fidelity to ``|Φ+>`` is ``lam[..., 0]``.
+* Werner parameter ``w``: ``ρ = w |Φ+><Φ+| + (1 − w) 1/4``, so
+  ``F = (1 + 3w) / 4`` and ``w = (4F − 1) / 3``.
+* Two-qubit density matrices are ``(..., 4, 4)`` in the computational basis
+  ``|00>, |01>, |10>, |11>`` (first qubit most significant).
+* Walsh–Hadamard ("characteristic") coordinates ``walsh(lam) = lam @ H`` with the
+  Klein-group character table ``H`` below. Pauli channels and entanglement
+  swapping, both Klein-group convolutions, are element-wise products there
+  (see :mod:`qnjax.channels`, :mod:`qnjax.ops`). For a Werner state
+  ``walsh = (1, w, w, w)``.
+
+All functions accept arbitrary leading batch dimensions and work under ``jit``,
+``vmap`` and ``grad`` in float32 and float64.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import check_bell, check_dm, check_range
+
+# Klein group Z2 x Z2 with I=(0,0), X=(1,0), Y=(1,1), Z=(0,1); H[k, g] = (-1)^(k.g).
+_H_NP = np.array(
+    [[1, 1, 1, 1],
+     [1, -1, -1, 1],
+     [1, -1, 1, -1],
+     [1, 1, -1, -1]],
+    dtype=np.float64,
+)
+# Group multiplication table: _KLEIN[i, j] = index of P_i P_j (up to phase).
+_KLEIN = np.array([[0, 1, 2, 3], [1, 0, 3, 2], [2, 3, 0, 1], [3, 2, 1, 0]])
+
+_s = 1 / np.sqrt(2)
+# Columns: |Φ+>, |Ψ+>, |Ψ−>, |Φ−> in the computational basis.
+_BELL_NP = np.array(
+    [[_s, 0, 0, _s],
+     [0, _s, _s, 0],
+     [0, _s, -_s, 0],
+     [_s, 0, 0, -_s]],
+    dtype=np.float64,
+).T
+# Single-qubit Paulis in the same order (I, X, Y, Z).
+PAULIS = np.array(
+    [[[1, 0], [0, 1]],
+     [[0, 1], [1, 0]],
+     [[0, -1j], [1j, 0]],
+     [[1, 0], [0, -1]]],
+    dtype=np.complex128,
+)
+
+
+def _h(dtype):
+    return jnp.asarray(_H_NP, dtype=dtype)
+
+
+def _float(x):
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def walsh(lam):
+    """Walsh–Hadamard (Klein-group Fourier) coordinates of Bell-diagonal ``lam``.
+
+    ``walsh(lam)[..., 0] = sum(lam)``; the other three are the characters
+    ``(X, Y, Z)``. Linear, so it also maps unnormalised (probability-weighted)
+    states.
+    """
+    lam = _float(lam)
+    return lam @ _h(lam.dtype)
+
+
+def unwalsh(c):
+    """Inverse of :func:`walsh`: ``lam = c @ H / 4``."""
+    c = _float(c)
+    return c @ _h(c.dtype) / 4
+
+
+def werner_to_bell(w):
+    """Bell-diagonal coefficients ``(..., 4)`` of the Werner state with parameter ``w``.
+
+    ``w`` in ``[-1/3, 1]``; ``lam = ((1 + 3w)/4, (1 − w)/4, (1 − w)/4, (1 − w)/4)``.
+    """
+    check_range(w, "w", -1 / 3, 1.0)
+    w = _float(w)
+    off = (1 - w) / 4
+    return jnp.stack([(1 + 3 * w) / 4, off, off, off], axis=-1)
+
+
+def bell_to_werner(lam):
+    """Werner parameter ``w = (4 F − 1)/3`` of the Werner twirl of ``lam``."""
+    check_bell(lam, "lam")
+    lam = _float(lam)
+    return (4 * lam[..., 0] - 1) / 3
+
+
+def fidelity(lam):
+    """Fidelity to ``|Φ+>``: the ``I`` coefficient ``lam[..., 0]``."""
+    check_bell(lam, "lam")
+    return _float(lam)[..., 0]
+
+
+def werner_fidelity(w):
+    """Fidelity ``(1 + 3w)/4`` of a Werner state."""
+    check_range(w, "w", -1 / 3, 1.0)
+    return (1 + 3 * _float(w)) / 4
+
+
+def fidelity_to_werner(f):
+    """Werner parameter ``(4F − 1)/3`` of fidelity ``F`` in ``[0, 1]``."""
+    check_range(f, "f", 0.0, 1.0)
+    return (4 * _float(f) - 1) / 3
+
+
+def twirl_to_werner(lam):
+    """Depolarising (isotropic) twirl: keep the fidelity, spread the rest evenly."""
+    check_bell(lam, "lam")
+    lam = _float(lam)
+    f = lam[..., 0]
+    off = (1 - f) / 3
+    return jnp.stack([f, off, off, off], axis=-1)
+
+
+def bell_basis(dtype=jnp.complex64):
+    """Matrix ``(4, 4)`` whose columns are ``|Φ+>, |Ψ+>, |Ψ−>, |Φ−>``."""
+    return jnp.asarray(_BELL_NP, dtype=dtype)
+
+
+def _cdtype(x):
+    return jnp.complex128 if x.dtype == jnp.float64 else jnp.complex64
+
+
+def bell_to_dm(lam):
+    """Density matrix ``(..., 4, 4)`` (complex) of the Bell-diagonal state ``lam``."""
+    check_bell(lam, "lam")
+    lam = _float(lam)
+    b = bell_basis(_cdtype(lam))
+    return jnp.einsum("ik,...k,jk->...ij", b, lam.astype(b.dtype), b.conj())
+
+
+def werner_to_dm(w):
+    """Density matrix ``(..., 4, 4)`` of the Werner state with parameter ``w``."""
+    return bell_to_dm(werner_to_bell(w))
+
+
+def dm_to_bell(rho):
+    """Bell-diagonal twirl of ``rho``: its diagonal in the Bell basis, ``(..., 4)`` real.
+
+    The twirl (random correlated Pauli pair ``P ⊗ P*``) removes every off-diagonal
+    Bell-basis element and keeps the diagonal.
+    """
+    check_dm(rho, "rho")
+    rho = jnp.asarray(rho)
+    b = bell_basis(jnp.complex128 if rho.dtype in (jnp.complex128, jnp.float64) else jnp.complex64)
+    return jnp.real(jnp.einsum("ik,...ij,jk->...k", b.conj(), rho.astype(b.dtype), b))
+
+
+def dm_fidelity(rho):
+    """Fidelity ``<Φ+|ρ|Φ+>`` of a two-qubit density matrix."""
+    return dm_to_bell(rho)[..., 0]
+
+
+def is_valid_bell(lam, atol: float = 1e-6):
+    """Boolean array: ``lam`` is a valid Bell-diagonal vector (non-negative, sums to 1)."""
+    lam = _float(lam)
+    return jnp.all(lam >= -atol, axis=-1) & (jnp.abs(lam.sum(-1) - 1) <= atol)
+
+
+def is_valid_dm(rho, atol: float = 1e-6):
+    """Boolean array: ``rho`` is Hermitian, unit-trace and positive semidefinite."""
+    rho = jnp.asarray(rho)
+    herm = jnp.max(jnp.abs(rho - jnp.conj(jnp.swapaxes(rho, -1, -2))), axis=(-2, -1)) <= atol
+    tr = jnp.abs(jnp.trace(rho, axis1=-2, axis2=-1) - 1) <= atol
+    rh = (rho + jnp.conj(jnp.swapaxes(rho, -1, -2))) / 2
+    psd = jnp.linalg.eigvalsh(rh)[..., 0] >= -atol
+    return herm & tr & psd
