@@ -24,6 +24,12 @@ from .physical import (
     SPEED_OF_LIGHT_FIBER_KM_S, LinkModel, fiber_transmissivity, direct_transmission, double_click,
     single_click, decay_per_step, t_coh_steps, memory_rates_per_step,
 )
+# circuit level
+from .circuits import (
+    dm_to_tensor, tensor_to_dm, tensor_product_pairs, apply_gate, apply_two_qubit_gate,
+    apply_single_qubit_gate, partial_trace, depolarize_qubits, bit_flip, project_z, rx,
+    werner_twirl_dm, swap_dm, distill_bbpssw_dm, distill_dejmps_dm,
+)
 
 __version__ = "0.1.0"
 
@@ -44,4 +50,15 @@ __all__ = [
     # physical layer
     "SPEED_OF_LIGHT_FIBER_KM_S", "LinkModel", "fiber_transmissivity", "direct_transmission",
     "double_click", "single_click", "decay_per_step", "t_coh_steps", "memory_rates_per_step",
+    # circuit level
+    "dm_to_tensor", "tensor_to_dm", "tensor_product_pairs", "apply_gate", "apply_two_qubit_gate",
+    "apply_single_qubit_gate", "partial_trace", "depolarize_qubits", "bit_flip", "project_z",
+    "rx", "werner_twirl_dm", "swap_dm", "distill_bbpssw_dm", "distill_dejmps_dm",
 ]
+
+# exact delivery engine
+from .delivery import DeliveryResult, delivery, delivery_station_rates, bsm_noise_walsh  # noqa: E402
+from .protocol import Link, Swap, Distill, levels_to_tree, swap_asap_tree  # noqa: E402
+
+__all__ += ["DeliveryResult", "delivery", "delivery_station_rates", "bsm_noise_walsh",
+            "Link", "Swap", "Distill", "levels_to_tree", "swap_asap_tree"]

@@ -49,9 +49,9 @@ def swap_bell(a, b, gate_depolarizing, measurement_error, xp):
     ``measurement_error`` (a Pauli channel on the output).
     """
     c = klein_conv(a, b, xp)
-    g = gate_depolarizing
+    g = xp.asarray(gate_depolarizing)
     mass = a.sum(-1) * b.sum(-1)
-    c = (1 - g) * c + (g * mass / 4)[..., None]
+    c = (1 - g)[..., None] * c + (g * mass / 4)[..., None]
     return klein_conv(c, bsm_error_pauli(measurement_error, xp), xp)
 
 

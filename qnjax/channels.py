@@ -127,11 +127,27 @@ def _cplx(x):
 
 
 def pauli_channel_dm(rho, p, qubit: int):
-    """One-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` on qubit ``qubit`` of ``rho``."""
+    """One-qubit Pauli channel ``ρ -> Σ_k p_k σ_k ρ σ_k`` (``p = (p_I, p_X, p_Y, p_Z)``)
+    on qubit ``qubit`` of ``rho`` (Nielsen & Chuang §8.3).
+
+    Written linearly in ``p`` (not through Kraus operators ``√p_k σ_k``) so that the
+    gradient stays finite where some ``p_k = 0``.
+    """
+    if qubit not in (0, 1):
+        raise ValueError(f"qubit must be 0 or 1; got {qubit!r}")
     check_bell(p, "p")
     p = _float(p)
-    kraus = jnp.sqrt(p)[..., :, None, None].astype(_cplx(p).dtype) * jnp.asarray(PAULIS, _cplx(p).dtype)
-    return apply_kraus(rho, kraus, qubit)
+    rho = jnp.asarray(rho)
+    cd = _cplx(p).dtype if not jnp.iscomplexobj(rho) else rho.dtype
+    rho = rho.astype(cd)
+    paulis = jnp.asarray(PAULIS, cd)
+    r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
+    pc = p.astype(cd)
+    if qubit == 0:
+        r = jnp.einsum("...k,kai,...ibjc,kdj->...abdc", pc, paulis, r, paulis.conj())
+    else:
+        r = jnp.einsum("...k,kbi,...aicj,kdj->...abcd", pc, paulis, r, paulis.conj())
+    return r.reshape(r.shape[:-4] + (4, 4))
 
 
 def t1t2_kraus(t, t1, t2):
@@ -158,11 +174,41 @@ def t1t2_kraus(t, t1, t2):
 
 
 def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
-    """Amplitude + phase damping (Kraus, not twirled) of the listed qubits of ``rho``."""
+    """Amplitude + phase damping (not twirled) of the listed qubits of ``rho`` idling for ``t``.
+
+    The channel of :func:`t1t2_kraus` (Nielsen & Chuang §8.3.5–8.3.6), applied in its
+    element-wise form ``ρ00 += γ ρ11``, ``ρ11 *= 1 − γ``, ``ρ01 *= exp(−t/T2)`` with
+    ``γ = 1 − exp(−t/T1)``, which is smooth in ``t`` (the Kraus form has ``√γ``,
+    whose gradient is infinite at ``t = 0``).
+    """
     check_dm(rho, "rho")
-    ks = t1t2_kraus(t, t1, t2)
+    check_nonnegative(t, "t")
+    check_positive(t1, "t1")
+    check_positive(t2, "t2")
     for q in qubits:
-        rho = apply_kraus(rho, ks, q)
+        if q not in (0, 1):
+            raise ValueError(f"qubits must be 0 or 1; got {q!r}")
+    rho = jnp.asarray(rho)
+    t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
+    cd = rho.dtype if jnp.iscomplexobj(rho) else _cplx(t).dtype
+    rho = rho.astype(cd)
+    e1 = jnp.exp(-t / t1).astype(cd)
+    e2 = jnp.exp(-t / t2).astype(cd)
+    zero, one = jnp.zeros_like(e1), jnp.ones_like(e1)
+    # Superoperator S[a, d, i, j]: (ρ')_{ad} = Σ_ij S[a, d, i, j] ρ_{ij}.
+    s = jnp.stack([
+        jnp.stack([jnp.stack([one, zero, zero, 1 - e1], -1).reshape(e1.shape + (2, 2)),
+                   jnp.stack([zero, e2, zero, zero], -1).reshape(e1.shape + (2, 2))], -3),
+        jnp.stack([jnp.stack([zero, zero, e2, zero], -1).reshape(e1.shape + (2, 2)),
+                   jnp.stack([zero, zero, zero, e1], -1).reshape(e1.shape + (2, 2))], -3),
+    ], -4)
+    for q in qubits:
+        r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
+        if q == 0:
+            r = jnp.einsum("...adij,...ibjc->...abdc", s, r)
+        else:
+            r = jnp.einsum("...bdij,...aicj->...abcd", s, r)
+        rho = r.reshape(r.shape[:-4] + (4, 4))
     return rho
 
 

@@ -73,7 +73,9 @@ def distill_dejmps(a, b):
     a, b = _pair(a, b)
     num = F.dejmps_numerators(a, b, jnp)
     p = num.sum(-1)
-    return p, num / p[..., None]
+    # p = 0 only for mutually orthogonal inputs (e.g. Φ+ with Φ−); keep it NaN-free.
+    safe = jnp.where(p > 0, p, 1)
+    return p, num / safe[..., None]
 
 
 def distill_bbpssw(a, b):

@@ -96,14 +96,21 @@ def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, vi
     """Midpoint station, single-photon (single-click) heralding with bright-state population ``alpha``.
 
     Each node prepares ``√(1−α)|0>|0> + √α|1>|1>`` (spin, photon) and sends the photon
-    to the midpoint. With ``η_h = efficiency · η(L/2)`` the station sees exactly one
-    click with probability ``p_gen = 2 α (1 − α) η_h + α² η_h (2 − η_h)``. Given a
-    click, the pair is ``|Ψ±>`` (coherence ``V``) with weight ``2 α (1 − α) η_h`` and
-    ``|11>`` with weight ``α² η_h (2 − η_h)`` (both emitted, one lost) — Rozpędek et
-    al., PRA 99, 052330 (2019), Eq. (A6)–(A8); Humphreys et al., Nature 558, 268
-    (2018). After the local Pauli correction to ``Φ+`` and a Bell-diagonal twirl:
-    ``lam0 = ((1−a)(1+V)/2, a/2, a/2, (1−a)(1−V)/2)`` with ``a`` the ``|11>`` weight.
+    to a beam splitter at the midpoint with non-number-resolving detectors (dark
+    counts neglected). With ``η_h = efficiency · η(L/2)`` the station sees one click
+    with probability ``p_gen = 2 α (1 − α) η_h + α² η_h (2 − η_h) = 2 α η_h (1 − α η_h / 2)``.
+    Given a click, the spins are ``|Ψ±>`` (coherence ``V``) with weight
+    ``2 α (1 − α) η_h``, or ``|11>`` with weight ``α² η_h (2 − η_h)`` (both emitted,
+    at least one detected; two photons bunch on one detector), so the ``|11>``
+    fraction is ``a = α (2 − η_h) / (2 − α η_h)``. After the local Pauli correction to
+    ``Φ+`` and a Bell-diagonal twirl:
+    ``lam0 = ((1−a)(1+V)/2, a/2, a/2, (1−a)(1−V)/2)``. For ``η_h ≪ 1`` this is the
+    familiar ``p_gen ≈ 2 α η_h``, ``F ≈ (1 − α)(1 + V)/2`` of Cabrillo, Cirac,
+    García-Fernández & Zoller, PRA 59, 1025 (1999); Humphreys et al., Nature 558,
+    268 (2018); Rozpędek et al., PRA 99, 052330 (2019) (single-click scheme).
     Smaller ``α`` means higher fidelity and a lower rate. Attempt time ``prep + L/c``.
+    ``a`` is written without dividing by ``p_gen``, so ``lam0`` stays finite and
+    differentiable at ``α = 0`` and ``η_h = 0``.
     """
     check_probability(alpha, "alpha")
     check_probability(efficiency, "efficiency")
@@ -115,7 +122,9 @@ def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, vi
     good = 2 * a_ * (1 - a_) * eh
     bad = a_**2 * eh * (2 - eh)
     p = good + bad
-    a = bad / p
+    # a = bad / p, simplified so that it stays finite (and differentiable) at
+    # alpha = 0 (a = 0) and eta_h = 0 (a = alpha), where p = 0.
+    a = a_ * (2 - eh) / (2 - a_ * eh)
     v = jnp.asarray(visibility, L.dtype)
     lam0 = jnp.stack([(1 - a) * (1 + v) / 2, a / 2, a / 2, (1 - a) * (1 - v) / 2], -1)
     return LinkModel(p, prep_time_s + L / SPEED_OF_LIGHT_FIBER_KM_S, lam0)
