@@ -99,3 +99,19 @@ def check_dm(rho, name: str = "rho", atol: float = 1e-6):
     if np.any(ev < -atol):
         raise ValueError(f"{name} must be positive semidefinite; got eigenvalue {ev.min():.3g}")
     return rho
+
+
+def check_broadcastable(*named, core_ndim: int = 1):
+    """Batch shapes (all but the last ``core_ndim`` axes) of ``(name, array)`` pairs must
+    broadcast together; raise ``ValueError`` naming the arguments otherwise.
+
+    Shapes are static, so this check also runs under ``jit``/``vmap``.
+    """
+    shapes = [(name, tuple(np.shape(x))) for name, x in named]
+    batch = [(name, s[: len(s) - core_ndim] if core_ndim else s) for name, s in shapes]
+    try:
+        np.broadcast_shapes(*(b for _, b in batch))
+    except ValueError:
+        desc = ", ".join(f"{name} {s}" for name, s in shapes)
+        raise ValueError(f"{' and '.join(n for n, _ in named)} have batch shapes that do not "
+                         f"broadcast together: {desc}") from None

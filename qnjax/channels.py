@@ -12,7 +12,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from . import _formulas as F
-from ._validate import check_bell, check_dm, check_nonnegative, check_positive, check_probability
+from ._validate import (
+    check_bell, check_broadcastable, check_dm, check_nonnegative, check_positive, check_probability,
+)
 from .states import PAULIS, _float
 
 
@@ -20,6 +22,7 @@ def pauli_channel(lam, p):
     """Apply a one-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` to either qubit of ``lam``."""
     check_bell(lam, "lam")
     check_bell(p, "p")
+    check_broadcastable(("lam", lam), ("p", p))
     lam, p = jnp.broadcast_arrays(_float(lam), _float(p))
     return F.klein_conv(lam, p, jnp)
 

@@ -42,7 +42,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_dm, check_probability
+from ._validate import check_broadcastable, check_dm, check_probability
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -278,6 +278,7 @@ def swap_dm(rho_a, rho_b, gate_depolarizing=0.0, measurement_error=0.0):
     """
     check_dm(rho_a, "rho_a")
     check_dm(rho_b, "rho_b")
+    check_broadcastable(("rho_a", rho_a), ("rho_b", rho_b), core_ndim=2)
     _probs(gate_depolarizing, "gate_depolarizing")
     _probs(measurement_error, "measurement_error")
     t = tensor_product_pairs(rho_a, rho_b)
@@ -337,6 +338,7 @@ def distill_dejmps_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0
     """
     check_dm(rho_a, "rho_a")
     check_dm(rho_b, "rho_b")
+    check_broadcastable(("rho_a", rho_a), ("rho_b", rho_b), core_ndim=2)
     _probs(cnot_depolarizing, "cnot_depolarizing")
     _probs(measurement_error, "measurement_error")
     return _bilocal_cnot_measure(rho_a, rho_b, cnot_depolarizing, measurement_error, True)
@@ -358,6 +360,7 @@ def distill_bbpssw_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0
     """
     check_dm(rho_a, "rho_a")
     check_dm(rho_b, "rho_b")
+    check_broadcastable(("rho_a", rho_a), ("rho_b", rho_b), core_ndim=2)
     _probs(cnot_depolarizing, "cnot_depolarizing")
     _probs(measurement_error, "measurement_error")
     p, rho = _bilocal_cnot_measure(werner_twirl_dm(rho_a), werner_twirl_dm(rho_b),

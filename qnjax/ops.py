@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from . import _formulas as F
-from ._validate import check_bell, check_probability, check_range
+from ._validate import check_bell, check_broadcastable, check_probability, check_range
 from .states import _float, werner_to_bell
 
 
@@ -41,6 +41,7 @@ def swap(a, b, gate_depolarizing=0.0, measurement_error=0.0):
     check_bell(b, "b")
     check_probability(gate_depolarizing, "gate_depolarizing")
     check_probability(measurement_error, "measurement_error")
+    check_broadcastable(("a", a), ("b", b))
     a, b = _pair(a, b)
     g = jnp.asarray(gate_depolarizing, a.dtype)
     e = jnp.asarray(measurement_error, a.dtype)
@@ -55,6 +56,7 @@ def swap_werner(wa, wb, gate_depolarizing=0.0):
     check_range(wa, "wa", -1 / 3, 1.0)
     check_range(wb, "wb", -1 / 3, 1.0)
     check_probability(gate_depolarizing, "gate_depolarizing")
+    check_broadcastable(("wa", wa), ("wb", wb), core_ndim=0)
     wa, wb = _pair(wa, wb)
     return (1 - jnp.asarray(gate_depolarizing, wa.dtype)) * wa * wb
 
@@ -70,6 +72,7 @@ def distill_dejmps(a, b):
     """
     check_bell(a, "a")
     check_bell(b, "b")
+    check_broadcastable(("a", a), ("b", b))
     a, b = _pair(a, b)
     num = F.dejmps_numerators(a, b, jnp)
     p = num.sum(-1)
@@ -88,6 +91,7 @@ def distill_bbpssw(a, b):
     """
     check_bell(a, "a")
     check_bell(b, "b")
+    check_broadcastable(("a", a), ("b", b))
     a, b = _pair(a, b)
     p, f = F.bbpssw_fidelity(a[..., 0], b[..., 0])
     return p, werner_to_bell((4 * f - 1) / 3)
@@ -98,6 +102,7 @@ def distill_bbpssw_werner(wa, wb):
     ``w_out = (wa + wb + 4 wa wb) / (3 (1 + wa wb))``. Returns ``(p, w_out)``."""
     check_range(wa, "wa", -1 / 3, 1.0)
     check_range(wb, "wb", -1 / 3, 1.0)
+    check_broadcastable(("wa", wa), ("wb", wb), core_ndim=0)
     wa, wb = _pair(wa, wb)
     m, mw = F.bbpssw_werner_unnormalized(1.0, wa, 1.0, wb)
     return m, mw / m
