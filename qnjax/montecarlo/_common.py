@@ -1,0 +1,265 @@
+"""Shared pieces of the Monte Carlo engines: random numbers, states, statistics, results.
+
+States travel as a trailing axis ``s``: Werner mode ``s = 1`` holds ``[w]``; Bell-diagonal
+mode ``s = 4`` holds the Walsh–Hadamard coordinates ``walsh(λ)`` (see
+:func:`qnjax.states.walsh`), in which a swap is an element-wise product and memory
+decoherence an element-wise decay (``exp(−Δ · rate)`` per coordinate, never ``exp(+t)``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _formulas as F
+from ..keyrate import key_fraction_bb84
+from ..states import _H_NP
+
+_U32 = 2.0 ** -32
+BIG_TIME = 2 ** 30  # "no cut-off" as an int32 that can be added to a time
+
+
+# ---------------------------------------------------------------- random numbers
+
+def key_from_seed(seed) -> jax.Array:
+    """A threefry key from an int seed or an existing key (typed or raw uint32[2])."""
+    if isinstance(seed, (int, np.integer)):
+        return jax.random.key(int(seed))
+    seed = jnp.asarray(seed) if not isinstance(seed, jax.Array) else seed
+    if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
+        return seed
+    return jax.random.wrap_key_data(seed.astype(jnp.uint32))
+
+
+def uniform_open(key, shape, dtype):
+    """Uniforms in the open interval (0, 1) from 32 random bits: ``(b + 1/2) 2^-32``.
+
+    Never 0 or 1, so ``log(u)`` is finite. Integer bits (threefry) are identical on
+    every backend; the conversion is exact in float64.
+    """
+    bits = jax.random.bits(key, shape, jnp.uint32)
+    if dtype == jnp.float64:
+        return (bits.astype(dtype) + 0.5) * _U32
+    # float32: 24 significant bits, centred in their cell
+    return ((bits >> 8).astype(dtype) + 0.5) * (2.0 ** -24)
+
+
+def geometric(u, log_q):
+    """Geometric waiting time ``T >= 1`` with ``P(T = t) = p q^(t−1)`` by inversion.
+
+    ``log_q = log(1 − p)`` (``−inf`` for ``p = 1`` gives ``T = 1``). Returns int32,
+    clipped below ``BIG_TIME``.
+    """
+    t = jnp.floor(jnp.log(u) / log_q)
+    return (jnp.minimum(t, BIG_TIME // 4) + 1).astype(jnp.int32)
+
+
+# ---------------------------------------------------------------- states (trailing axis s)
+
+def _h(dtype):
+    return jnp.asarray(_H_NP, dtype)
+
+
+def to_internal(w0, lam0, dtype):
+    """Initial states as the engine's trailing-axis form; returns ``(s0, bell)``."""
+    if lam0 is not None:
+        lam0 = jnp.asarray(lam0, dtype)
+        return lam0 @ _h(dtype), True
+    return jnp.asarray(w0, dtype)[..., None], False
+
+
+def fidelity_of(state, bell: bool):
+    """Fidelity to Φ+ of internal states ``(..., s)``."""
+    if bell:
+        return state.sum(-1) / 4
+    return (1 + 3 * state[..., 0]) / 4
+
+
+def distill_internal(sa, sb, bell: bool):
+    """Distillation of internal states: returns ``(p_success, s_out)``.
+
+    Werner: BBPSSW on Werner inputs, ``p = (1 + wa wb)/2``,
+    ``w_out = (wa + wb + 4 wa wb) / (3 (1 + wa wb))`` (Bennett et al., PRL 76, 722 (1996)).
+    Bell-diagonal: DEJMPS (Deutsch et al., PRL 77, 2818 (1996)) via
+    :func:`qnjax._formulas.dejmps_numerators`.
+    """
+    if not bell:
+        wa, wb = sa[..., 0], sb[..., 0]
+        m, mw = F.bbpssw_werner_unnormalized(1.0, wa, 1.0, wb)
+        return m, (mw / m)[..., None]
+    h = _h(sa.dtype)
+    la, lb = sa @ h / 4, sb @ h / 4
+    num = F.dejmps_numerators(la, lb, jnp)
+    p = num.sum(-1)
+    return p, (num / p[..., None]) @ h
+
+
+# ---------------------------------------------------------------- statistics
+
+class Moments:
+    """Host-side (float64 NumPy) running count / mean / M2 per design, merged with
+    Chan et al.'s parallel update from per-chunk shifted sums."""
+
+    def __init__(self, shape):
+        self.n = np.zeros(shape, np.float64)
+        self.mean = np.zeros(shape, np.float64)
+        self.m2 = np.zeros(shape, np.float64)
+
+    def add_shifted(self, n, s1, s2, shift):
+        """Merge a chunk given ``n``, ``Σ(x − shift)``, ``Σ(x − shift)²``."""
+        n = np.asarray(n, np.float64)
+        s1 = np.asarray(s1, np.float64)
+        s2 = np.asarray(s2, np.float64)
+        shift = np.asarray(shift, np.float64)
+        safe = np.maximum(n, 1)
+        mb = s1 / safe
+        m2b = np.maximum(s2 - s1 * mb, 0.0)
+        mb = mb + shift
+        tot = self.n + n
+        delta = mb - self.mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(tot > 0, n / np.maximum(tot, 1), 0.0)
+        self.mean = np.where(n > 0, self.mean + delta * frac, self.mean)
+        self.m2 = np.where(n > 0, self.m2 + m2b + delta ** 2 * self.n * frac, self.m2)
+        self.n = tot
+
+    def stderr(self):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = np.where(self.n > 1, self.m2 / np.maximum(self.n - 1, 1), np.nan)
+            return np.sqrt(var / np.maximum(self.n, 1))
+
+    def mean_or_nan(self):
+        return np.where(self.n > 0, self.mean, np.nan)
+
+
+# ---------------------------------------------------------------- result
+
+class MonteCarloResult(eqx.Module):
+    """Monte Carlo estimates per design point (leading axes = the design batch shape).
+
+    Times are in steps / slots of one elementary-link attempt. ``mean_state`` is the mean
+    delivered Bell-diagonal state ``(..., 4)`` (Werner mode: the Werner state of the mean
+    ``w``). ``key_fraction`` is the asymptotic BB84 fraction (log base 2) of the mean
+    delivered state and ``secret_key_rate = key_fraction / mean_time`` in bits per step.
+    ``times`` / ``werner`` hold the first ``keep`` delivered samples per design (``-1`` /
+    NaN padding where fewer were kept). ``undelivered`` counts trajectories stopped at the
+    slot cap ``max_time`` (never mixed into the means); ``trajectories = samples +
+    undelivered``.
+    """
+
+    mean_time: jax.Array
+    mean_time_stderr: jax.Array
+    mean_werner: jax.Array
+    mean_werner_stderr: jax.Array
+    mean_fidelity: jax.Array
+    mean_fidelity_stderr: jax.Array
+    mean_state: jax.Array
+    key_fraction: jax.Array
+    secret_key_rate: jax.Array
+    samples: jax.Array
+    undelivered: jax.Array
+    trajectories: jax.Array
+    times: jax.Array
+    werner: jax.Array
+    policy: str = eqx.field(static=True, default="")
+
+    def histogram(self, bins=50, range=None):
+        """Histogram of the kept delivery-time samples: ``(counts, edges)`` per design
+        (NumPy; only for an unbatched result)."""
+        t = np.asarray(self.times)
+        if t.ndim != 1:
+            raise ValueError("histogram() needs an unbatched result; index a design first")
+        return np.histogram(t[t >= 0], bins=bins, range=range)
+
+    def to_dict(self) -> dict:
+        """Plain-Python summary (scalars or nested lists), without the sample arrays."""
+        out = {}
+        for k in ("mean_time", "mean_time_stderr", "mean_werner", "mean_werner_stderr",
+                  "mean_fidelity", "mean_fidelity_stderr", "key_fraction",
+                  "secret_key_rate", "samples", "undelivered", "trajectories", "mean_state"):
+            v = np.asarray(getattr(self, k))
+            out[k] = v.item() if v.ndim == 0 else v.tolist()
+        out["policy"] = self.policy
+        return out
+
+
+def build_result(policy, batch_shape, tmom: Moments, fmom: Moments, state_sum, bell,
+                 undelivered, times, fids, dtype) -> MonteCarloResult:
+    """Assemble a :class:`MonteCarloResult` from host accumulators (flat design axis)."""
+    n = tmom.n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_s = state_sum / np.maximum(n, 1)[:, None]
+    h = _H_NP
+    if bell:
+        lam = mean_s @ h / 4
+    else:
+        w = mean_s[:, 0]
+        off = (1 - w) / 4
+        lam = np.stack([(1 + 3 * w) / 4, off, off, off], -1)
+    lam = np.where((n > 0)[:, None], lam, np.nan)
+    mf = fmom.mean_or_nan()
+    fse = fmom.stderr()
+    kf = np.asarray(key_fraction_bb84(jnp.asarray(np.nan_to_num(lam, nan=0.25), jnp.float64)
+                                      if jax.config.jax_enable_x64 else
+                                      jnp.asarray(np.nan_to_num(lam, nan=0.25), jnp.float32)))
+    kf = np.where(n > 0, kf, np.nan)
+    mt = tmom.mean_or_nan()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skr = kf / mt
+    wfids = np.where(np.isnan(fids), np.nan, (4 * fids - 1) / 3)
+
+    def arr(x, extra=()):
+        x = np.asarray(x).reshape(tuple(batch_shape) + tuple(extra))
+        if x.dtype == np.float64:
+            x = x.astype(dtype)
+        return jnp.asarray(x)
+
+    return MonteCarloResult(
+        mean_time=arr(mt), mean_time_stderr=arr(tmom.stderr()),
+        mean_werner=arr((4 * mf - 1) / 3), mean_werner_stderr=arr(4 * fse / 3),
+        mean_fidelity=arr(mf), mean_fidelity_stderr=arr(fse),
+        mean_state=arr(lam, (4,)), key_fraction=arr(kf), secret_key_rate=arr(skr),
+        samples=arr(n.astype(np.int64)), undelivered=arr(np.asarray(undelivered, np.int64)),
+        trajectories=arr((n + undelivered).astype(np.int64)),
+        times=arr(times, (times.shape[-1],)), werner=arr(wfids, (fids.shape[-1],)),
+        policy=policy,
+    )
+
+
+def pick_dtype(dtype) -> jnp.dtype:
+    if dtype is None:
+        return jnp.dtype(jnp.result_type(float))
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype must be float32 or float64; got {dtype}")
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError("dtype float64 needs jax_enable_x64 (jax.config.update('jax_enable_x64', True))")
+    return dtype
+
+
+def check_samples(samples) -> int:
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"samples must be a positive integer; got {samples!r}")
+    return int(samples)
+
+
+def pow2_at_least(x: float, lo: int, hi: int) -> int:
+    x = max(lo, min(hi, int(x)))
+    return 1 << max(0, math.ceil(math.log2(x)))
+
+
+class Progress:
+    """Optional progress callback wrapper: ``callback(done, total)`` after each chunk."""
+
+    def __init__(self, callback: Optional[callable], total: int):
+        self.cb = callback
+        self.total = total
+
+    def __call__(self, done: int):
+        if self.cb is not None:
+            self.cb(min(int(done), self.total), self.total)

@@ -1,0 +1,304 @@
+"""Swap-asap policy on a linear chain of ``n >= 2`` nodes, time-slotted.
+
+Model (Iñesta, Vardoyan, Scavuzzo & Wehner, npj Quantum Information 9, 46 (2023)): node ``j``
+has one memory per side (end nodes one); segment ``i`` joins nodes ``i`` and ``i + 1``. The
+chain starts empty. In every slot, in this order:
+
+a. every segment whose two memories (right one of node ``i``, left one of node ``i + 1``) are
+   free attempts generation, succeeding with ``p_gen[i]`` and giving a link of age 0 in
+   state ``w0[i]`` / ``lam0[i]``;
+b. every node that holds two links swaps them, all at once, each succeeding with
+   ``p_swap[j]``: a run of links joined by swapping nodes becomes one link whose age is its
+   oldest input's age if every swap of the run succeeded, and is lost otherwise (the state is
+   the Klein-group convolution of the inputs, an element-wise product in Walsh coordinates);
+c. if the end nodes share a link it is delivered; the delivery time is the number of slots
+   so far (1 when ``p_gen = p_swap = 1``);
+d. every link with age ``>= cutoff`` is discarded;
+e. every link ages one slot and decoheres in the two memories that hold it: Werner
+   ``w -> w e^{-(1/t_a + 1/t_b)/2}`` for per-node coherence times ``t`` (a homogeneous chain
+   decays as ``e^{-age/t_coh}``, the nested engine's convention), Bell-diagonal: Walsh
+   coordinates times ``e^{-(r_a + r_b)}`` for per-qubit rates ``r`` per slot.
+
+Implementation: lanes (independent trajectories) × nodes arrays; one ``lax.fori_loop`` over
+slots per jitted chunk; runs of links are merged by pointer jumping (``ceil(log2 n)`` gathers).
+A lane that finishes starts the next trajectory while the quota lasts (the first ``samples``
+trajectories started are the sample, each run to delivery or to the slot cap ``max_time``,
+so long trajectories are never selected against).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..states import _H_NP
+from . import _params as P
+from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, fidelity_of,
+                      key_from_seed, pick_dtype, pow2_at_least, uniform_open)
+
+
+def _take(x, idx):
+    """``x[l, idx[l, j]]`` along the node axis (trailing state axis kept)."""
+    if x.ndim == idx.ndim:
+        return jnp.take_along_axis(x, idx, axis=-1)
+    return jnp.take_along_axis(x, idx[..., None], axis=-2)
+
+
+def _slot(carry, u, prm, *, n, bell, keep):
+    st = carry
+    R, Lp, age, S, t, active = st["R"], st["Lp"], st["age"], st["S"], st["t"], st["active"]
+    Ln = R.shape[0]
+    nodes = jnp.arange(n, dtype=jnp.int32)
+    # start new trajectories in idle lanes while the quota lasts
+    idle = ~active
+    rank = jnp.cumsum(idle.astype(jnp.int32)) - 1
+    start = idle & (st["started"] + rank < prm["quota"])
+    started = st["started"] + jnp.sum(start, dtype=jnp.int32)
+    active = active | start
+    t = jnp.where(start, 0, t)
+
+    # (a) generation on segments with both memories free
+    u_gen, u_sw = u[:, : n - 1], u[:, n - 1:]
+    free = (R[:, :-1] < 0) & (Lp[:, 1:] < 0) & active[:, None]
+    new = free & (u_gen < prm["p_gen"])
+    seg = nodes[:-1]
+    R = R.at[:, :-1].set(jnp.where(new, seg + 1, R[:, :-1]))
+    Lp = Lp.at[:, 1:].set(jnp.where(new, seg, Lp[:, 1:]))
+    age = age.at[:, :-1].set(jnp.where(new, 0, age[:, :-1]))
+    S = S.at[:, :-1].set(jnp.where(new[..., None], prm["s0"], S[:, :-1]))
+
+    # (b) swaps at every node holding two links; merge runs by pointer jumping
+    J = (Lp >= 0) & (R >= 0)
+    ok_sw = u_sw < prm["p_swap"]
+    has_r = R >= 0
+    Rc = jnp.where(has_r, R, 0)
+    nxt = jnp.where(has_r & _take(J, Rc), R, -1)
+    a_end, a_age, a_S = R, age, S
+    a_ok = jnp.where(nxt >= 0, _take(ok_sw, Rc), True)
+    Lc = jnp.where(Lp >= 0, Lp, 0)
+    prv = jnp.where((Lp >= 0) & _take(J, Lc), Lp, -1)
+    b_head = Lp
+    for _ in range(max(1, math.ceil(math.log2(n)))):
+        h = nxt >= 0
+        g = jnp.where(h, nxt, 0)
+        a_end = jnp.where(h, _take(a_end, g), a_end)
+        a_age = jnp.where(h, jnp.maximum(a_age, _take(a_age, g)), a_age)
+        a_S = jnp.where(h[..., None], a_S * _take(a_S, g), a_S)
+        a_ok = jnp.where(h, a_ok & _take(a_ok, g), a_ok)
+        nxt = jnp.where(h, _take(nxt, g), nxt)
+        hb = prv >= 0
+        gb = jnp.where(hb, prv, 0)
+        b_head = jnp.where(hb, _take(b_head, gb), b_head)
+        prv = jnp.where(hb, _take(prv, gb), prv)
+    head = has_r & ~J
+    keep_r = head & a_ok
+    R = jnp.where(keep_r, a_end, -1)
+    age = jnp.where(keep_r, a_age, 0)
+    S = a_S
+    tail = (Lp >= 0) & ~J
+    hc = jnp.where(tail, b_head, 0)
+    Lp = jnp.where(tail & _take(a_ok, hc), b_head, -1)
+
+    # (c) delivery
+    t = t + active.astype(jnp.int32)
+    deliv = active & (R[:, 0] == n - 1)
+    over = active & ~deliv & (t >= prm["max_time"])
+    fin = deliv | over
+    s_del = S[:, 0]  # delivered state: right after the swaps, before this slot's decay
+    fid = fidelity_of(s_del, bell)
+
+    # (d) cut-off, (e) ageing and decoherence
+    cut = age >= prm["cutoff"]
+    R = jnp.where(cut, -1, R)
+    Lc = jnp.where(Lp >= 0, Lp, 0)
+    Lp = jnp.where((Lp >= 0) & ~_take(cut, Lc), Lp, -1)
+    alive = R >= 0
+    age = jnp.where(alive, age + 1, 0)
+    dec = prm["decay"] * prm["decay"][jnp.where(alive, R, 0)]
+    S = jnp.where(alive[..., None], S * dec, S)
+    # finished lanes reset to the empty chain
+    R = jnp.where(fin[:, None], -1, R)
+    Lp = jnp.where(fin[:, None], -1, Lp)
+    active = active & ~fin
+
+    # statistics and kept samples
+    dt = jnp.where(deliv, t.astype(S.dtype) - prm["t_ref"], 0)
+    df = jnp.where(deliv, fid - prm["f_ref"], 0)
+    fr = jnp.cumsum(fin.astype(jnp.int32)) - 1
+    gi = st["done"] + fr
+    kidx = jnp.where(fin & (gi < keep), gi, keep)
+    out = dict(
+        R=R, Lp=Lp, age=age, S=S, t=t, active=active, started=started,
+        done=st["done"] + jnp.sum(fin, dtype=jnp.int32),
+        n=st["n"] + jnp.sum(deliv, dtype=jnp.int32),
+        undelivered=st["undelivered"] + jnp.sum(over, dtype=jnp.int32),
+        t_s1=st["t_s1"] + jnp.sum(dt), t_s2=st["t_s2"] + jnp.sum(dt * dt),
+        f_s1=st["f_s1"] + jnp.sum(df), f_s2=st["f_s2"] + jnp.sum(df * df),
+        state_sum=st["state_sum"] + jnp.sum(jnp.where(deliv[:, None], s_del, 0), 0),
+        keep_t=st["keep_t"].at[kidx].set(jnp.where(deliv, t, -1), mode="drop"),
+        keep_f=st["keep_f"].at[kidx].set(jnp.where(deliv, fid, jnp.nan), mode="drop"),
+    )
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(n, bell, lanes, slots, keep):
+    slot = functools.partial(_slot, n=n, bell=bell, keep=keep)
+
+    def one(key, prm, st, first_slot):
+        dtype = st["S"].dtype
+
+        def body(i, st):
+            k = jax.random.fold_in(key, first_slot + i)
+            u = uniform_open(k, (lanes, 2 * n - 1), dtype)
+            return slot(st, u, prm)
+
+        return jax.lax.fori_loop(0, slots, body, st)
+
+    def chunk(keys, prm, st, first_slot):
+        return jax.vmap(one, in_axes=(0, 0, 0, None))(keys, prm, st, first_slot)
+
+    return jax.jit(chunk, donate_argnums=(2,))
+
+
+def simulate_swap_asap(
+    n_nodes: int,
+    *,
+    p_gen,
+    w0=None,
+    lam0=None,
+    p_swap=1.0,
+    t_coh=np.inf,
+    memory_rates=None,
+    cutoff=None,
+    samples: int = 100_000,
+    seed=0,
+    max_time: Optional[int] = 100_000,
+    keep: int = 10_000,
+    lanes: Optional[int] = None,
+    slots_per_chunk: int = 64,
+    memory_budget: float = 2.0 ** 27,
+    dtype=None,
+    progress=None,
+):
+    """Monte Carlo of the swap-asap policy on a chain of ``n_nodes`` nodes (``n − 1`` segments).
+
+    Args:
+        n_nodes: number of nodes including the two end nodes, ``>= 2``.
+        p_gen: generation success per slot in (0, 1]; one value or a trailing axis of
+            ``n − 1`` (per segment). Leading axes are design points.
+        w0 / lam0: initial Werner parameter (per segment) or Bell-diagonal state
+            ``(..., n − 1, 4)`` / ``(..., 4)``; Werner mode with ``w0 = 1`` if neither.
+        p_swap: swap success in (0, 1]; one value or a trailing axis of ``n`` (per node; the
+            end nodes' entries are unused).
+        t_coh: memory coherence time in slots, one value or per node (trailing ``n``); a pair
+            in memories with times ``t_a, t_b`` decays as ``e^{-age (1/t_a + 1/t_b)/2}``.
+        memory_rates: Bell mode: per-qubit Walsh-coordinate decay rates per slot,
+            ``(..., 4)`` or ``(..., n, 4)``; overrides ``t_coh`` (rates ``(0,1,1,1)/(2 t_coh)``).
+        cutoff: links with age ``>= cutoff`` are discarded (one value per design; ``None`` =
+            none).
+        samples: trajectories per design point; seed: int or JAX key.
+        max_time: slot cap; trajectories not delivered by then are counted in ``undelivered``.
+        keep: samples kept per design; lanes: parallel trajectories (default from
+            ``memory_budget`` bytes); slots_per_chunk: slots per jitted call.
+        dtype: float32 / float64; progress: optional ``callback(done, total)``.
+    """
+    if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 2:
+        raise ValueError(f"n_nodes must be an integer >= 2; got {n_nodes!r}")
+    n = int(n_nodes)
+    samples = check_samples(samples)
+    dtype = pick_dtype(dtype)
+    if w0 is not None and lam0 is not None:
+        raise ValueError("give either w0 (Werner mode) or lam0 (Bell-diagonal mode), not both")
+    bell = lam0 is not None
+    if memory_rates is not None and not bell:
+        raise ValueError("memory_rates needs Bell-diagonal mode (lam0)")
+    pg = P.trailing(P.prob(p_gen, "p_gen"), "p_gen", n - 1) if np.ndim(p_gen) else np.full(n - 1, float(P.prob(p_gen, "p_gen")))
+    ps = P.prob(p_swap, "p_swap")
+    ps = P.trailing(ps, "p_swap", n) if ps.ndim else np.full(n, float(ps))
+    if bell:
+        s0 = P.bell(lam0, "lam0")
+        s0 = P.trailing(s0, "lam0", n - 1, extra=1) @ _H_NP
+    else:
+        w = P.werner(1.0 if w0 is None else w0, "w0")
+        s0 = (P.trailing(w, "w0", n - 1) if w.ndim else np.full(n - 1, float(w)))[..., None]
+    tc = P.positive(t_coh, "t_coh")
+    tc = P.trailing(tc, "t_coh", n) if tc.ndim else np.full(n, float(tc))
+    if memory_rates is not None:
+        mr = P.nonneg(memory_rates, "memory_rates")
+        if mr.shape[-1:] != (4,):
+            raise ValueError(f"memory_rates must have a last axis of 4; got shape {mr.shape}")
+        mr = P.trailing(mr, "memory_rates", n, extra=1)
+    else:
+        r = 1.0 / (2 * tc)
+        mr = np.stack([np.zeros_like(r), r, r, r], -1) if bell else r[..., None]
+    decay = np.exp(-mr)
+    if cutoff is None:
+        cut = np.asarray(np.inf)
+    else:
+        cut = P.nonneg(cutoff, "cutoff")
+        fin = np.isfinite(cut)
+        if np.any(cut[fin] != np.floor(cut[fin])):
+            raise ValueError(f"cutoff must be an integer number of slots or inf; got {cutoff!r}")
+    cap = BIG_TIME if max_time is None else int(max_time)
+    if cap < 1:
+        raise ValueError(f"max_time must be a positive number of slots; got {max_time!r}")
+    arrays = dict(p_gen=pg, s0=s0, p_swap=ps, decay=decay, cutoff=cut)
+    cores = dict(p_gen=1, s0=2, p_swap=1, decay=2, cutoff=0)
+    batch, flat = P.broadcast_designs(arrays, cores)
+    D = flat["p_gen"].shape[0]
+    s = flat["s0"].shape[-1]
+    keep = int(max(0, min(keep, samples)))
+    if lanes is None:
+        per = D * n * (12 + 8 * s) * 16 + 1
+        lanes = pow2_at_least(min(memory_budget / per, samples), 64, 2 ** 20)
+    lanes = int(lanes)
+    # reference values for shifted sums (numerical stability of the variance)
+    f_ref = fidelity_of(jnp.asarray(np.prod(flat["s0"], axis=1)), bell)
+    prm = dict(
+        p_gen=jnp.asarray(flat["p_gen"], dtype), s0=jnp.asarray(flat["s0"], dtype),
+        p_swap=jnp.asarray(flat["p_swap"], dtype), decay=jnp.asarray(flat["decay"], dtype),
+        cutoff=jnp.asarray(np.where(np.isinf(flat["cutoff"]), BIG_TIME, flat["cutoff"]), jnp.int32),
+        quota=jnp.full((D,), samples, jnp.int32), max_time=jnp.full((D,), cap, jnp.int32),
+        t_ref=jnp.zeros((D,), dtype), f_ref=jnp.asarray(f_ref, dtype),
+    )
+    z = lambda *sh, dt=jnp.int32, v=0: jnp.full((D,) + sh, v, dt)  # noqa: E731
+    st = dict(
+        R=z(lanes, n, v=-1), Lp=z(lanes, n, v=-1), age=z(lanes, n), S=z(lanes, n, s, dt=dtype),
+        t=z(lanes), active=z(lanes, dt=bool, v=False), started=z(), done=z(), n=z(),
+        undelivered=z(), t_s1=z(dt=dtype), t_s2=z(dt=dtype), f_s1=z(dt=dtype),
+        f_s2=z(dt=dtype), state_sum=z(s, dt=dtype), keep_t=z(keep, v=-1),
+        keep_f=z(keep, dt=dtype, v=np.nan),
+    )
+    base = key_from_seed(seed)
+    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(D, dtype=jnp.uint32))
+    fn = _compiled(n, bell, lanes, int(slots_per_chunk), keep)
+    tmom, fmom = Moments((D,)), Moments((D,))
+    state_sum = np.zeros((D, s))
+    undelivered = np.zeros((D,), np.int64)
+    prog = Progress(progress, samples * D)
+    first = 0
+    acc_keys = ("n", "undelivered", "t_s1", "t_s2", "f_s1", "f_s2", "state_sum")
+    while True:
+        st = fn(keys, prm, st, jnp.uint32(first))
+        first += int(slots_per_chunk)
+        got = jax.device_get({k: st[k] for k in acc_keys + ("done",)})
+        tmom.add_shifted(got["n"], got["t_s1"], got["t_s2"], np.asarray(prm["t_ref"]))
+        fmom.add_shifted(got["n"], got["f_s1"], got["f_s2"], np.asarray(prm["f_ref"]))
+        state_sum += np.asarray(got["state_sum"], np.float64)
+        undelivered += np.asarray(got["undelivered"], np.int64)
+        # restart the per-chunk accumulators, re-centred on the running means
+        prm["t_ref"] = jnp.asarray(np.nan_to_num(tmom.mean), dtype)
+        prm["f_ref"] = jnp.asarray(np.where(tmom.n > 0, fmom.mean, np.asarray(prm["f_ref"])), dtype)
+        for k in acc_keys:
+            st[k] = jnp.zeros_like(st[k])
+        prog(np.asarray(got["done"]).sum())
+        if np.all(np.asarray(got["done"]) >= samples):
+            break
+    return build_result("swap-asap", batch, tmom, fmom, state_sum, bell, undelivered,
+                        np.asarray(st["keep_t"]), np.asarray(st["keep_f"], np.float64), dtype)
