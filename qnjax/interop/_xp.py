@@ -12,7 +12,31 @@ Nothing here validates its input; the adapters do.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from .. import _formulas as F
+
+
+class _OneState:
+    """NumPy restricted to ONE state (coefficient vectors of shape ``(4,)``): the array
+    namespace of the scalar path. ``stack`` of scalars is ``np.array`` (several times
+    cheaper than ``np.stack`` on 0-d values) and ``exp`` is :func:`math.exp`; the
+    arithmetic is NumPy's. Batched input must use ``numpy`` or ``jax.numpy`` instead."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def stack(xs, axis=-1):
+        return np.array(xs, dtype=float)
+
+    exp = staticmethod(math.exp)
+    asarray = staticmethod(np.asarray)
+
+
+#: Array namespace for the one-state-at-a-time path (see :class:`_OneState`).
+one_state = _OneState()
 
 
 def werner_twirl(lam, xp):

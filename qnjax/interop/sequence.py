@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import _formulas as F
 from . import _xp
+from ._xp import one_state as _np1
 
 try:  # the simulator is an optional dependency
     from sequence import constants as _sq_constants
@@ -114,10 +115,10 @@ def bds_swap(left, right, gate_fid: float = 1.0, meas_fid: float = 1.0, twirled:
     a = np.asarray(left, dtype=float)[_TO_QN]
     b = np.asarray(right, dtype=float)[_TO_QN]
     if twirled:
-        a, b = _xp.werner_twirl(a, np), _xp.werner_twirl(b, np)
-    out = F.swap_bell(a, b, 1.0 - gate_fid, 1.0 - meas_fid, np)
+        a, b = _xp.werner_twirl(a, _np1), _xp.werner_twirl(b, _np1)
+    out = F.swap_bell(a, b, 1.0 - gate_fid, 1.0 - meas_fid, _np1)
     if twirled:
-        out = _xp.werner_twirl(out, np)
+        out = _xp.werner_twirl(out, _np1)
     return out[_TO_SQ]
 
 
@@ -125,12 +126,12 @@ def _recurrence(kept, meas, p1, p2, eta1, eta2, twirl: bool):
     a = np.asarray(kept, dtype=float)[_TO_QN]
     b = np.asarray(meas, dtype=float)[_TO_QN]
     if twirl:
-        a, b = _xp.werner_twirl(a, np), _xp.werner_twirl(b, np)
-    num = _xp.noisy_recurrence_numerators(a, b, p1 * p2, _xp.same_report_probability(eta1, eta2), np)
+        a, b = _xp.werner_twirl(a, _np1), _xp.werner_twirl(b, _np1)
+    num = _xp.noisy_recurrence_numerators(a, b, p1 * p2, _xp.same_report_probability(eta1, eta2), _np1)
     p = num.sum()
     out = num / p
     if twirl:
-        out = _xp.werner_twirl(out, np)
+        out = _xp.werner_twirl(out, _np1)
     return p, out[_TO_SQ]
 
 
@@ -153,7 +154,7 @@ def bds_decohere(state, rates, t: float) -> np.ndarray:
     """SeQUeNCe-ordered state after one memory idled ``t`` seconds with Pauli error
     rates ``rates = (r_X, r_Y, r_Z)`` (1/s). Physics: :func:`qnjax.interop._xp.pauli_rate_decohere`."""
     lam = np.asarray(state, dtype=float)[_TO_QN]
-    return _xp.pauli_rate_decohere(lam, rates[0], rates[1], rates[2], t, np)[_TO_SQ]
+    return _xp.pauli_rate_decohere(lam, rates[0], rates[1], rates[2], t, _np1)[_TO_SQ]
 
 
 # ----------------------------------------------------------------- state + manager
