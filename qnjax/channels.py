@@ -82,7 +82,12 @@ def memory_decohere(lam, t, t1, t2, qubits: int = 2):
     """Bell-diagonal pair whose ``qubits`` (1 or 2) memories idle for ``t`` with ``T1, T2``.
 
     Pauli-twirled amplitude and phase damping (:func:`t1t2_pauli_probs`), applied
-    to each of the ``qubits`` memories holding the pair.
+    to each of the ``qubits`` memories holding the pair (Dür et al., PRA 59, 169
+    (1999) for Pauli channels on Bell-diagonal pairs). For one memory this equals the
+    Bell-diagonal twirl of the untwirled Kraus channel (:func:`memory_decohere_dm`).
+    For two memories each is twirled separately: the correlated relaxation of both
+    memories towards ``|00>`` (untwirled fixed point Bell-diagonal ``(1/2, 0, 0, 1/2)``)
+    is replaced by relaxation towards ``1/4``.
     """
     if qubits not in (1, 2):
         raise ValueError(f"qubits must be 1 or 2; got {qubits!r}")

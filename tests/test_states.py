@@ -163,31 +163,52 @@ def _loss(fn):
     return f
 
 
-def check_transforms(fn, args, grad=True):
-    """``args``: float64 arrays with a leading batch axis of 3. In float64 and float32:
-    output dtype follows the input, jit and vmap agree with the un-transformed batched
-    call, grad is finite and agrees with jit(grad)."""
+def _np_loss(out):
+    return sum(np.sum(np.real(x)) + np.sum(np.imag(x)) for x in jax.tree_util.tree_leaves(out)
+               if np.asarray(x).dtype != np.bool_)
+
+
+def check_transforms(fn, args, grad=True, fd=True):
+    """Every public numeric function, in float64 and float32 (float32 in, float32 or
+    complex64 out): ``jit(vmap(fn))`` agrees with the un-transformed batched call
+    (``vmap`` over the leading batch axis equals broadcasting); ``jit(grad)`` of the
+    summed output is finite and, in float64, agrees with central finite differences of
+    the un-transformed function along a fixed random direction. ``args`` are float64
+    arrays with a leading batch axis of 3 (boundary values welcome)."""
+    argnums = tuple(range(len(args)))
+    grad64 = None
     for dtype in (jnp.float64, jnp.float32):
         a = tuple(jnp.asarray(x, dtype) for x in args)
-        tol = dict(rtol=1e-5, atol=1e-6) if dtype == jnp.float32 else dict(rtol=1e-12, atol=1e-13)
-        cdt = jnp.complex64 if dtype == jnp.float32 else jnp.complex128
-        out = fn(*a)
-        for leaf in jax.tree_util.tree_leaves(out):
-            if leaf.dtype != jnp.bool_:
-                assert leaf.dtype in (dtype, cdt), (fn, leaf.dtype, dtype)
+        f32 = dtype == jnp.float32
+        tol = dict(rtol=1e-5, atol=1e-6) if f32 else dict(rtol=1e-12, atol=1e-13)
+        cdt = jnp.complex64 if f32 else jnp.complex128
+        out = fn(*a)  # un-transformed
+        both = jax.jit(lambda *a: (jax.vmap(fn)(*a),
+                                   jax.grad(_loss(fn), argnums)(*a) if grad else None))
+        vm, g = both(*a)
+        for leaf in jax.tree_util.tree_leaves((out, vm)):
+            assert leaf.dtype in (dtype, cdt, jnp.bool_), (fn, leaf.dtype, dtype)
         same = lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), **tol)
-        jax.tree_util.tree_map(same, jax.jit(fn)(*a), out)
-        # vmap over the batch axis equals the broadcasting (batched) un-transformed call
-        jax.tree_util.tree_map(same, jax.jit(jax.vmap(fn))(*a), out)
-        if grad:
-            argnums = tuple(range(len(a)))
-            g = jax.grad(_loss(fn), argnums)(*a)
-            gj = jax.jit(jax.grad(_loss(fn), argnums))(*a)
-            for gi, gji in zip(g, gj):
-                assert gi.dtype == dtype
-                assert np.all(np.isfinite(gi)), fn
-                np.testing.assert_allclose(gi, gji, rtol=1e-4 if dtype == jnp.float32 else 1e-10,
-                                           atol=1e-5 if dtype == jnp.float32 else 1e-12)
+        jax.tree_util.tree_map(same, vm, out)
+        if not grad:
+            continue
+        for gi in g:
+            assert gi.dtype == dtype and np.all(np.isfinite(gi)), (fn, gi)
+        if not f32:
+            grad64 = g
+            if fd:
+                rng = np.random.default_rng(0)
+                v = [rng.normal(size=np.shape(x)) for x in args]
+                h = 1e-6
+                # evaluated with the compiled batch function (no boundary validation, so
+                # the step may leave the domain by h); jit == un-transformed is checked above
+                lp = _np_loss(both(*(x + h * vi for x, vi in zip(a, v)))[0])
+                lm = _np_loss(both(*(x - h * vi for x, vi in zip(a, v)))[0])
+                dd = sum(np.sum(np.asarray(gi) * vi) for gi, vi in zip(g, v))
+                np.testing.assert_allclose((lp - lm) / (2 * h), dd, rtol=1e-5, atol=1e-6)
+        else:
+            for gi, g64 in zip(g, grad64):
+                np.testing.assert_allclose(gi, g64, rtol=1e-3, atol=1e-4)
 
 
 LAM3 = np.array([[0.7, 0.1, 0.1, 0.1], [1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
@@ -217,14 +238,13 @@ def test_state_functions_transform_and_dtypes(name, fn, args, grad):
 
 
 def test_finite_gradients_at_boundaries():
-    for w in (1.0, -1 / 3):
-        g = jax.grad(lambda w: jnp.sum(q.werner_to_bell(w) ** 2))(w)
-        assert np.isfinite(g)
-        g = jax.grad(lambda w: q.dm_fidelity(q.werner_to_dm(w)))(w)
-        np.testing.assert_allclose(g, 0.75)
-    g = jax.grad(lambda lam: q.bell_to_werner(q.twirl_to_werner(lam)))(
-        jnp.array([1.0, 0, 0, 0]))
-    np.testing.assert_allclose(g, [4 / 3, 0, 0, 0])
+    def f(w):
+        return jnp.stack([jnp.sum(q.werner_to_bell(w) ** 2), q.dm_fidelity(q.werner_to_dm(w)),
+                          q.bell_to_werner(q.twirl_to_werner(q.werner_to_bell(w)))])
+    jac = jax.jit(jax.vmap(jax.jacobian(f)))(jnp.array([1.0, -1 / 3]))
+    assert np.all(np.isfinite(jac))
+    np.testing.assert_allclose(jac[:, 1], 0.75)
+    np.testing.assert_allclose(jac[:, 2], 1.0)
 
 
 def test_float32_in_float32_out_with_python_scalars():
