@@ -115,3 +115,16 @@ def check_broadcastable(*named, core_ndim: int = 1):
         desc = ", ".join(f"{name} {s}" for name, s in shapes)
         raise ValueError(f"{' and '.join(n for n, _ in named)} have batch shapes that do not "
                          f"broadcast together: {desc}") from None
+
+
+def check_t1t2(t1, t2, names=("t1", "t2")):
+    """Physical memory times: ``T2 <= 2 T1`` (concrete values only)."""
+    v1, v2 = _concrete(t1), _concrete(t2)
+    if v1 is None or v2 is None:
+        return
+    v1, v2 = np.broadcast_arrays(np.asarray(v1, float), np.asarray(v2, float))
+    bad = v2 > 2 * v1 * (1 + 1e-12)
+    if np.any(bad):
+        raise ValueError(f"{names[1]} must satisfy {names[1]} <= 2 * {names[0]} (a physical "
+                         f"T1/T2 channel); got {names[1]}={_fmt(v2[bad])}, "
+                         f"{names[0]}={_fmt(v1[bad])}")

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from . import _formulas as F
 from ._validate import (
     check_bell, check_broadcastable, check_dm, check_nonnegative, check_positive, check_probability,
+    check_t1t2,
 )
 from .states import PAULIS, _float
 
@@ -61,6 +62,7 @@ def t1t2_pauli_probs(t, t1, t2):
     check_nonnegative(t, "t")
     check_positive(t1, "t1")
     check_positive(t2, "t2")
+    check_t1t2(t1, t2)
     t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
     return F.t1t2_pauli(t, t1, t2, jnp)
 
@@ -74,6 +76,7 @@ def memory_walsh_rates(t1, t2):
     """
     check_positive(t1, "t1")
     check_positive(t2, "t2")
+    check_t1t2(t1, t2)
     t1, t2 = jnp.broadcast_arrays(_float(t1), _float(t2))
     return jnp.stack([jnp.zeros_like(t1), 1 / t1, 1 / t2, 1 / t2], axis=-1)
 
@@ -119,6 +122,10 @@ def apply_kraus(rho, kraus, qubit: int):
     to qubit ``qubit`` (0 or 1) of two-qubit ``rho`` ``(..., 4, 4)``."""
     if qubit not in (0, 1):
         raise ValueError(f"qubit must be 0 or 1; got {qubit!r}")
+    if jnp.shape(rho)[-2:] != (4, 4):
+        raise ValueError(f"rho must have trailing shape (4, 4); got shape {jnp.shape(rho)}")
+    if jnp.shape(kraus)[-2:] != (2, 2):
+        raise ValueError(f"kraus must have trailing shape (2, 2); got shape {jnp.shape(kraus)}")
     rho = jnp.asarray(rho)
     kraus = jnp.asarray(kraus).astype(rho.dtype)
     r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
@@ -143,6 +150,7 @@ def pauli_channel_dm(rho, p, qubit: int):
     """
     if qubit not in (0, 1):
         raise ValueError(f"qubit must be 0 or 1; got {qubit!r}")
+    check_dm(rho, "rho")
     check_bell(p, "p")
     p = _float(p)
     rho = jnp.asarray(rho)
@@ -168,6 +176,7 @@ def t1t2_kraus(t, t1, t2):
     check_nonnegative(t, "t")
     check_positive(t1, "t1")
     check_positive(t2, "t2")
+    check_t1t2(t1, t2)
     t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
     gamma = 1 - jnp.exp(-t / t1)
     pz = (1 - jnp.exp(-t / t2 + t / (2 * t1))) / 2
@@ -193,6 +202,7 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
     check_nonnegative(t, "t")
     check_positive(t1, "t1")
     check_positive(t2, "t2")
+    check_t1t2(t1, t2)
     for q in qubits:
         if q not in (0, 1):
             raise ValueError(f"qubits must be 0 or 1; got {q!r}")

@@ -13,7 +13,9 @@ from .states import _float
 
 
 def binary_entropy(p):
-    """``h(p) = −p log2 p − (1 − p) log2 (1 − p)``; ``h(0) = h(1) = 0`` with finite gradient."""
+    """Binary entropy ``h(p) = −p log2 p − (1 − p) log2 (1 − p)`` in bits (Shannon 1948;
+    Nielsen & Chuang §11.2.1); ``h(0) = h(1) = 0`` with a finite (zero) gradient there."""
+    check_probability(p, "p")
     p = _float(p)
     return _xlog2x(p) * -1 + _xlog2x(1 - p) * -1
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from ._validate import check_nonnegative, check_positive, check_probability
+from ._validate import check_nonnegative, check_positive, check_probability, check_t1t2
 from .states import _float
 
 SPEED_OF_LIGHT_FIBER_KM_S = 2.0e5
@@ -150,6 +150,7 @@ def memory_rates_per_step(t1_s, t2_s, step_s):
     A pair held in two memories decays with the sum of their rates."""
     check_positive(t1_s, "t1_s")
     check_positive(t2_s, "t2_s")
+    check_t1t2(t1_s, t2_s, ("t1_s", "t2_s"))
     check_nonnegative(step_s, "step_s")
     t1, t2, s = jnp.broadcast_arrays(_float(t1_s), _float(t2_s), _float(step_s))
     return jnp.stack([jnp.zeros_like(t1), s / t1, s / t2, s / t2], -1)
