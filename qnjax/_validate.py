@@ -24,8 +24,14 @@ def _concrete(x):
 
 
 def _fmt(v: np.ndarray) -> str:
+    """The first element, rounded to 12 significant digits (``0.8`` not ``0.7999999999999999``)."""
     flat = np.ravel(v)
-    return repr(flat[0].item()) if flat.size else "[]"
+    if not flat.size:
+        return "[]"
+    x = flat[0].item()
+    if isinstance(x, float) and np.isfinite(x):
+        x = float(f"{x:.12g}")
+    return repr(x)
 
 
 def check_range(x, name: str, lo: float = -np.inf, hi: float = np.inf,

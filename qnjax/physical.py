@@ -58,6 +58,7 @@ def direct_transmission(length_km, attenuation_db_per_km=0.2, efficiency=1.0,
     absorption / detection); attempt time ``prep_time_s + 2 L / c`` (photon out,
     herald back). The fresh link is Werner with fidelity ``source_fidelity``.
     """
+    check_nonnegative(length_km, "length_km")
     check_probability(efficiency, "efficiency")
     check_probability(source_fidelity, "source_fidelity")
     check_nonnegative(prep_time_s, "prep_time_s")
@@ -81,6 +82,7 @@ def double_click(length_km, attenuation_db_per_km=0.2, efficiency=1.0, visibilit
     ``lam0 = ((1 + V)/2, 0, 0, (1 − V)/2)``. Attempt time ``prep + L / c``
     (photons to the midpoint, herald back). Dark counts are neglected.
     """
+    check_nonnegative(length_km, "length_km")
     check_probability(efficiency, "efficiency")
     check_probability(visibility, "visibility")
     check_nonnegative(prep_time_s, "prep_time_s")
@@ -112,6 +114,7 @@ def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, vi
     ``a`` is written without dividing by ``p_gen``, so ``lam0`` stays finite and
     differentiable at ``α = 0`` and ``η_h = 0``.
     """
+    check_nonnegative(length_km, "length_km")
     check_probability(alpha, "alpha")
     check_probability(efficiency, "efficiency")
     check_probability(visibility, "visibility")
