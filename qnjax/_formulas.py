@@ -17,6 +17,7 @@ def klein_conv(a, b, xp):
     This is both the entanglement swap of two Bell-diagonal states (ideal BSM
     with Pauli correction) and the action of a one-qubit Pauli channel ``b`` on a
     Bell-diagonal state ``a``. Bilinear: valid for unnormalised states too.
+    Dür, Briegel, Cirac & Zoller, PRA 59, 169 (1999).
     """
     a0, a1, a2, a3 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     b0, b1, b2, b3 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
@@ -34,7 +35,10 @@ def klein_conv(a, b, xp):
 def bsm_error_pauli(measurement_error, xp):
     """Pauli probabilities ``(I, X, Y, Z)`` on the output of a BSM whose two outcome
     bits flip independently with probability ``e``: the parity bit sets the X
-    correction, the phase bit the Z correction."""
+    correction, the phase bit the Z correction, so one wrong bit leaves an X or a Z
+    error and two wrong bits a Y error: ``((1−e)², e(1−e), e², e(1−e))``. Read-out
+    noise model of Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998); checked against
+    the CNOT + Hadamard + Z-measurement circuit in :func:`qnjax.circuits.swap_dm`."""
     e = measurement_error
     return xp.stack([(1 - e) * (1 - e), e * (1 - e), e * e, e * (1 - e)], axis=-1)
 

@@ -20,7 +20,11 @@ from .states import PAULIS, _float
 
 
 def pauli_channel(lam, p):
-    """Apply a one-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` to either qubit of ``lam``."""
+    """Apply a one-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` to either qubit of ``lam``.
+
+    The Klein-group convolution ``lam ⊛ p`` (Dür, Briegel, Cirac & Zoller, PRA 59, 169
+    (1999)); the same on either qubit because ``(σ ⊗ 1)|Φ+> = ±(1 ⊗ σ*)|Φ+>``.
+    """
     check_bell(lam, "lam")
     check_bell(p, "p")
     check_broadcastable(("lam", lam), ("p", p))
@@ -29,7 +33,9 @@ def pauli_channel(lam, p):
 
 
 def depolarize(lam, p):
-    """Two-qubit (pair) depolarising: ``lam -> (1 − p) lam + p/4``, ``p`` in [0, 1]."""
+    """Two-qubit (pair) depolarising: ``lam -> (1 − p) lam + p/4``, ``p`` in [0, 1]
+    (``ρ -> (1 − p) ρ + p 1/4``; Nielsen & Chuang §8.3.4, the gate-noise model of
+    Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998))."""
     check_bell(lam, "lam")
     check_probability(p, "p")
     lam = _float(lam)
@@ -38,7 +44,8 @@ def depolarize(lam, p):
 
 
 def depolarize_qubit(lam, p):
-    """One-qubit depolarising ``ρ -> (1 − p) ρ + p 1/2`` on either qubit of ``lam``."""
+    """One-qubit depolarising ``ρ -> (1 − p) ρ + p 1/2`` on either qubit of ``lam``: Pauli
+    probabilities ``(1 − 3p/4, p/4, p/4, p/4)`` (Nielsen & Chuang §8.3.4)."""
     check_probability(p, "p")
     p = _float(p)
     probs = jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], axis=-1)
@@ -46,7 +53,8 @@ def depolarize_qubit(lam, p):
 
 
 def dephase(lam, p):
-    """One-qubit dephasing: a ``Z`` flip with probability ``p`` on either qubit."""
+    """One-qubit dephasing: a ``Z`` flip with probability ``p`` on either qubit (phase-flip
+    channel, Nielsen & Chuang §8.3.3)."""
     check_probability(p, "p")
     p = _float(p)
     z = jnp.zeros_like(p)
@@ -71,8 +79,11 @@ def memory_walsh_rates(t1, t2):
     """Decay rates ``(..., 4)`` of the Walsh coordinates for one qubit with ``T1, T2``.
 
     Idling for ``t`` multiplies ``walsh(lam)`` by ``exp(−t · rates)`` with
-    ``rates = (0, 1/T1, 1/T2, 1/T2)`` (the Pauli-transfer diagonal of the
-    twirled channel). Rates of several qubits add.
+    ``rates = (0, 1/T1, 1/T2, 1/T2)``: the Pauli-transfer diagonal
+    ``(1, exp(−t/T2), exp(−t/T2), exp(−t/T1))`` of the twirled channel
+    (:func:`t1t2_pauli_probs`) in the Klein character order of :func:`qnjax.walsh`
+    (Nielsen & Chuang §8.3; twirl as in Ghosh, Fowler & Geller, PRA 86, 062318 (2012)).
+    Rates of several qubits add.
     """
     check_positive(t1, "t1")
     check_positive(t2, "t2")
@@ -107,7 +118,9 @@ def werner_decay(w, t, t_coh):
     """Single-parameter memory decay of the literature: ``w · exp(−t / t_coh)``.
 
     ``t_coh`` is the coherence time of the *pair* (both memories together), in the
-    unit of ``t``; ``t_coh = inf`` means no decay.
+    unit of ``t``; ``t_coh = inf`` means no decay. Equivalent to pair depolarising with
+    probability ``1 − exp(−t/t_coh)``. As in Brand, Coopmans & Elkouss, IEEE JSAC 38,
+    619 (2020) and Li, Coopmans & Elkouss, IEEE TQE 2, 4100315 (2021).
     """
     check_nonnegative(t, "t")
     check_positive(t_coh, "t_coh")
@@ -119,7 +132,9 @@ def werner_decay(w, t, t_coh):
 
 def apply_kraus(rho, kraus, qubit: int):
     """Apply single-qubit Kraus operators ``kraus`` ``(K, 2, 2)`` (or ``(..., K, 2, 2)``)
-    to qubit ``qubit`` (0 or 1) of two-qubit ``rho`` ``(..., 4, 4)``."""
+    to qubit ``qubit`` (0 or 1) of two-qubit ``rho`` ``(..., 4, 4)``: ``Σ_k K_k ρ K_k†``
+    (operator-sum form, Nielsen & Chuang §8.2.3). ``rho`` is not value-checked (any
+    operator, e.g. unnormalised, is mapped linearly)."""
     if qubit not in (0, 1):
         raise ValueError(f"qubit must be 0 or 1; got {qubit!r}")
     if jnp.shape(rho)[-2:] != (4, 4):
@@ -231,7 +246,8 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
 
 
 def depolarize_dm(rho, p, qubit: int):
-    """One-qubit depolarising ``(1 − p) ρ + p 1/2`` on qubit ``qubit`` of ``rho``."""
+    """One-qubit depolarising ``(1 − p) ρ + p 1/2`` on qubit ``qubit`` of ``rho``
+    (Nielsen & Chuang §8.3.4)."""
     check_probability(p, "p")
     p = _float(p)
     return pauli_channel_dm(rho, jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], -1), qubit)

@@ -28,12 +28,18 @@ def _xlog2x(x):
 
 
 def shannon_entropy(lam):
-    """Shannon entropy (bits) of the distribution in the last axis."""
+    """Shannon entropy ``H(λ) = −Σ λ_k log2 λ_k`` (bits) of the distribution in the last
+    axis (Shannon 1948; Nielsen & Chuang §11.1); ``0 log 0 = 0`` with finite gradient."""
     return -jnp.sum(_xlog2x(_float(lam)), axis=-1)
 
 
 def qber(lam):
-    """Quantum bit error rates ``(e_x, e_z) = (λY + λZ, λX + λY)`` of Bell-diagonal ``lam``."""
+    """Quantum bit error rates ``(e_x, e_z) = (λY + λZ, λX + λY)`` of Bell-diagonal ``lam``.
+
+    Measuring both qubits of ``Φ+`` in Z (X) gives equal bits; a Pauli error that
+    anticommutes with ``Z ⊗ Z`` (``X ⊗ X``) flips the parity: X and Y for the Z basis,
+    Y and Z for the X basis (e.g. Scarani et al., Rev. Mod. Phys. 81, 1301 (2009)).
+    """
     check_bell(lam, "lam")
     lam = _float(lam)
     return lam[..., 2] + lam[..., 3], lam[..., 1] + lam[..., 2]
@@ -50,7 +56,8 @@ def key_fraction_bb84_smooth(lam):
 
 
 def key_fraction_bb84(lam):
-    """Asymptotic BB84 secret fraction ``max(0, 1 − h(e_X) − h(e_Z))`` (bits per pair)."""
+    """Asymptotic BB84 secret fraction ``max(0, 1 − h(e_X) − h(e_Z))`` (bits per pair),
+    clipped for reporting; sources as :func:`key_fraction_bb84_smooth`."""
     return jnp.maximum(key_fraction_bb84_smooth(lam), 0)
 
 
@@ -62,7 +69,8 @@ def key_fraction_six_state_smooth(lam):
 
 
 def key_fraction_six_state(lam):
-    """Six-state secret fraction ``max(0, 1 − H(λ))`` (bits per pair)."""
+    """Six-state secret fraction ``max(0, 1 − H(λ))`` (bits per pair), clipped for
+    reporting; source as :func:`key_fraction_six_state_smooth`."""
     return jnp.maximum(key_fraction_six_state_smooth(lam), 0)
 
 

@@ -52,7 +52,11 @@ def swap(a, b, gate_depolarizing=0.0, measurement_error=0.0):
 
 
 def swap_werner(wa, wb, gate_depolarizing=0.0):
-    """Swap of Werner pairs: ``w = (1 − g) wa wb`` (``g`` the BSM gate depolarising)."""
+    """Swap of Werner pairs: ``w = (1 − g) wa wb`` (``g`` the BSM gate depolarising).
+
+    Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998); Dür et al., PRA 59, 169 (1999).
+    Measurement errors do not keep the state Werner; use :func:`swap` for them.
+    """
     check_range(wa, "wa", -1 / 3, 1.0)
     check_range(wb, "wb", -1 / 3, 1.0)
     check_probability(gate_depolarizing, "gate_depolarizing")

@@ -35,7 +35,9 @@ class LinkModel(NamedTuple):
 
 
 def fiber_transmissivity(length_km, attenuation_db_per_km=0.2):
-    """Transmissivity ``η = 10^(−α L / 10)`` of ``length_km`` km of fibre with loss ``α`` dB/km."""
+    """Transmissivity ``η = 10^(−α L / 10)`` of ``length_km`` km of fibre with loss ``α`` dB/km
+    (α = 0.2 dB/km for telecom fibre at 1550 nm; Sangouard, Simon, de Riedmatten &
+    Gisin, Rev. Mod. Phys. 83, 33 (2011))."""
     check_nonnegative(length_km, "length_km")
     check_nonnegative(attenuation_db_per_km, "attenuation_db_per_km")
     length_km = _float(length_km)
@@ -134,14 +136,17 @@ def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, vi
 
 
 def decay_per_step(t_coh_s, step_s):
-    """Werner decay factor per step, ``exp(−step_s / t_coh_s)`` (``t_coh_s = inf``: 1)."""
+    """Werner decay factor per step, ``exp(−step_s / t_coh_s)`` (``t_coh_s = inf``: 1); the
+    per-step form of :func:`qnjax.werner_decay` (Brand, Coopmans & Elkouss, IEEE JSAC 38,
+    619 (2020))."""
     check_positive(t_coh_s, "t_coh_s")
     check_nonnegative(step_s, "step_s")
     return jnp.exp(-_float(step_s) / _float(t_coh_s))
 
 
 def t_coh_steps(t_coh_s, step_s):
-    """Pair coherence time in steps, ``t_coh_s / step_s``, for the step-model engines."""
+    """Pair coherence time in steps, ``t_coh_s / step_s``, for the step-model engines
+    (time counted in attempts, as in Brand, Coopmans & Elkouss, IEEE JSAC 38, 619 (2020))."""
     check_positive(t_coh_s, "t_coh_s")
     check_positive(step_s, "step_s")
     return _float(t_coh_s) / _float(step_s)
@@ -150,7 +155,9 @@ def t_coh_steps(t_coh_s, step_s):
 def memory_rates_per_step(t1_s, t2_s, step_s):
     """Walsh-coordinate decay rates ``(..., 4)`` per step of one memory with ``T1, T2``
     (seconds), for a clock step of ``step_s`` seconds: ``step · (0, 1/T1, 1/T2, 1/T2)``.
-    A pair held in two memories decays with the sum of their rates."""
+    A pair held in two memories decays with the sum of their rates. Physics in
+    :func:`qnjax.memory_walsh_rates` (Nielsen & Chuang §8.3; Pauli twirl as in Ghosh,
+    Fowler & Geller, PRA 86, 062318 (2012))."""
     check_positive(t1_s, "t1_s")
     check_positive(t2_s, "t2_s")
     check_t1t2(t1_s, t2_s, ("t1_s", "t2_s"))

@@ -72,7 +72,10 @@ def walsh(lam):
 
     ``walsh(lam)[..., 0] = sum(lam)``; the other three are the characters
     ``(X, Y, Z)``. Linear, so it also maps unnormalised (probability-weighted)
-    states.
+    states. The convolution theorem on the group Z2 × Z2 makes Klein convolutions
+    (swaps, Pauli channels; Dür, Briegel, Cirac & Zoller, PRA 59, 169 (1999))
+    element-wise products here: ``walsh(a ⊛ b) = walsh(a) · walsh(b)``. For a
+    Bell-diagonal state the coordinates are the correlations ``(1, <ZZ>, −<YY>, <XX>)``.
     """
     lam = _float(lam)
     return lam @ _h(lam.dtype)
@@ -85,7 +88,9 @@ def unwalsh(c):
 
 
 def werner_to_bell(w):
-    """Bell-diagonal coefficients ``(..., 4)`` of the Werner state with parameter ``w``.
+    """Bell-diagonal coefficients ``(..., 4)`` of the Werner state with parameter ``w``
+    (Werner, PRA 40, 4277 (1989); parametrisation of Briegel, Dür, Cirac & Zoller,
+    PRL 81, 5932 (1998)).
 
     ``w`` in ``[-1/3, 1]``; ``lam = ((1 + 3w)/4, (1 − w)/4, (1 − w)/4, (1 − w)/4)``.
     """
@@ -96,7 +101,8 @@ def werner_to_bell(w):
 
 
 def bell_to_werner(lam):
-    """Werner parameter ``w = (4 F − 1)/3`` of the Werner twirl of ``lam``."""
+    """Werner parameter ``w = (4 F − 1)/3`` of the Werner twirl of ``lam`` (Werner, PRA 40,
+    4277 (1989))."""
     check_bell(lam, "lam")
     lam = _float(lam)
     return (4 * lam[..., 0] - 1) / 3
@@ -121,7 +127,9 @@ def fidelity_to_werner(f):
 
 
 def twirl_to_werner(lam):
-    """Depolarising (isotropic) twirl: keep the fidelity, spread the rest evenly."""
+    """Depolarising (isotropic, ``U ⊗ U*``) twirl: keep the fidelity, spread the rest evenly
+    (Bennett, DiVincenzo, Smolin & Wootters, PRA 54, 3824 (1996); Horodecki, PRA 59,
+    4206 (1999))."""
     check_bell(lam, "lam")
     lam = _float(lam)
     f = lam[..., 0]
@@ -155,7 +163,8 @@ def dm_to_bell(rho):
     """Bell-diagonal twirl of ``rho``: its diagonal in the Bell basis, ``(..., 4)`` real.
 
     The twirl (random correlated Pauli pair ``P ⊗ P*``) removes every off-diagonal
-    Bell-basis element and keeps the diagonal.
+    Bell-basis element and keeps the diagonal (Bennett, DiVincenzo, Smolin & Wootters,
+    PRA 54, 3824 (1996)).
     """
     check_dm(rho, "rho")
     rho = jnp.asarray(rho)

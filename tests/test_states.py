@@ -73,8 +73,7 @@ def test_walsh_roundtrip_and_werner_coordinates():
     w = np.array([0.1, 0.7])
     np.testing.assert_allclose(q.walsh(q.werner_to_bell(w)),
                                np.stack([np.ones(2), w, w, w], -1), atol=1e-14)
-    # walsh coordinates are the expectations of the stabilisers -YY? no: of P⊗P* for P=X,Y,Z
-    # up to the Klein labelling; check the character property instead: H H = 4 I.
+    # character table squared: H H = 4 1
     np.testing.assert_allclose(q.walsh(q.walsh(lam)) / 4, lam, atol=1e-14)
 
 
@@ -252,3 +251,14 @@ def test_float32_in_float32_out_with_python_scalars():
     assert q.bell_to_dm(lam).dtype == jnp.complex64
     assert q.dm_to_bell(q.bell_to_dm(lam)).dtype == jnp.float32
     assert q.werner_to_bell(jnp.float32(0.5)).dtype == jnp.float32
+
+
+def test_walsh_coordinates_are_pauli_correlations():
+    """walsh(lam) = (1, <ZZ>, −<YY>, <XX>) of the Bell-diagonal state."""
+    rng = np.random.default_rng(9)
+    lam = rng.dirichlet(np.ones(4))
+    rho = np_bell_dm(lam)
+    corr = [np.real(np.trace(rho @ np.kron(a, b))) for a, b in
+            [(PAULI[0], PAULI[0]), (PAULI[3], PAULI[3]), (PAULI[2], PAULI[2]),
+             (PAULI[1], PAULI[1])]]
+    np.testing.assert_allclose(q.walsh(lam), [corr[0], corr[1], -corr[2], corr[3]], atol=1e-12)
