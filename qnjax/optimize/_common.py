@@ -1,0 +1,194 @@
+"""Shared pieces: the smooth surrogate objective, reparametrizations, the Adam loop,
+integer neighbourhoods and the progress bar.
+
+Surrogate objective
+-------------------
+The exact figure, ``max(0, f) / T`` (``f`` the BB84 key fraction of the mean delivered
+state, ``T`` the mean delivery time), is flat at zero wherever the delivered state is too
+noisy, so gradient ascent started there would never move. The optimizer instead maximizes
+
+    ``J = g(f) − log T``,   ``g(f) = log f`` for ``f ≥ f0``, ``log f0 + (f − f0) / f0`` below,
+
+with ``f0 = 1e-3``: the logarithm of the key rate wherever ``f ≥ f0`` (so maximizing ``J``
+maximizes the rate, independent of its scale), continued linearly (C¹, increasing) into
+``f < f0`` and negative ``f``, where it keeps pulling towards a better state. The reported
+key rate is always the exact, clipped rate of the final integer design.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+F0 = 1e-3
+
+
+def log_fraction(f):
+    """``g(f)``: ``log f`` above ``F0``, its tangent line below (finite for any ``f``)."""
+    safe = jnp.maximum(f, F0)
+    return jnp.where(f >= F0, jnp.log(safe), math.log(F0) + (f - F0) / F0)
+
+
+def surrogate(key_fraction_smooth, mean_time):
+    """``J = g(f) − log T`` (natural log; larger is better)."""
+    return log_fraction(key_fraction_smooth) - jnp.log(mean_time)
+
+
+# ----------------------------------------------------------------- reparametrizations
+def cutoff_from_u(u, t_max):
+    """Cut-off in steps from an unconstrained coordinate: ``τ = exp(u)``, with ``u`` kept
+    at most ``log t_max`` by :func:`clip_u` (a cut-off >= t_trunc never acts)."""
+    return jnp.exp(u)
+
+
+def u_from_cutoff(tau):
+    return jnp.log(jnp.maximum(jnp.asarray(tau, float), 1e-3))
+
+
+def lengths_softmax(z, total, lmin):
+    """Segment lengths ``lmin + (total − n·lmin) · softmax(z)`` (sum = total, each >= lmin)."""
+    n = z.shape[-1]
+    return lmin + (total - n * lmin)[..., None] * jax.nn.softmax(z, axis=-1)
+
+
+def lengths_stick(z, total, lmin, lmax):
+    """Segment lengths by bounded stick-breaking: segment ``i`` takes a sigmoid share of what
+    is left, within the bounds that keep the remaining segments feasible; the last segment
+    takes the rest. ``z`` has ``n`` entries, the last unused (kept for a common shape)."""
+    n = z.shape[-1]
+    rem = jnp.asarray(total)
+    out = []
+    for i in range(n - 1):
+        k = n - 1 - i
+        lo = jnp.maximum(lmin, rem - k * lmax)
+        hi = jnp.minimum(lmax, rem - k * lmin)
+        li = lo + (hi - lo) * jax.nn.sigmoid(z[..., i])
+        out.append(li)
+        rem = rem - li
+    out.append(rem)
+    return jnp.stack(out, -1)
+
+
+def stick_from_lengths(lengths, total, lmin, lmax):
+    """Inverse of :func:`lengths_stick` (NumPy; for initialization)."""
+    n = len(lengths)
+    rem, z = float(total), np.zeros(n)
+    for i in range(n - 1):
+        k = n - 1 - i
+        lo, hi = max(lmin, rem - k * lmax), min(lmax, rem - k * lmin)
+        s = 0.5 if hi - lo <= 1e-12 else float(np.clip((lengths[i] - lo) / (hi - lo), 1e-6, 1 - 1e-6))
+        z[i] = math.log(s / (1 - s))
+        rem -= lengths[i]
+    return z
+
+
+# ----------------------------------------------------------------- Adam loop
+def value_and_grad(f, free, fixed, args, mode="fwd"):
+    """``(value, aux, grad)`` of ``f(free, fixed, args) -> (value, aux)`` w.r.t. ``free``.
+
+    ``mode="fwd"`` uses forward mode (one JVP per free coordinate, vmapped): with the few
+    parameters of a repeater design (cut-offs, positions) it compiles about twice as fast
+    as reverse mode through the FFT-based engine; ``"rev"`` is :func:`jax.value_and_grad`.
+    """
+    if mode == "rev":
+        (val, aux), g = jax.value_and_grad(f, has_aux=True)(free, fixed, args)
+        return val, aux, g
+    flat, unravel = ravel_pytree(free)
+    fn = lambda x: f(unravel(x), fixed, args)
+    basis = jnp.eye(flat.size, dtype=flat.dtype)
+    val, tan, aux = jax.vmap(lambda v: jax.jvp(fn, (flat,), (v,), has_aux=True))(basis)
+    return val[0], jax.tree.map(lambda a: a[0], aux), unravel(tan)
+
+
+def make_runner(value_fn, lr, n_steps, chunk, project=None, mode="fwd"):
+    """Build ``init(free, fixed, mask)`` and a jitted ``run_chunk(state, args)`` performing
+    ``chunk`` Adam ascent steps of ``value_fn`` on every start (leading axis of every leaf of
+    ``free`` / ``fixed`` / ``mask``), returning the new state and the best value per step.
+
+    ``value_fn(free, fixed, args) -> (objective, aux)`` for one start: ``free`` holds the
+    optimized coordinates, ``fixed`` per-start constants (problem parameters, distance),
+    ``args`` a pytree shared by all starts. ``mask`` (like ``free``) multiplies the gradient
+    (0 freezes a coordinate). The learning rate follows a cosine decay to 5% over
+    ``n_steps``; ``project(free)`` maps the coordinates back into their box after each step.
+    """
+    sched = optax.cosine_decay_schedule(lr, max(n_steps, 1), alpha=0.05)
+    opt = optax.adam(sched)
+
+    def step(carry, _, args):
+        free, fixed, mask, ostate, best_val, best_free = carry
+        val, aux, g = jax.vmap(lambda a, b: value_and_grad(value_fn, a, b, args, mode))(free, fixed)
+        g = jax.tree.map(lambda x, m: -jnp.nan_to_num(x) * m, g, mask)  # ascent, NaN-safe
+        upd, ostate = opt.update(g, ostate, free)
+        new = optax.apply_updates(free, upd)
+        if project is not None:
+            new = project(new)
+        better = val > best_val
+        best_free = jax.tree.map(
+            lambda b, p: jnp.where(better.reshape(better.shape + (1,) * (p.ndim - 1)), p, b),
+            best_free, free)
+        best_val = jnp.where(better, val, best_val)
+        return (new, fixed, mask, ostate, best_val, best_free), jnp.max(val)
+
+    @jax.jit
+    def run_chunk(state, args):
+        return jax.lax.scan(lambda c, x: step(c, x, args), state, None, length=chunk)
+
+    def init(free, fixed, mask):
+        leaf = jax.tree.leaves(free)[0]
+        return (free, fixed, mask, opt.init(free), jnp.full(leaf.shape[:1], -jnp.inf, leaf.dtype), free)
+
+    return init, run_chunk
+
+
+# ----------------------------------------------------------------- integer neighbourhood
+def integer_neighbourhood(tau, t_max, radius=1, max_size=4096):
+    """All integer vectors within ``[floor(τ) − radius + 1, ceil(τ) + radius − 1]`` per
+    coordinate, clipped to ``[0, t_max]`` (exhaustive; shrinks to floor/ceil if too large)."""
+    tau = np.clip(np.asarray(tau, float), 0, t_max)
+    for r in range(radius, -1, -1):
+        opts = []
+        for t in tau:
+            lo, hi = math.floor(t) - r + (1 if r else 0), math.ceil(t) + r - (1 if r else 0)
+            if r == 0:
+                lo, hi = math.floor(t), math.ceil(t)
+            opts.append(sorted({int(min(max(v, 0), t_max)) for v in range(lo, hi + 1)}))
+        size = math.prod(len(o) for o in opts)
+        if size <= max_size or r == 0:
+            return np.array(list(itertools.product(*opts)), dtype=float).reshape(-1, len(tau))
+    raise AssertionError
+
+
+# ----------------------------------------------------------------- progress
+class Progress:
+    """A rich progress bar on stderr (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, description: str, total: int):
+        self.bar = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, Progress as RP, TextColumn, TimeElapsedColumn)
+
+            self.bar = RP(TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                          console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(description, total=total)
+
+    def advance(self, n=1, description=None):
+        if self.bar is not None:
+            kw = {"description": description} if description else {}
+            self.bar.update(self.task, advance=n, **kw)
+
+    def add_total(self, n):
+        if self.bar is not None:
+            self.bar.update(self.task, total=self.bar.tasks[0].total + n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()

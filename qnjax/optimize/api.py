@@ -1,0 +1,140 @@
+"""Entry points: :func:`optimize` (step model or physical scenario) and :func:`sweep`."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Union
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..keyrate import plob_bound, tgw_bound
+from ..physical import fiber_transmissivity
+from .chain import link_model, uniform_lengths
+from .problems import PhysicalScenario, StepProblem
+from .result import OptimizeResult
+from .search import evaluate, search
+from .step import optimize_step
+
+
+def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None = None,
+             n_starts: int | None = None, n_steps: int | None = None,
+             learning_rate: float | None = None, progress: bool = False) -> OptimizeResult:
+    """Find the design that maximizes the secret-key rate.
+
+    Args:
+        problem: a :class:`StepProblem` (integer cut-offs per level, optionally distill
+            placement; bits per step), a list of them sharing protocol, ``t_trunc`` and
+            ``max_distill`` (solved together in one batched run; returns a tuple), or a
+            :class:`PhysicalScenario` (segments, repeater positions, cut-offs per node,
+            purification rounds; bits per second).
+        seed: PRNG seed of the starts (default 0, or the scenario's ``search.seed``).
+        n_starts, n_steps, learning_rate: optimizer settings (defaults: 8 starts × 60 Adam
+            steps, lr 0.15 for the step model; the scenario's ``[search]`` otherwise).
+        progress: show a rich progress bar on stderr.
+
+    Returns:
+        :class:`OptimizeResult` with the integer design and its exact clipped key rate.
+    """
+    step_kw = {k: v for k, v in dict(seed=seed, n_starts=n_starts, n_steps=n_steps,
+                                      learning_rate=learning_rate).items() if v is not None}
+    if isinstance(problem, StepProblem):
+        return optimize_step(problem, progress=progress, **step_kw)[0]
+    if isinstance(problem, (list, tuple)) and problem and all(isinstance(p, StepProblem) for p in problem):
+        return tuple(optimize_step(problem, progress=progress, **step_kw))
+    if isinstance(problem, PhysicalScenario):
+        return _optimize_physical(problem, seed=seed, n_starts=n_starts, n_steps=n_steps,
+                                  learning_rate=learning_rate, progress=progress)
+    raise TypeError(f"problem must be a StepProblem or a PhysicalScenario; got {type(problem).__name__}")
+
+
+def _check_coverage(res, where):
+    cov = float(res["coverage"])
+    if cov < 1 - 1e-6:
+        warnings.warn(f"{where}: truncation coverage {cov:.6g} < 1 - 1e-6; the key rate is "
+                      f"approximate (raise search.t_trunc)", RuntimeWarning, stacklevel=3)
+
+
+def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
+    t0 = time.perf_counter()
+    per, summaries = search(scen, [scen.distance_km], **kw)
+    r = per[0]
+    st, best = r["structure"], r["best"]
+    _check_coverage(best, "optimize")
+    dt = jnp.result_type(float)
+    eta = float(fiber_transmissivity(scen.distance_km, scen.attenuation_db_per_km))
+    lengths = np.asarray(best["lengths_km"])
+    cut = np.asarray(best["cutoff"]).astype(np.int64)
+    design = {
+        "segments": jnp.asarray(st.n),
+        "positions_km": jnp.asarray(np.concatenate([[0.0], np.cumsum(lengths)])),
+        "lengths_km": jnp.asarray(lengths),
+        "rounds": jnp.asarray(np.array(st.rounds, np.int64)),
+        "cutoff": jnp.asarray(cut),
+        "cutoff_s": jnp.asarray(cut * float(best["clock_s"])),
+        "clock_s": jnp.asarray(best["clock_s"]),
+        "p_gen": jnp.asarray(best["p_gen"]),
+        "t_trunc": jnp.asarray(r["t_trunc"]),
+    }
+    uni, noc = r["uniform"], r["no_cutoff"]
+    baselines = {
+        "distance_km": jnp.asarray(scen.distance_km),
+        "plob_per_channel_use": jnp.asarray(float(plob_bound(eta))),
+        "tgw_per_channel_use": jnp.asarray(float(tgw_bound(eta))),
+        "uniform_spacing_skr_bits_per_s": jnp.asarray(uni["skr"]),
+        "uniform_spacing_cutoff": jnp.asarray(np.asarray(uni["cutoff"]).astype(np.int64)),
+        "no_cutoff_skr_bits_per_s": jnp.asarray(noc["skr"]),
+        "gain_over_uniform_spacing": jnp.asarray(best["skr"] / uni["skr"] if uni["skr"] > 0 else np.inf),
+        "gain_over_no_cutoff": jnp.asarray(best["skr"] / noc["skr"] if noc["skr"] > 0 else np.inf),
+    }
+    return OptimizeResult(
+        kind="physical", protocol=st.tree, protocol_text=st.text, design=design,
+        secret_key_rate=jnp.asarray(best["secret_key_rate"], dt),
+        skr_bits_per_s=jnp.asarray(best["skr"], dt), mean_time=jnp.asarray(best["mean_time"]),
+        mean_fidelity=jnp.asarray(best["mean_fidelity"]), mean_werner=jnp.asarray(best["mean_werner"]),
+        key_fraction=jnp.asarray(best["key_fraction"]), coverage=jnp.asarray(best["coverage"]),
+        history=jnp.asarray(r["history"]), baselines=baselines,
+        candidates=tuple(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in s.items())
+                         for s in summaries),
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
+          learning_rate=None, progress: bool = False) -> dict:
+    """Optimized key rate against distance; every distance is optimized in the same batched
+    run per structure. Returns a dict of arrays (one entry per distance): ``distance_km``,
+    ``segments``, ``protocol``, ``skr_bits_per_s``, ``skr_per_channel_use``, ``plob``, ``tgw``
+    (bits per channel use), ``direct_per_channel_use`` (one segment, same hardware: ``p_gen``
+    times the key fraction of a fresh link), ``positions_km``, ``cutoff``, ``coverage``."""
+    t0 = time.perf_counter()
+    distances = np.atleast_1d(np.asarray(distances, float))
+    per, summaries = search(scenario, distances, seed=seed, n_starts=n_starts, n_steps=n_steps,
+                            learning_rate=learning_rate, progress=progress, description="sweeping")
+    eta = np.asarray(fiber_transmissivity(distances, scenario.attenuation_db_per_km))
+    from .chain import Structure, build_tree, hardware
+
+    one = Structure(1, (0,), build_tree(1, (0,)))
+    hw1 = hardware(scenario, one)
+    f1 = evaluate(one, scenario.heralding.scheme, hw1, distances[:, None], np.zeros((len(distances), 0)), 0)
+    out = {
+        "distance_km": distances.tolist(),
+        "segments": [r["structure"].n for r in per],
+        "protocol": [r["structure"].text for r in per],
+        "rounds": [list(r["structure"].rounds) for r in per],
+        "skr_bits_per_s": [float(r["best"]["skr"]) for r in per],
+        "skr_per_channel_use": [float(r["best"]["secret_key_rate"]) if r["best"]["skr"] > 0 else 0.0 for r in per],
+        "plob": np.asarray(plob_bound(eta)).tolist(),
+        "tgw": np.asarray(tgw_bound(eta)).tolist(),
+        "direct_per_channel_use": f1["secret_key_rate"].tolist(),
+        "positions_km": [np.concatenate([[0.0], np.cumsum(r["best"]["lengths_km"])]).tolist() for r in per],
+        "cutoff": [np.asarray(r["best"]["cutoff"]).astype(int).tolist() for r in per],
+        "coverage": [float(r["best"]["coverage"]) for r in per],
+        "structures": summaries,
+    }
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+__all__ = ["optimize", "sweep", "link_model", "uniform_lengths"]

@@ -1,0 +1,187 @@
+"""Scenario files (TOML) → :class:`PhysicalScenario`, validated field by field.
+
+Every physical quantity carries its unit, either in the key (``distance_km = 300``) or in a
+string value (``distance = "300 km"``, ``t_coh = "50 ms"``). A bare number under a unit-less
+key (``distance = 300``) is rejected ("missing unit"), as are unknown keys and impossible
+constraints. All checks run before anything is compiled; messages name the field.
+Field reference: ``docs/scenario.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .problems import (
+    Heralding, Memory, PhysicalScenario, Search, Station, StationOverride,
+)
+
+_LENGTH = {"km": 1.0, "m": 1e-3}
+_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_ATT = {"db/km": 1.0}
+# base name -> (canonical key, canonical unit, allowed units)
+_QUANTITIES = {
+    "distance": ("distance_km", "km", _LENGTH),
+    "attenuation": ("attenuation_db_per_km", "dB/km", _ATT),
+    "prep_time": ("prep_time_s", "s", _TIME),
+    "t_coh": ("t_coh_s", "s", _TIME),
+    "t1": ("t1_s", "s", _TIME),
+    "t2": ("t2_s", "s", _TIME),
+    "min_segment": ("min_segment_km", "km", _LENGTH),
+    "max_segment": ("max_segment_km", "km", _LENGTH),
+}
+_BY_CANON = {v[0]: k for k, v in _QUANTITIES.items()}
+
+_TOP = {"name", "distance_km", "attenuation_db_per_km", "heralding", "repeater", "memory",
+        "station", "search"}
+_HERALDING = {"scheme", "efficiency", "visibility", "source_fidelity", "alpha", "prep_time_s"}
+_STATION = {"swap_success", "gate_depolarizing", "measurement_error", "memory"}
+_MEMORY = {"t_coh_s", "t1_s", "t2_s"}
+_SEARCH = {"segments", "min_segment_km", "max_segment_km", "max_rounds_per_level",
+           "max_rounds_total", "starts", "steps", "learning_rate", "top_structures", "seed",
+           "t_trunc"}
+
+
+def _parse_quantity(text: str, path: str, units: dict, canon_unit: str) -> float:
+    m = re.fullmatch(r"\s*([-+0-9.eE]+|inf)\s*([^\s]+)\s*", text)
+    if not m:
+        raise ValueError(f"{path}: cannot read {text!r}; write a number and a unit, e.g. \"1 {canon_unit}\"")
+    unit = m.group(2)
+    key = unit.lower() if unit.lower() in units else unit
+    if key not in units:
+        raise ValueError(f"{path}: unknown unit {unit!r}; allowed: {', '.join(units)}")
+    return float(m.group(1)) * units[key]
+
+
+def _normalise(table: dict, allowed: set, path: str) -> dict[str, Any]:
+    """Resolve unit-bearing keys to canonical ``*_km`` / ``*_s`` names; reject unknown keys."""
+    if not isinstance(table, dict):
+        raise TypeError(f"{path or 'scenario'} must be a table; got {table!r}")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        full = f"{path}.{key}" if path else key
+        if key in _QUANTITIES and _QUANTITIES[key][0] in allowed:
+            canon, unit, units = _QUANTITIES[key]
+            if not isinstance(value, str):
+                raise ValueError(f"{full}: missing unit; write {canon} = {value!r} "
+                                 f"or {key} = \"{value!r} {unit}\"")
+            value = _parse_quantity(value, full, units, unit)
+            key = canon
+        elif key not in allowed:
+            hint = ""
+            base = key.rsplit("_", 1)[0]
+            if base in _QUANTITIES and _QUANTITIES[base][0] in allowed:
+                hint = f" (wrong unit? use {_QUANTITIES[base][0]} or a string with a unit)"
+            raise ValueError(f"{full}: unknown key{hint}; allowed: {', '.join(sorted(allowed))}")
+        elif isinstance(value, str) and key in _BY_CANON:
+            raise ValueError(f"{full}: give a number in {_QUANTITIES[_BY_CANON[key]][1]}, "
+                             f"or use the key {_BY_CANON[key]} = \"<number> <unit>\"")
+        if key in out:
+            raise ValueError(f"{full}: given twice (with and without a unit)")
+        out[key] = value
+    return out
+
+
+def _build(cls, kwargs: dict, path: str, default_prefix: str):
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        if msg.startswith(default_prefix):
+            msg = path + msg[len(default_prefix):]
+        raise type(exc)(msg) from None
+
+
+def _memory(table, path: str) -> Memory:
+    return _build(Memory, _normalise(table, _MEMORY, path), path, "memory")
+
+
+def _station(table, path: str, base: Station | None = None) -> Station:
+    t = _normalise(table, _STATION, path)
+    kw: dict[str, Any] = {}
+    if base is not None:
+        kw = dict(memory=base.memory, swap_success=base.swap_success,
+                  gate_depolarizing=base.gate_depolarizing,
+                  measurement_error=base.measurement_error)
+    if "memory" in t:
+        kw["memory"] = _memory(t.pop("memory"), f"{path}.memory")
+    kw.update(t)
+    return _build(Station, kw, path, "repeater")
+
+
+def scenario_from_dict(data: dict) -> PhysicalScenario:
+    """Build and validate a :class:`PhysicalScenario` from a parsed TOML document."""
+    top = _normalise(data, _TOP, "")
+    if "distance_km" not in top:
+        raise ValueError("distance_km: missing (the end-to-end distance, e.g. distance_km = 300)")
+    name = top.get("name", "scenario")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string; got {name!r}")
+    her = _build(Heralding, _normalise(top.get("heralding", {}), _HERALDING, "heralding"),
+                 "heralding", "heralding")
+    rep_table = dict(top.get("repeater", {}))
+    if "memory" in top:
+        if "memory" in rep_table:
+            raise ValueError("memory: given both as [memory] and [repeater.memory]; keep one")
+        rep_table["memory"] = top["memory"]
+    if "memory" not in rep_table:
+        raise ValueError("memory: missing; add a [memory] table with t_coh_s (or t1_s and t2_s)")
+    repeater = _station(rep_table, "repeater")
+    overrides = []
+    raw_st = top.get("station", [])
+    if not isinstance(raw_st, list):
+        raise TypeError("station must be an array of tables ([[station]]) with an index")
+    for i, st in enumerate(raw_st):
+        path = f"station[{i}]"
+        if not isinstance(st, dict) or "index" not in st:
+            raise ValueError(f"{path}.index: missing (which station: 0 = left end, -1 = right end)")
+        st = dict(st)
+        idx = st.pop("index")
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise TypeError(f"{path}.index must be an integer; got {idx!r}")
+        overrides.append(StationOverride(idx, _station(st, path, base=repeater)))
+    srch = _normalise(top.get("search", {}), _SEARCH, "search")
+    search = _build(Search, srch, "search", "search")
+    kw = dict(distance_km=top["distance_km"], heralding=her, repeater=repeater,
+              stations=tuple(overrides), search=search, name=name)
+    if "attenuation_db_per_km" in top:
+        kw["attenuation_db_per_km"] = top["attenuation_db_per_km"]
+    try:
+        return PhysicalScenario(**kw)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        if msg.startswith("station.index"):
+            msg = "station[].index" + msg[len("station.index"):]
+        raise type(exc)(msg) from None
+
+
+def load_scenario(path) -> PhysicalScenario:
+    """Read a scenario TOML file (see ``docs/scenario.md``); raises ``ValueError`` naming the field."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"scenario file {str(p)!r} does not exist")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{p}: not valid TOML: {exc}") from None
+    return scenario_from_dict(data)
+
+
+def default_scenario() -> PhysicalScenario:
+    """The built-in scenario of ``qnjax optimize`` without a file: 300 km, double-click
+    heralding, 1 s memories, deterministic noisy swaps; 1–4 segments."""
+    return scenario_from_dict({
+        "name": "default: 300 km, double-click, 1 s memories",
+        "distance_km": 300.0,
+        "attenuation_db_per_km": 0.2,
+        "heralding": {"scheme": "double_click", "efficiency": 0.9, "visibility": 0.98,
+                      "prep_time_s": 1e-6},
+        "memory": {"t_coh_s": 1.0},
+        "repeater": {"swap_success": 1.0, "gate_depolarizing": 0.005, "measurement_error": 0.002},
+        "search": {"segments": [1, 2, 3, 4], "starts": 6, "steps": 80},
+    })
+
+
+__all__ = ["load_scenario", "scenario_from_dict", "default_scenario"]
