@@ -20,8 +20,8 @@ from .. import _formulas as F
 
 
 class _OneState:
-    """NumPy restricted to ONE state (coefficient vectors of shape ``(4,)``): the array
-    namespace of the scalar path. ``stack`` of scalars is ``np.array`` (several times
+    """NumPy restricted to ONE state (a coefficient vector ``(4,)`` or one ``(2, 2)`` block):
+    the array namespace of the scalar path. ``stack`` of scalars is ``np.array`` (several times
     cheaper than ``np.stack`` on 0-d values) and ``exp`` is :func:`math.exp`; the
     arithmetic is NumPy's. Batched input must use ``numpy`` or ``jax.numpy`` instead."""
 
@@ -29,7 +29,7 @@ class _OneState:
 
     @staticmethod
     def stack(xs, axis=-1):
-        return np.array(xs, dtype=float)
+        return np.array(xs)
 
     exp = staticmethod(math.exp)
     asarray = staticmethod(np.asarray)

@@ -29,6 +29,11 @@ import numpy as np
 
 from . import _xp
 
+
+def _ns(rho):
+    """NumPy namespace for ``rho``: the one-state fast path for a single 2 x 2 block."""
+    return _xp.one_state if rho.ndim == 2 else np
+
 try:  # the simulator is an optional dependency
     from requsim.noise import NoiseChannel, NoiseModel
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -64,7 +69,8 @@ def t1t2_channel(t1: float, t2: float) -> NoiseChannel:
         raise ValueError(f"t2 must be <= 2 t1 for a valid channel; got t1={t1!r}, t2={t2!r}")
 
     def channel(rho, t):
-        return _xp.t1t2_block(np.asarray(rho), float(t), t1, t2, np)
+        rho = np.asarray(rho)
+        return _xp.t1t2_block(rho, float(t), t1, t2, _ns(rho))
 
     return NoiseChannel(n_qubits=1, channel_function=channel)
 
@@ -76,7 +82,8 @@ def dephasing_channel(dephasing_time: float) -> NoiseChannel:
 
     def channel(rho, t):
         p = (1 - math.exp(-float(t) / tdp)) / 2
-        return _xp.pauli_block(np.asarray(rho), np.array([1 - p, 0.0, 0.0, p]), np)
+        rho = np.asarray(rho)
+        return _xp.pauli_block(rho, np.array([1 - p, 0.0, 0.0, p]), _ns(rho))
 
     return NoiseChannel(n_qubits=1, channel_function=channel)
 
@@ -88,7 +95,8 @@ def depolarizing_channel(depolarizing_time: float) -> NoiseChannel:
 
     def channel(rho, t):
         q = (1 - math.exp(-float(t) / tdep)) / 4
-        return _xp.pauli_block(np.asarray(rho), np.array([1 - 3 * q, q, q, q]), np)
+        rho = np.asarray(rho)
+        return _xp.pauli_block(rho, np.array([1 - 3 * q, q, q, q]), _ns(rho))
 
     return NoiseChannel(n_qubits=1, channel_function=channel)
 
@@ -101,7 +109,8 @@ def pauli_channel(p) -> NoiseChannel:
         raise ValueError(f"p must be 4 probabilities (p_I, p_X, p_Y, p_Z) summing to 1; got {p!r}")
 
     def channel(rho):
-        return _xp.pauli_block(np.asarray(rho), p, np)
+        rho = np.asarray(rho)
+        return _xp.pauli_block(rho, p, _ns(rho))
 
     return NoiseChannel(n_qubits=1, channel_function=channel)
 
@@ -183,7 +192,9 @@ def bsm_noise_model(gate_depolarizing: float = 0.0, measurement_error: float = 0
     output is averaged over outcomes (Briegel, Dür, Cirac & Zoller, PRL 81, 5932
     (1998)). On Bell-diagonal inputs this equals requsim's ideal BSM (post-selecting Φ+)
     preceded by two-qubit depolarising ``1 − λ_BSM = gate_depolarizing``, and
-    :func:`qnjax.swap`."""
+    :func:`qnjax.swap`. On other inputs (e.g. after amplitude damping) the two differ:
+    requsim's default keeps the state conditioned on the Φ+ outcome, this map the
+    corrected state averaged over the four outcomes (what an unconditioned swap delivers)."""
     g = _check_prob(gate_depolarizing, "gate_depolarizing")
     e = _check_prob(measurement_error, "measurement_error")
 
