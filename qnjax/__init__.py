@@ -62,3 +62,12 @@ from .protocol import Link, Swap, Distill, levels_to_tree, swap_asap_tree  # noq
 
 __all__ += ["DeliveryResult", "delivery", "delivery_station_rates", "bsm_noise_walsh",
             "Link", "Swap", "Distill", "levels_to_tree", "swap_asap_tree"]
+
+# optimizer
+from .optimize import (  # noqa: E402
+    optimize, sweep, OptimizeResult, StepProblem, PhysicalScenario, Heralding, Memory, Station,
+    StationOverride, Search, load_scenario,
+)
+
+__all__ += ["optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding",
+            "Memory", "Station", "StationOverride", "Search", "load_scenario"]
