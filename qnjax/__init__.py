@@ -63,6 +63,11 @@ from .protocol import Link, Swap, Distill, levels_to_tree, swap_asap_tree  # noq
 __all__ += ["DeliveryResult", "delivery", "delivery_station_rates", "bsm_noise_walsh",
             "Link", "Swap", "Distill", "levels_to_tree", "swap_asap_tree"]
 
+# monte carlo
+from .montecarlo import MonteCarloResult, simulate_nested, simulate_swap_asap  # noqa: E402
+
+__all__ += ["MonteCarloResult", "simulate_nested", "simulate_swap_asap"]
+
 # optimizer
 from .optimize import (  # noqa: E402
     optimize, sweep, OptimizeResult, StepProblem, PhysicalScenario, Heralding, Memory, Station,

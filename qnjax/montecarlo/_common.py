@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _formulas as F
-from ..keyrate import key_fraction_bb84
 from ..states import _H_NP
 
 _U32 = 2.0 ** -32
@@ -36,17 +35,88 @@ def key_from_seed(seed) -> jax.Array:
     return jax.random.wrap_key_data(seed.astype(jnp.uint32))
 
 
-def uniform_open(key, shape, dtype):
+def key_words(key):
+    """The two uint32 words of a threefry key (the root of the counter-based streams)."""
+    return jax.random.key_data(key).astype(jnp.uint32).reshape(-1)[-2:]
+
+
+def _mix32(x):
+    """MurmurHash3's 32-bit finalizer (a bijection with full avalanche)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x85EBCA6B)
+    x = x ^ (x >> 13)
+    x = x * jnp.uint32(0xC2B2AE35)
+    return x ^ (x >> 16)
+
+
+def hash_bits(words, counter):
+    """Counter-based random bits: two keyed finalizer rounds of ``counter``.
+
+    ``words`` is a uint32 pair (from :func:`key_words` / :func:`sub_words`), ``counter`` any
+    uint32 array. Pure integer arithmetic, so CPU and GPU give the same bits. Used for
+    the bulk uniforms (several times cheaper than threefry on CPU); the stream keys come
+    from threefry (``jax.random.fold_in``) or :func:`sub_words`.
+    """
+    c = counter.astype(jnp.uint32)
+    x = _mix32(c * jnp.uint32(0x9E3779B9) + words[..., 0])
+    return _mix32(x ^ words[..., 1])
+
+
+def sub_words(words, i):
+    """A derived key (uint32 pair) for stream index ``i``."""
+    i = jnp.asarray(i, jnp.uint32)
+    a = hash_bits(words, 2 * i)
+    b = hash_bits(words, 2 * i + 1)
+    return jnp.stack([a, b], -1)
+
+
+def _mix32_np(x):
+    x = np.asarray(x, np.uint32)
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(0x85EBCA6B)
+        x = x ^ (x >> np.uint32(13))
+        x = x * np.uint32(0xC2B2AE35)
+        return x ^ (x >> np.uint32(16))
+
+
+def _hash_np(words, counter):
+    c = np.asarray(counter, np.uint32)
+    with np.errstate(over="ignore"):
+        x = _mix32_np(c * np.uint32(0x9E3779B9) + words[..., 0])
+    return _mix32_np(x ^ words[..., 1])
+
+
+def design_words(seed, n: int) -> np.ndarray:
+    """Stream keys ``(n, 2)`` uint32 of the design points for an int seed or a JAX key.
+
+    NumPy twin of :func:`sub_words` (no device work, nothing to compile): design ``d`` of
+    seed ``s`` always gets the same stream, whatever else is in the batch.
+    """
+    if isinstance(seed, (int, np.integer)):
+        v = int(seed) & (2 ** 64 - 1)
+        base = np.array([v & 0xFFFFFFFF, v >> 32], np.uint32)
+    else:
+        base = np.asarray(jax.random.key_data(key_from_seed(seed)), np.uint32).reshape(-1)[-2:]
+    base = np.stack([_hash_np(base, np.uint32(0xA5A5A5A5)), _hash_np(base, np.uint32(0x3C3C3C3C))])
+    d = np.arange(n, dtype=np.uint32)
+    return np.stack([_hash_np(base, 2 * d), _hash_np(base, 2 * d + 1)], -1)
+
+
+def bits_to_uniform(bits, dtype):
     """Uniforms in the open interval (0, 1) from 32 random bits: ``(b + 1/2) 2^-32``.
 
-    Never 0 or 1, so ``log(u)`` is finite. Integer bits (threefry) are identical on
-    every backend; the conversion is exact in float64.
+    Never 0 or 1, so ``log(u)`` is finite; exact in float64.
     """
-    bits = jax.random.bits(key, shape, jnp.uint32)
     if dtype == jnp.float64:
         return (bits.astype(dtype) + 0.5) * _U32
     # float32: 24 significant bits, centred in their cell
     return ((bits >> 8).astype(dtype) + 0.5) * (2.0 ** -24)
+
+
+def uniform_open(words, counter, dtype):
+    """Open-interval uniforms for ``counter`` (uint32 array) in the stream ``words``."""
+    return bits_to_uniform(hash_bits(words, counter), dtype)
 
 
 def geometric(u, log_q):
@@ -188,6 +258,20 @@ class MonteCarloResult(eqx.Module):
         return out
 
 
+def _h2_np(p):
+    p = np.clip(p, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(p > 0, -p * np.log2(np.where(p > 0, p, 1)), 0.0)
+        u = np.where(p < 1, -(1 - p) * np.log2(np.where(p < 1, 1 - p, 1)), 0.0)
+    return t + u
+
+
+def _bb84_np(lam):
+    """NumPy twin of :func:`qnjax.key_fraction_bb84`: ``max(0, 1 − h(e_X) − h(e_Z))``."""
+    ex, ez = lam[..., 2] + lam[..., 3], lam[..., 1] + lam[..., 2]
+    return np.maximum(1 - _h2_np(ex) - _h2_np(ez), 0.0)
+
+
 def build_result(policy, batch_shape, tmom: Moments, fmom: Moments, state_sum, bell,
                  undelivered, times, fids, dtype) -> MonteCarloResult:
     """Assemble a :class:`MonteCarloResult` from host accumulators (flat design axis)."""
@@ -204,10 +288,7 @@ def build_result(policy, batch_shape, tmom: Moments, fmom: Moments, state_sum, b
     lam = np.where((n > 0)[:, None], lam, np.nan)
     mf = fmom.mean_or_nan()
     fse = fmom.stderr()
-    kf = np.asarray(key_fraction_bb84(jnp.asarray(np.nan_to_num(lam, nan=0.25), jnp.float64)
-                                      if jax.config.jax_enable_x64 else
-                                      jnp.asarray(np.nan_to_num(lam, nan=0.25), jnp.float32)))
-    kf = np.where(n > 0, kf, np.nan)
+    kf = np.where(n > 0, _bb84_np(np.nan_to_num(lam, nan=0.25)), np.nan)
     mt = tmom.mean_or_nan()
     with np.errstate(invalid="ignore", divide="ignore"):
         skr = kf / mt

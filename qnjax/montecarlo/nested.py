@@ -32,8 +32,8 @@ import numpy as np
 from ..protocol import Distill, Link, Swap, internal_nodes, levels_to_tree, n_segments, parse_levels, validate_tree
 from . import _params as P
 from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, distill_internal,
-                      fidelity_of, geometric, key_from_seed, pick_dtype, pow2_at_least, to_internal,
-                      uniform_open)
+                      fidelity_of, geometric, design_words, pick_dtype, pow2_at_least, sub_words,
+                      to_internal, uniform_open)
 from ..states import _H_NP
 
 
@@ -92,135 +92,181 @@ def _resolve(protocol):
 
 
 # ---------------------------------------------------------------- one node's attempt stream
+# Arrays are (D, A): design points x attempts; per-design scalars are (D,).
+
+def _prefix_sums(dur, succ):
+    """Inclusive prefix sums of durations and of successes along the last axis.
+
+    With x64 both ride in one int64 ``cumsum`` (durations in the high bits, counts in the
+    low 21 bits; ``A <= 2**20``), otherwise two int32 ones.
+    """
+    if jax.config.jax_enable_x64:
+        packed = (dur.astype(jnp.int64) << 21) | succ.astype(jnp.int64)
+        cs = jnp.cumsum(packed, axis=-1)
+        return cs >> 21, (cs & ((1 << 21) - 1)).astype(jnp.int32)
+    return jnp.cumsum(dur, axis=-1), jnp.cumsum(succ.astype(jnp.int32), axis=-1)
+
 
 def _node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind, bell):
-    """Run up to ``A`` attempts; return compacted outputs and bookkeeping (one design)."""
-    A = tA.shape[0]
+    """Run up to ``A`` attempts per design.
+
+    Returns ``(c, s_out, accept, rank, n_new, consumed, new_partial)``: ``c`` the running
+    elapsed time (so an output's time is the difference of ``c`` between consecutive
+    successes, plus the carried ``partial`` for the first), ``accept`` the successes kept
+    (at output position ``rank``), ``consumed`` the input pairs used.
+    """
+    A = tA.shape[-1]
     j = jnp.arange(A, dtype=jnp.int32)
     m = jnp.minimum(avA, avB)
-    valid = j < m
+    valid = j < m[:, None]
     delta = jnp.abs(tA - tB)
-    cut = delta > tau
-    tmin, tmax = jnp.minimum(tA, tB), jnp.maximum(tA, tB)
-    dur = jnp.where(cut, tmin + tau, tmax)
-    f = jnp.exp(-delta.astype(sA.dtype)[:, None] * rate)  # decay of the waiting input only
-    sA2 = jnp.where((tA < tB)[:, None], sA * f, sA)
-    sB2 = jnp.where((tB < tA)[:, None], sB * f, sB)
+    cut = delta > tau[:, None]
+    dur = jnp.where(cut, jnp.minimum(tA, tB) + tau[:, None], jnp.maximum(tA, tB))
+    dd = -delta.astype(sA.dtype)[..., None]
+    # only the input that finished first waits and decays (rate of its side)
+    sA2 = jnp.where((tA < tB)[..., None], sA * jnp.exp(dd * rate[:, None, 0, :]), sA)
+    sB2 = jnp.where((tB < tA)[..., None], sB * jnp.exp(dd * rate[:, None, 1, :]), sB)
     if kind == "swap":
-        p_op, s_out = p_sw, sA2 * sB2
+        p_op, s_out = p_sw[:, None], sA2 * sB2
     else:
         p_op, s_out = distill_internal(sA2, sB2, bell)
     succ = valid & ~cut & (u < p_op)
-    c = jnp.cumsum(jnp.where(valid, dur, 0))
-    si = succ.astype(jnp.int32)
-    excl = jnp.cumsum(si) - si                      # successes strictly before j = output rank
-    live = excl < room                              # attempts performed this chunk
-    consumed = jnp.sum(valid & live, dtype=jnp.int32)
+    c, ns = _prefix_sums(jnp.where(valid, dur, 0), succ)
+    excl = ns - succ.astype(jnp.int32)              # successes strictly before j = output rank
+    live = excl < room[:, None]                     # attempts performed this chunk
+    consumed = jnp.sum(valid & live, axis=-1, dtype=jnp.int32)
     accept = succ & live
-    n_succ = jnp.sum(si)
+    n_succ = ns[:, -1]
     n_new = jnp.minimum(n_succ, room)
-    last_incl = jax.lax.cummax(jnp.where(succ, c, 0))
-    prev = jnp.concatenate([jnp.zeros((1,), c.dtype), last_incl[:-1]])
-    t_out = c - prev + jnp.where(excl == 0, partial, 0)
+    last = jnp.max(jnp.where(accept, c, 0), axis=-1)
     stopped = n_succ >= room
-    tail = c[-1] - last_incl[-1] + jnp.where(n_succ == 0, partial, 0)
+    tail = c[:, -1] - last + jnp.where(n_succ == 0, partial, 0)
     new_partial = jnp.where(room <= 0, partial, jnp.where(stopped, 0, tail))
-    return t_out, s_out, accept, excl, n_new, consumed, new_partial
+    return c, s_out, accept, excl, n_new, consumed, new_partial
+
+
+def _times_from_ends(buf_c, base, n_new, partial):
+    """Turn compacted cycle end-times ``c`` at positions ``[base, base + n_new)`` into cycle
+    durations (the first one adds the carried ``partial``)."""
+    A = buf_c.shape[-1]
+    p = jnp.arange(A, dtype=jnp.int32)[None, :]
+    prev = jnp.concatenate([jnp.zeros_like(buf_c[:, :1]), buf_c[:, :-1]], axis=-1)
+    first = p == base[:, None]
+    inside = (p >= base[:, None]) & (p < (base + n_new)[:, None])
+    d = jnp.where(first, buf_c + partial[:, None].astype(buf_c.dtype), buf_c - prev)
+    return jnp.where(inside, d, buf_c)
+
+
+def _flat_set(buf, idx, vals):
+    """``buf[d, idx[d, j]] = vals[d, j]`` for ``idx < A`` (others dropped), via a 1-D scatter."""
+    D, A = buf.shape[:2]
+    flat = jnp.where(idx < A, idx + A * jnp.arange(D, dtype=jnp.int32)[:, None], D * A)
+    out = buf.reshape((D * A,) + buf.shape[2:]).at[flat.reshape(-1)].set(
+        vals.reshape((-1,) + vals.shape[2:]), mode="drop")
+    return out.reshape(buf.shape)
 
 
 def _pop(buf_t, buf_s, n, k):
-    """Drop the first ``k`` entries of a buffer (shift left)."""
-    A = buf_t.shape[0]
-    idx = jnp.minimum(jnp.arange(A, dtype=jnp.int32) + k, A - 1)
-    return buf_t[idx], buf_s[idx], n - k
+    """Drop the first ``k[d]`` entries of each design's buffer (shift left)."""
+    D, A = buf_t.shape
+    idx = jnp.minimum(jnp.arange(A, dtype=jnp.int32) + k[:, None], A - 1)
+    flat = (idx + A * jnp.arange(D, dtype=jnp.int32)[:, None]).reshape(-1)
+    return (buf_t.reshape(-1)[flat].reshape(D, A),
+            buf_s.reshape((D * A, -1))[flat].reshape(buf_s.shape), n - k)
 
 
-def _chunk_one(key, prm, st, *, insts, bell, A, keep):
-    """One chunk for one design point. ``prm``/``st`` are dicts of per-design arrays."""
+def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep):
+    """One chunk for all design points (``words``: (D, 2) uint32 stream keys)."""
     n_inst = len(insts)
-    buf_t, buf_s, nbuf, partial = list(st["buf_t"]), list(st["buf_s"]), list(st["nbuf"]), list(st["partial"])
+    D = words.shape[0]
+    buf_t, buf_s = list(st["buf_t"]), list(st["buf_s"])
+    nbuf, partial = list(st["nbuf"].T), list(st["partial"].T)
     dtype = prm["s0"].dtype
+    s = prm["s0"].shape[-1]
+    ctr = jnp.arange(A, dtype=jnp.uint32)[None, :]
+    cw = sub_words(words, chunk_index)                  # (D, 2) per chunk
     root_out = None
     for i, (orig, kind, lref, rref) in enumerate(insts):
-        k_i = jax.random.fold_in(key, i)
         sides = []
         for side, ref in enumerate((lref, rref)):
             if ref[0] == "link":
                 seg = ref[1]
-                u = uniform_open(jax.random.fold_in(k_i, side), (A,), dtype)
-                t = geometric(u, prm["log_q"][seg])
-                s = jnp.broadcast_to(prm["s0"][seg], (A, prm["s0"].shape[-1]))
-                sides.append((t, s, jnp.int32(A)))
+                w = sub_words(cw, 3 * i + side)[:, None, :]
+                t = geometric(uniform_open(w, ctr, dtype), prm["log_q"][:, seg, None])
+                sv = jnp.broadcast_to(prm["s0"][:, seg, None, :], (D, A, s))
+                sides.append((t, sv, jnp.full((D,), A, jnp.int32)))
             else:
                 c = ref[1]
                 sides.append((buf_t[c], buf_s[c], nbuf[c]))
-        u_op = uniform_open(jax.random.fold_in(k_i, 2), (A,), dtype)
+        u_op = uniform_open(sub_words(cw, 3 * i + 2)[:, None, :], ctr, dtype)
         is_root = i == n_inst - 1
-        room = jnp.int32(A) if is_root else jnp.int32(A) - nbuf[i]
-        t_out, s_out, accept, rank, n_new, consumed, new_partial = _node_step(
-            *sides[0], *sides[1], prm["tau"][orig], prm["p_swap"][orig], prm["rate"][orig],
-            u_op, partial[i], room, kind, bell)
-        partial[i] = new_partial
+        room = jnp.full((D,), A, jnp.int32) if is_root else A - nbuf[i]
+        c_end, s_out, accept, rank, n_new, consumed, new_partial = _node_step(
+            *sides[0], *sides[1], prm["tau"][:, orig], prm["p_swap"][:, orig],
+            prm["rate"][:, orig], u_op, partial[i], room, kind, bell)
+        old_partial, partial[i] = partial[i], new_partial
         for ref in (lref, rref):
             if ref[0] == "inst":
                 c = ref[1]
                 buf_t[c], buf_s[c], nbuf[c] = _pop(buf_t[c], buf_s[c], nbuf[c], consumed)
-        base = jnp.int32(0) if is_root else nbuf[i]
-        idx = jnp.where(accept, base + rank, A)
+        base = jnp.zeros((D,), jnp.int32) if is_root else nbuf[i]
+        idx = jnp.where(accept, base[:, None] + rank, A)
+        tgt_t = jnp.zeros((D, A), c_end.dtype) if is_root else buf_t[i].astype(c_end.dtype)
+        tgt_s = jnp.zeros((D, A, s), dtype) if is_root else buf_s[i]
+        t_new = _times_from_ends(_flat_set(tgt_t, idx, c_end), base, n_new, old_partial).astype(jnp.int32)
+        s_new = _flat_set(tgt_s, idx, s_out)
         if is_root:
-            root_out = (jnp.zeros((A,), jnp.int32).at[idx].set(t_out, mode="drop"),
-                        jnp.zeros((A, s_out.shape[-1]), dtype).at[idx].set(s_out, mode="drop"),
-                        n_new)
+            root_out = (t_new, s_new, n_new)
         else:
-            buf_t[i] = buf_t[i].at[idx].set(t_out, mode="drop")
-            buf_s[i] = buf_s[i].at[idx].set(s_out, mode="drop")
-            nbuf[i] = nbuf[i] + n_new
+            buf_t[i], buf_s[i], nbuf[i] = t_new, s_new, nbuf[i] + n_new
 
     # ---- root outputs -> statistics (first `quota` trajectories only)
     t_r, s_r, n_r = root_out
     done = st["done"]
-    r = jnp.arange(A, dtype=jnp.int32)
-    g = done + r
-    take = (r < n_r) & (g < prm["quota"])
-    over = t_r > prm["max_time"]
+    r = jnp.arange(A, dtype=jnp.int32)[None, :]
+    g = done[:, None] + r
+    take = (r < n_r[:, None]) & (g < prm["quota"][:, None])
+    over = t_r > prm["max_time"][:, None]
     deliv = take & ~over
-    # root cycle still running past the cap -> that trajectory is reported undelivered
-    n_take = jnp.sum(take, dtype=jnp.int32)
+    # a root cycle still running past the cap: that trajectory is reported undelivered
+    n_take = jnp.sum(take, axis=-1, dtype=jnp.int32)
     pr = partial[-1]
     stuck = (pr > prm["max_time"]) & (done + n_take < prm["quota"])
     partial[-1] = jnp.where(stuck, 0, pr)
-    undelivered = jnp.sum(take & over, dtype=jnp.int32) + stuck.astype(jnp.int32)
+    undelivered = jnp.sum(take & over, axis=-1, dtype=jnp.int32) + stuck.astype(jnp.int32)
 
     fid = fidelity_of(s_r, bell)
     tf = t_r.astype(dtype)
-    cnt = jnp.sum(deliv, dtype=jnp.int32)
+    cnt = jnp.sum(deliv, axis=-1, dtype=jnp.int32)
     cntf = jnp.maximum(cnt, 1).astype(dtype)
-    mt = jnp.sum(jnp.where(deliv, tf, 0)) / cntf
-    mf = jnp.sum(jnp.where(deliv, fid, 0)) / cntf
+    mt = jnp.sum(jnp.where(deliv, tf, 0), -1) / cntf
+    mf = jnp.sum(jnp.where(deliv, fid, 0), -1) / cntf
+    dt = jnp.where(deliv, tf - mt[:, None], 0)
+    df = jnp.where(deliv, fid - mf[:, None], 0)
     stats = dict(
         n=cnt, undelivered=undelivered,
-        t_shift=mt, t_s1=jnp.sum(jnp.where(deliv, tf - mt, 0)), t_s2=jnp.sum(jnp.where(deliv, (tf - mt) ** 2, 0)),
-        f_shift=mf, f_s1=jnp.sum(jnp.where(deliv, fid - mf, 0)), f_s2=jnp.sum(jnp.where(deliv, (fid - mf) ** 2, 0)),
-        state_sum=jnp.sum(jnp.where(deliv[:, None], s_r, 0), axis=0),
+        t_shift=mt, t_s1=dt.sum(-1), t_s2=(dt * dt).sum(-1),
+        f_shift=mf, f_s1=df.sum(-1), f_s2=(df * df).sum(-1),
+        state_sum=jnp.sum(jnp.where(deliv[..., None], s_r, 0), axis=1),
     )
-    kidx = jnp.where(take & (g < keep), g, keep)
-    keep_t = st["keep_t"].at[kidx].set(jnp.where(over, -1, t_r), mode="drop")
-    keep_f = st["keep_f"].at[kidx].set(jnp.where(over, jnp.nan, fid), mode="drop")
-    new_st = dict(buf_t=jnp.stack(buf_t), buf_s=jnp.stack(buf_s), nbuf=jnp.stack(nbuf),
-                  partial=jnp.stack(partial), done=done + n_take + stuck.astype(jnp.int32),
+    if keep:
+        kidx = jnp.where(take & (g < keep), g, keep)
+        Dk = jnp.arange(D, dtype=jnp.int32)[:, None]
+        flat = jnp.where(kidx < keep, kidx + keep * Dk, D * keep).reshape(-1)
+        keep_t = st["keep_t"].reshape(-1).at[flat].set(jnp.where(over, -1, t_r).reshape(-1), mode="drop").reshape(D, keep)
+        keep_f = st["keep_f"].reshape(-1).at[flat].set(jnp.where(over, jnp.nan, fid).reshape(-1), mode="drop").reshape(D, keep)
+    else:
+        keep_t, keep_f = st["keep_t"], st["keep_f"]
+    new_st = dict(buf_t=jnp.stack(buf_t), buf_s=jnp.stack(buf_s), nbuf=jnp.stack(nbuf, -1),
+                  partial=jnp.stack(partial, -1), done=done + n_take + stuck.astype(jnp.int32),
                   keep_t=keep_t, keep_f=keep_f)
     return new_st, stats
 
 
 @functools.lru_cache(maxsize=64)
 def _compiled(insts, bell, A, keep):
-    one = functools.partial(_chunk_one, insts=insts, bell=bell, A=A, keep=keep)
-
-    def chunk(design_keys, chunk_index, prm, st):
-        keys = jax.vmap(lambda k: jax.random.fold_in(k, chunk_index))(design_keys)
-        return jax.vmap(one)(keys, prm, st)
-
-    return jax.jit(chunk, donate_argnums=(3,))
+    return jax.jit(functools.partial(_chunk, insts=insts, bell=bell, A=A, keep=keep),
+                   donate_argnums=(3,))
 
 
 # ---------------------------------------------------------------- public entry point
@@ -233,7 +279,7 @@ def simulate_nested(
     lam0=None,
     p_swap=1.0,
     t_coh=np.inf,
-    memory_rates=None,
+    rates=None,
     cutoff=None,
     samples: int = 100_000,
     seed=0,
@@ -260,10 +306,12 @@ def simulate_nested(
         p_swap: swap success probability in (0, 1]; trees: per internal node (post-order).
         t_coh: coherence time of a waiting pair in steps (``w e^{−Δ/t_coh}``); ``inf`` = no
             decay; trees: per internal node.
-        memory_rates: Bell mode only: decay rates per step of the four Walsh coordinates of a
-            waiting pair ``(..., 4)`` (first entry 0; see
-            :func:`qnjax.memory_walsh_rates`, rates of the two qubits add). Overrides
-            ``t_coh``, which stands for rates ``(0, 1, 1, 1)/t_coh``.
+        rates: instead of ``t_coh``, decay rates per step of a waiting pair (as in
+            :func:`qnjax.delivery`): levels ``(...)`` (Werner) or ``(..., 4)`` Walsh rates
+            (Bell mode; see :func:`qnjax.memory_walsh_rates`, the rates of the two qubits
+            add); trees ``(..., K, 2)`` or ``(..., K, 2, 4)`` for the waiting left / right
+            child of each internal node. ``t_coh`` stands for ``1/t_coh`` on every
+            coordinate but the first.
         cutoff: memory cut-off in steps; a trailing axis of one entry per level (level
             protocols) or per internal node (trees); ``inf`` or ``None`` = no cut-off.
         samples: trajectories per design point.
@@ -286,13 +334,13 @@ def simulate_nested(
     if w0 is not None and lam0 is not None:
         raise ValueError("give either w0 (Werner mode) or lam0 (Bell-diagonal mode), not both")
     bell = lam0 is not None
-    if memory_rates is not None and not bell:
-        raise ValueError("memory_rates needs Bell-diagonal mode (lam0)")
     pg = P.prob(p_gen, "p_gen")
     ps = P.prob(p_swap, "p_swap")
     tc = P.positive(t_coh, "t_coh")
     s0 = P.bell(lam0, "lam0") if bell else P.werner(1.0 if w0 is None else w0, "w0")
-    mr = P.nonneg(memory_rates, "memory_rates") if memory_rates is not None else None
+    mr = P.nonneg(rates, "rates") if rates is not None else None
+    if mr is not None and bell and mr.shape[-1:] != (4,):
+        raise ValueError(f"rates must have a last axis of 4 (Walsh coordinates) in Bell mode; got shape {mr.shape}")
     n_cut = len(levels) if levels is not None else n_int
     cut = P.cutoffs(cutoff, "cutoff", n_cut)
     if levels is not None:
@@ -302,8 +350,9 @@ def simulate_nested(
         s0 = (s0[..., None, :] if bell else s0[..., None]) * (np.ones((n_seg, 1)) if bell else np.ones(n_seg))
         ps = ps[..., None] * np.ones(n_int)
         tc = tc[..., None] * np.ones(n_int)
-        if mr is not None:
-            mr = mr[..., None, :] * np.ones((n_int, 1))
+        if mr is not None:  # (..., [4]) -> (..., K, 2, s)
+            mr = mr[..., None] if not bell else mr
+            mr = np.broadcast_to(mr[..., None, None, :], mr.shape[:-1] + (n_int, 2, mr.shape[-1]))
         cut = cut[..., lv]
     else:
         pg = P.trailing(pg, "p_gen", n_seg)
@@ -311,12 +360,14 @@ def simulate_nested(
         ps = P.trailing(ps, "p_swap", n_int)
         tc = P.trailing(tc, "t_coh", n_int)
         if mr is not None:
-            mr = P.trailing(mr, "memory_rates", n_int, extra=1)
+            mr = mr if bell else mr[..., None]
+            if mr.ndim < 3 or mr.shape[-3:-1] != (n_int, 2):
+                raise ValueError(f"rates of a tree must have shape (..., {n_int}, 2{', 4' if bell else ''}) "
+                                 f"(internal node, waiting left/right child); got shape {np.shape(rates)}")
     if mr is None:
         r = 1.0 / tc
         mr = np.stack([np.zeros_like(r), r, r, r], -1) if bell else r[..., None]
-    elif mr.shape[-1] != 4:
-        raise ValueError(f"memory_rates must have a last axis of 4; got shape {mr.shape}")
+        mr = np.broadcast_to(mr[..., None, :], mr.shape[:-1] + (2, mr.shape[-1]))
     if bell:
         s0 = s0 @ _H_NP
     else:
@@ -326,7 +377,7 @@ def simulate_nested(
     with np.errstate(divide="ignore"):
         log_q = np.log1p(-pg)
     arrays = dict(log_q=log_q, s0=s0, p_swap=ps, rate=mr, tau=cut)
-    cores = dict(log_q=1, s0=2, p_swap=1, rate=2, tau=1)
+    cores = dict(log_q=1, s0=2, p_swap=1, rate=3, tau=1)
     batch, flat = P.broadcast_designs(arrays, cores)
     D = flat["log_q"].shape[0]
     s = flat["s0"].shape[-1]
@@ -344,19 +395,20 @@ def simulate_nested(
     else:
         A = int(chunk_size)
     prm = dict(
-        log_q=jnp.asarray(flat["log_q"], dtype), s0=jnp.asarray(flat["s0"], dtype),
-        p_swap=jnp.asarray(flat["p_swap"], dtype), rate=jnp.asarray(flat["rate"], dtype),
-        tau=jnp.asarray(np.where(np.isinf(flat["tau"]), BIG_TIME, flat["tau"]), jnp.int32),
-        quota=jnp.full((D,), samples, jnp.int32), max_time=jnp.full((D,), cap, jnp.int32),
+        log_q=flat["log_q"].astype(dtype.name), s0=flat["s0"].astype(dtype.name),
+        p_swap=flat["p_swap"].astype(dtype.name), rate=flat["rate"].astype(dtype.name),
+        tau=np.where(np.isinf(flat["tau"]), BIG_TIME, flat["tau"]).astype(np.int32),
+        quota=np.full((D,), samples, np.int32), max_time=np.full((D,), cap, np.int32),
     )
+    npd = np.dtype(dtype.name)
     st = dict(
-        buf_t=jnp.zeros((D, n_inst, A), jnp.int32), buf_s=jnp.zeros((D, n_inst, A, s), dtype),
-        nbuf=jnp.zeros((D, n_inst), jnp.int32), partial=jnp.zeros((D, n_inst), jnp.int32),
-        done=jnp.zeros((D,), jnp.int32), keep_t=jnp.full((D, keep), -1, jnp.int32),
-        keep_f=jnp.full((D, keep), jnp.nan, dtype),
+        buf_t=np.zeros((n_inst, D, A), np.int32), buf_s=np.zeros((n_inst, D, A, s), npd),
+        nbuf=np.zeros((D, n_inst), np.int32), partial=np.zeros((D, n_inst), np.int32),
+        done=np.zeros((D,), np.int32), keep_t=np.full((D, keep), -1, np.int32),
+        keep_f=np.full((D, keep), np.nan, npd),
     )
-    base = key_from_seed(seed)
-    dkeys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(D, dtype=jnp.uint32))
+    prm, st = jax.device_put((prm, st))
+    dwords = jax.device_put(design_words(seed, D))
     fn = _compiled(insts, bell, A, keep)
     tmom, fmom = Moments((D,)), Moments((D,))
     state_sum = np.zeros((D, s), np.float64)
@@ -364,7 +416,7 @@ def simulate_nested(
     prog = Progress(progress, samples * D)
     chunk = 0
     while True:
-        st, stats = fn(dkeys, jnp.uint32(chunk), prm, st)
+        st, stats = fn(dwords, np.uint32(chunk), prm, st)
         stats = jax.device_get(stats)
         tmom.add_shifted(stats["n"], stats["t_s1"], stats["t_s2"], stats["t_shift"])
         fmom.add_shifted(stats["n"], stats["f_s1"], stats["f_s2"], stats["f_shift"])

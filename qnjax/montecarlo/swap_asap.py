@@ -39,7 +39,8 @@ import numpy as np
 from ..states import _H_NP
 from . import _params as P
 from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, fidelity_of,
-                      key_from_seed, pick_dtype, pow2_at_least, uniform_open)
+                      design_words, pick_dtype, pow2_at_least, sub_words,
+                      uniform_open)
 
 
 def _take(x, idx):
@@ -150,12 +151,13 @@ def _slot(carry, u, prm, *, n, bell, keep):
 def _compiled(n, bell, lanes, slots, keep):
     slot = functools.partial(_slot, n=n, bell=bell, keep=keep)
 
-    def one(key, prm, st, first_slot):
+    ctr = jnp.arange(lanes * (2 * n - 1), dtype=jnp.uint32).reshape(lanes, 2 * n - 1)
+
+    def one(words, prm, st, first_slot):
         dtype = st["S"].dtype
 
         def body(i, st):
-            k = jax.random.fold_in(key, first_slot + i)
-            u = uniform_open(k, (lanes, 2 * n - 1), dtype)
+            u = uniform_open(sub_words(words, first_slot + i), ctr, dtype)
             return slot(st, u, prm)
 
         return jax.lax.fori_loop(0, slots, body, st)
@@ -256,27 +258,31 @@ def simulate_swap_asap(
     keep = int(max(0, min(keep, samples)))
     if lanes is None:
         per = D * n * (12 + 8 * s) * 16 + 1
-        lanes = pow2_at_least(min(memory_budget / per, samples), 64, 2 ** 20)
+        # several trajectories per lane keep the final drain (waiting for the slowest) short
+        lanes = pow2_at_least(min(memory_budget / per, samples / 16), 64, 2 ** 20)
     lanes = int(lanes)
     # reference values for shifted sums (numerical stability of the variance)
-    f_ref = fidelity_of(jnp.asarray(np.prod(flat["s0"], axis=1)), bell)
+    prod = np.prod(flat["s0"], axis=1)
+    f_ref = prod.sum(-1) / 4 if bell else (1 + 3 * prod[..., 0]) / 4
+    npd = np.dtype(dtype.name)
     prm = dict(
-        p_gen=jnp.asarray(flat["p_gen"], dtype), s0=jnp.asarray(flat["s0"], dtype),
-        p_swap=jnp.asarray(flat["p_swap"], dtype), decay=jnp.asarray(flat["decay"], dtype),
-        cutoff=jnp.asarray(np.where(np.isinf(flat["cutoff"]), BIG_TIME, flat["cutoff"]), jnp.int32),
-        quota=jnp.full((D,), samples, jnp.int32), max_time=jnp.full((D,), cap, jnp.int32),
-        t_ref=jnp.zeros((D,), dtype), f_ref=jnp.asarray(f_ref, dtype),
+        p_gen=flat["p_gen"].astype(npd), s0=flat["s0"].astype(npd),
+        p_swap=flat["p_swap"].astype(npd), decay=flat["decay"].astype(npd),
+        cutoff=np.where(np.isinf(flat["cutoff"]), BIG_TIME, flat["cutoff"]).astype(np.int32),
+        quota=np.full((D,), samples, np.int32), max_time=np.full((D,), cap, np.int32),
+        t_ref=np.zeros((D,), npd), f_ref=f_ref.astype(npd),
     )
-    z = lambda *sh, dt=jnp.int32, v=0: jnp.full((D,) + sh, v, dt)  # noqa: E731
+    z = lambda *sh, dt=np.int32, v=0: np.full((D,) + sh, v, dt)  # noqa: E731
     st = dict(
-        R=z(lanes, n, v=-1), Lp=z(lanes, n, v=-1), age=z(lanes, n), S=z(lanes, n, s, dt=dtype),
+        R=z(lanes, n, v=-1), Lp=z(lanes, n, v=-1), age=z(lanes, n), S=z(lanes, n, s, dt=npd),
         t=z(lanes), active=z(lanes, dt=bool, v=False), started=z(), done=z(), n=z(),
-        undelivered=z(), t_s1=z(dt=dtype), t_s2=z(dt=dtype), f_s1=z(dt=dtype),
-        f_s2=z(dt=dtype), state_sum=z(s, dt=dtype), keep_t=z(keep, v=-1),
-        keep_f=z(keep, dt=dtype, v=np.nan),
+        undelivered=z(), t_s1=z(dt=npd), t_s2=z(dt=npd), f_s1=z(dt=npd),
+        f_s2=z(dt=npd), state_sum=z(s, dt=npd), keep_t=z(keep, v=-1),
+        keep_f=z(keep, dt=npd, v=np.nan),
     )
-    base = key_from_seed(seed)
-    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(D, dtype=jnp.uint32))
+    zeros = {k: st[k] for k in ("n", "undelivered", "t_s1", "t_s2", "f_s1", "f_s2", "state_sum")}
+    prm, st = jax.device_put((prm, st))
+    keys = jax.device_put(design_words(seed, D))
     fn = _compiled(n, bell, lanes, int(slots_per_chunk), keep)
     tmom, fmom = Moments((D,)), Moments((D,))
     state_sum = np.zeros((D, s))
@@ -285,7 +291,7 @@ def simulate_swap_asap(
     first = 0
     acc_keys = ("n", "undelivered", "t_s1", "t_s2", "f_s1", "f_s2", "state_sum")
     while True:
-        st = fn(keys, prm, st, jnp.uint32(first))
+        st = fn(keys, prm, st, np.uint32(first))
         first += int(slots_per_chunk)
         got = jax.device_get({k: st[k] for k in acc_keys + ("done",)})
         tmom.add_shifted(got["n"], got["t_s1"], got["t_s2"], np.asarray(prm["t_ref"]))
@@ -293,10 +299,9 @@ def simulate_swap_asap(
         state_sum += np.asarray(got["state_sum"], np.float64)
         undelivered += np.asarray(got["undelivered"], np.int64)
         # restart the per-chunk accumulators, re-centred on the running means
-        prm["t_ref"] = jnp.asarray(np.nan_to_num(tmom.mean), dtype)
-        prm["f_ref"] = jnp.asarray(np.where(tmom.n > 0, fmom.mean, np.asarray(prm["f_ref"])), dtype)
-        for k in acc_keys:
-            st[k] = jnp.zeros_like(st[k])
+        prm["t_ref"] = jax.device_put(np.nan_to_num(tmom.mean).astype(npd))
+        prm["f_ref"] = jax.device_put(np.where(tmom.n > 0, fmom.mean, np.asarray(prm["f_ref"])).astype(npd))
+        st.update(jax.device_put(zeros))
         prog(np.asarray(got["done"]).sum())
         if np.all(np.asarray(got["done"]) >= samples):
             break

@@ -1,0 +1,110 @@
+"""``qnjax simulate``: Monte Carlo of the nested or swap-asap policy (a thin layer over
+:func:`qnjax.montecarlo.simulate_nested` / :func:`qnjax.montecarlo.simulate_swap_asap`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from ._app import app, fail, set_precision
+
+
+class Policy(str, Enum):
+    swap_asap = "swap-asap"
+    nested = "nested"
+
+
+def _floats(text: str, name: str) -> list[float]:
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(math.inf if item.lower() in ("inf", "none") else float(item))
+        except ValueError:
+            fail(f"{name}: not a number: {item!r}")
+    if not out:
+        fail(f"{name}: no values given")
+    return out
+
+
+@app.command()
+def simulate(
+    policy: Policy = typer.Option(Policy.nested, "--policy", help="swap-asap (linear chain) or nested (protocol tree)."),
+    nodes: Optional[int] = typer.Option(None, "--nodes", help="swap-asap: number of nodes n >= 2 (n - 1 segments)."),
+    p_gen: float = typer.Option(..., "--p-gen", help="Elementary-link success probability per step, in (0, 1]."),
+    p_swap: float = typer.Option(1.0, "--p-swap", help="Swap success probability, in (0, 1]."),
+    w0: float = typer.Option(1.0, "--w0", help="Werner parameter of a fresh link, in [-1/3, 1]."),
+    t_coh: float = typer.Option(math.inf, "--t-coh", help="Pair coherence time in steps (inf = no decay)."),
+    cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Memory cut-off(s) in steps: nested: one per level, comma-separated; swap-asap: one value."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="nested: bottom-up levels, e.g. swap,distill,swap."),
+    samples: int = typer.Option(100_000, "--samples", help="Trajectories to simulate."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same numbers)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    float32: bool = typer.Option(False, "--float32", help="Compute in float32 instead of float64."),
+) -> None:
+    """Monte Carlo delivery time, delivered Werner parameter / fidelity and key rate."""
+    set_precision(float32)
+    if samples < 1:
+        fail(f"--samples must be a positive integer; got {samples}")
+    cut = None if cutoff is None else _floats(cutoff, "--cutoff")
+    from ..montecarlo import simulate_nested, simulate_swap_asap
+
+    kwargs = dict(p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, samples=samples, seed=seed)
+    if policy is Policy.swap_asap:
+        if nodes is None:
+            fail("--nodes is required for --policy swap-asap (number of nodes, >= 2)")
+        if protocol is not None:
+            fail("--protocol applies to --policy nested only")
+        if cut is not None and len(cut) != 1:
+            fail(f"--cutoff: swap-asap takes one value; got {len(cut)}")
+        run = lambda progress: simulate_swap_asap(  # noqa: E731
+            nodes, cutoff=None if cut is None else cut[0], progress=progress, **kwargs)
+        desc = f"swap-asap, {nodes} nodes"
+    else:
+        if protocol is None:
+            fail("--protocol is required for --policy nested (e.g. swap,swap,swap)")
+        if nodes is not None:
+            fail("--nodes applies to --policy swap-asap only (nested: the protocol sets the segments)")
+        run = lambda progress: simulate_nested(protocol, cutoff=cut, progress=progress, **kwargs)  # noqa: E731
+        desc = f"nested {protocol}"
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    bar = Progress(TextColumn("[bold]simulate[/] {task.description}"), BarColumn(),
+                   TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TimeElapsedColumn(),
+                   console=err, transient=True, disable=not err.is_terminal)
+    try:
+        with bar:
+            task = bar.add_task(desc, total=samples)
+            result = run(lambda done, total: bar.update(task, completed=done, total=total))
+    except (ValueError, TypeError) as e:
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    d = result.to_dict()
+    d.update(policy=policy.value, seed=seed, dtype="float32" if float32 else "float64")
+    if as_json:
+        typer.echo(json.dumps(d))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Monte Carlo: {desc}", show_header=True)
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_column("std. error", justify="right")
+    t.add_row("trajectories", f"{d['trajectories']:,}", "")
+    t.add_row("delivered", f"{d['samples']:,}", "")
+    t.add_row("undelivered (slot cap)", f"{d['undelivered']:,}", "")
+    t.add_row("mean delivery time [steps]", f"{d['mean_time']:.6g}", f"{d['mean_time_stderr']:.3g}")
+    t.add_row("mean Werner parameter", f"{d['mean_werner']:.6g}", f"{d['mean_werner_stderr']:.3g}")
+    t.add_row("mean fidelity", f"{d['mean_fidelity']:.6g}", f"{d['mean_fidelity_stderr']:.3g}")
+    t.add_row("BB84 key fraction (mean state)", f"{d['key_fraction']:.6g}", "")
+    t.add_row("secret key rate [bits/step]", f"{d['secret_key_rate']:.6g}", "")
+    Console().print(t)
