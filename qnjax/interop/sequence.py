@@ -426,8 +426,12 @@ def use_qnjax() -> _Activation:
     Replaces the classes registered under those names (quantum manager, swapping A/B,
     BBPSSW, DEJMPS) by the qnjax ones; a program that selects ``"bell_diagonal"``
     then runs unchanged on qnjax. Undo with :func:`restore`, or use the return value
-    as a context manager. Idempotent. Build the topology / ``Timeline`` after calling
-    it: a timeline built before keeps the manager it was given.
+    as a context manager. Idempotent, not reentrant: a second call returns the same
+    activation, and leaving any ``with`` block (or calling :func:`restore`) gives the
+    names back. Build the topology / ``Timeline`` after calling it: a timeline built
+    before keeps the manager it was given. Comparisons with the name
+    ``"bell_diagonal"`` (SeQUeNCe's and the user's) keep working, since the name is
+    unchanged.
     """
     register()
     if _state["active"] is None:

@@ -320,6 +320,26 @@ def test_qnjax_formalism_run_equals_native(name):
     _assert_same_run(native, ours)
 
 
+def test_runs_go_through_the_shared_formulas(monkeypatch):
+    """The qnjax run computes with qnjax._formulas (not a private copy of the physics)."""
+    from qnjax import _formulas as F
+    calls = {"klein_conv": 0, "dejmps_numerators": 0, "swap_bell": 0}
+    for name in calls:
+        orig = getattr(F, name)
+
+        def counted(*a, _orig=orig, _name=name, **k):
+            calls[_name] += 1
+            return _orig(*a, **k)
+
+        monkeypatch.setattr(F, name, counted)
+    with qs.use_qnjax():
+        run_chain(**SCENARIOS["chain3-bbpssw"])
+    assert calls["swap_bell"] > 0 and calls["dejmps_numerators"] > 0 and calls["klein_conv"] > calls["swap_bell"]
+    before = dict(calls)
+    run_chain(**SCENARIOS["chain3-bbpssw"])  # native: no qnjax physics
+    assert calls == before
+
+
 def test_configure_selects_qnjax_everywhere():
     from sequence.entanglement_management.generation import EntanglementGenerationA
     try:
