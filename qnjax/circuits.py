@@ -37,8 +37,10 @@ Validation happens on concrete inputs only (see :mod:`qnjax._validate`); under
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -53,6 +55,21 @@ _HAD = np.array([[1, 1], [1, -1]], dtype=np.complex128) / np.sqrt(2)
 # CNOT with the first (more significant) qubit as control.
 _CNOT = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=np.complex128)
 _PHI_PLUS = np.array([1, 0, 0, 1], dtype=np.complex128) / np.sqrt(2)
+# Bell-measurement basis change on (B1, B2): CNOT B1 -> B2, then H on B1.
+_BSM_U = np.kron(_HAD, _I2) @ _CNOT
+# Bilocal CNOT on (a.A, a.B, b.A, b.B): |a0 a1 b0 b1> -> |a0 a1 (b0 ^ a0) (b1 ^ a1)>.
+_BILOCAL_CNOT = np.zeros((16, 16), dtype=np.complex128)
+for _i in range(16):
+    _a0, _a1, _b0, _b1 = (_i >> 3) & 1, (_i >> 2) & 1, (_i >> 1) & 1, _i & 1
+    _BILOCAL_CNOT[(_a0 << 3) | (_a1 << 2) | ((_b0 ^ _a0) << 1) | (_b1 ^ _a1), _i] = 1
+# DEJMPS local rotations on (a.A, a.B, b.A, b.B): Alice Rx(π/2), Bob Rx(−π/2),
+# Rx(θ) = exp(−i θ X / 2) = cos(θ/2) 1 − i sin(θ/2) X.
+_RX_P = (_I2 - 1j * _X) / np.sqrt(2)
+_RX_M = (_I2 + 1j * _X) / np.sqrt(2)
+_DEJMPS_ROT = np.kron(np.kron(_RX_P, _RX_M), np.kron(_RX_P, _RX_M))
+# Pauli corrections Z^m1 X^m2 on C for BSM outcomes (m1, m2) = 00, 01, 10, 11.
+_CORRECTIONS = np.stack([np.linalg.matrix_power(_Z, m1) @ np.linalg.matrix_power(_X, m2)
+                         for m1 in (0, 1) for m2 in (0, 1)])
 
 
 def rx(theta):
@@ -281,40 +298,47 @@ def swap_dm(rho_a, rho_b, gate_depolarizing=0.0, measurement_error=0.0):
     check_broadcastable(("rho_a", rho_a), ("rho_b", rho_b), core_ndim=2)
     _probs(gate_depolarizing, "gate_depolarizing")
     _probs(measurement_error, "measurement_error")
+    return _swap_dm_core(rho_a, rho_b, gate_depolarizing, measurement_error)
+
+
+@jax.jit
+def _swap_dm_core(rho_a, rho_b, gate_depolarizing, measurement_error):
+    # Compiled as one unit: an eager (un-jitted) call then costs one compilation per
+    # shape instead of one per einsum; inside an outer jit/vmap/grad it is inlined.
     t = tensor_product_pairs(rho_a, rho_b)
-    t = apply_two_qubit_gate(t, _CNOT, 1, 2, 4)
-    t = apply_single_qubit_gate(t, _HAD, 1, 4)
+    t = apply_two_qubit_gate(t, _BSM_U, 1, 2, 4)  # CNOT B1 -> B2, then H on B1
     t = depolarize_qubits(t, gate_depolarizing, (1, 2), 4)
     t = bit_flip(t, measurement_error, 1, 4)
     t = bit_flip(t, measurement_error, 2, 4)
-    out = 0
-    for m1 in (0, 1):
-        for m2 in (0, 1):
-            r = project_z(t, (1, 2), (m1, m2), 4)  # (A, C) tensor, unnormalised
-            corr = np.linalg.matrix_power(_Z, m1) @ np.linalg.matrix_power(_X, m2)
-            out = out + apply_single_qubit_gate(r, corr, 1, 2)
+    # (A, C) tensors for the outcomes (m1, m2) = 00, 01, 10, 11, stacked on a batch axis
+    # just before the qubit axes, then corrected by Z^m1 X^m2 on C and summed.
+    r = jnp.stack([project_z(t, (1, 2), (m1, m2), 4) for m1 in (0, 1) for m2 in (0, 1)],
+                  axis=-5)
+    out = apply_single_qubit_gate(r, _CORRECTIONS, 1, 2).sum(axis=-5)
     return tensor_to_dm(out, 2)
 
 
 # ---------------------------------------------------------------- distillation
 
-def _bilocal_cnot_measure(rho_a, rho_b, cnot_depolarizing, measurement_error, pre_rotate):
+@partial(jax.jit, static_argnums=(4, 5))
+def _bilocal_cnot_measure(rho_a, rho_b, cnot_depolarizing, measurement_error, pre_rotate,
+                          twirl=False):
+    if twirl:
+        rho_a, rho_b = werner_twirl_dm(rho_a), werner_twirl_dm(rho_b)
     t = tensor_product_pairs(rho_a, rho_b)  # qubits: a.Alice=0, a.Bob=1, b.Alice=2, b.Bob=3
     if pre_rotate:
-        ra, rb = rx(np.pi / 2).astype(t.dtype), rx(-np.pi / 2).astype(t.dtype)
-        for q in (0, 2):
-            t = apply_single_qubit_gate(t, ra, q, 4)
-        for q in (1, 3):
-            t = apply_single_qubit_gate(t, rb, q, 4)
-    for c, tg in ((0, 2), (1, 3)):
-        t = apply_two_qubit_gate(t, _CNOT, c, tg, 4)
-        t = depolarize_qubits(t, cnot_depolarizing, (c, tg), 4)
+        t = apply_gate(t, _DEJMPS_ROT, (0, 1, 2, 3), 4)
+    # Both CNOTs (0 -> 2 and 1 -> 3) at once; each one's depolarising acts on its own
+    # qubits, which the other CNOT does not touch, so the order is immaterial.
+    t = apply_gate(t, _BILOCAL_CNOT, (0, 1, 2, 3), 4)
+    t = depolarize_qubits(t, cnot_depolarizing, (0, 2), 4)
+    t = depolarize_qubits(t, cnot_depolarizing, (1, 3), 4)
     t = bit_flip(t, measurement_error, 2, 4)
     t = bit_flip(t, measurement_error, 3, 4)
     kept = project_z(t, (2, 3), (0, 0), 4) + project_z(t, (2, 3), (1, 1), 4)
     p = trace(kept, 2)
     rho = tensor_to_dm(kept, 2) / p[..., None, None].astype(kept.dtype)
-    return p, rho
+    return p, werner_twirl_dm(rho) if twirl else rho
 
 
 def distill_dejmps_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0):
@@ -363,6 +387,4 @@ def distill_bbpssw_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0
     check_broadcastable(("rho_a", rho_a), ("rho_b", rho_b), core_ndim=2)
     _probs(cnot_depolarizing, "cnot_depolarizing")
     _probs(measurement_error, "measurement_error")
-    p, rho = _bilocal_cnot_measure(werner_twirl_dm(rho_a), werner_twirl_dm(rho_b),
-                                   cnot_depolarizing, measurement_error, False)
-    return p, werner_twirl_dm(rho)
+    return _bilocal_cnot_measure(rho_a, rho_b, cnot_depolarizing, measurement_error, False, True)

@@ -412,6 +412,39 @@ def test_circuits_jit_vmap_grad(name, fn):
                 np.testing.assert_allclose(gr, g_ref, rtol=1e-3, atol=1e-4)
 
 
+def _helpers_chain(w, g, th):
+    """Every public circuit helper, composed, as functions of real parameters."""
+    t = C.tensor_product_pairs(q.werner_to_dm(w), q.werner_to_dm(0.5 + 0 * w))
+    t = C.apply_gate(t, C.rx(th), (2,), 4)
+    t = C.apply_two_qubit_gate(t, np.kron(np.eye(2), np.diag([1, 1j])), 3, 0, 4)
+    t = C.apply_single_qubit_gate(t, C.rx(2 * th), 1, 4)
+    t = C.depolarize_qubits(t, g, (0, 3), 4)
+    t = C.bit_flip(t, g / 2, 1, 4)
+    red = C.partial_trace(t, (2, 0), 4)
+    proj = C.project_z(t, (1, 3), (0, 1), 4)
+    return (C.tensor_to_dm(red, 2), C.tensor_to_dm(proj, 2), C.trace(proj, 2),
+            C.werner_twirl_dm(C.tensor_to_dm(red, 2)), C.dm_to_tensor(q.werner_to_dm(w), 2))
+
+
+@pytest.mark.parametrize("name,fn", [("helpers", _helpers_chain)])
+def test_helpers_jit_vmap_grad(name, fn):
+    w64, g64, th64 = np.array([1.0, 0.5, -1 / 3]), np.array([0.0, 0.3, 1.0]), np.array(
+        [0.0, 0.4, np.pi])
+    # Each helper is checked eagerly against NumPy above; here the composed chain under
+    # vmap must equal the broadcasting (batched) call, compiled once.
+    ref = jax.jit(fn)(*(jnp.asarray(x) for x in (w64, g64, th64)))
+    for dtype in (jnp.float64, jnp.float32):
+        a = tuple(jnp.asarray(x, dtype) for x in (w64, g64, th64))
+        tol = dict(rtol=2e-5, atol=2e-6) if dtype == jnp.float32 else dict(rtol=1e-12, atol=1e-13)
+        vm, g = jax.jit(lambda *a: (jax.vmap(fn)(*a), jax.grad(_loss(fn), (0, 1, 2))(*a)))(*a)
+        for leaf in jax.tree_util.tree_leaves(vm):
+            assert leaf.dtype in ((jnp.float32, jnp.complex64) if dtype == jnp.float32
+                                  else (jnp.float64, jnp.complex128))
+        jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, **tol), vm, ref)
+        for gi in g:
+            assert gi.dtype == dtype and np.all(np.isfinite(gi))
+
+
 def test_circuit_grad_matches_closed_form_grad():
     f_c = lambda w: q.dm_fidelity(C.swap_dm(q.werner_to_dm(w), q.werner_to_dm(0.8), 0.1, 0.02))
     f_x = lambda w: q.fidelity(q.swap(q.werner_to_bell(w), q.werner_to_bell(0.8), 0.1, 0.02))
