@@ -352,3 +352,39 @@ def test_configure_selects_qnjax_everywhere():
             qs.configure(purification="bogus")
     finally:
         QuantumManager.set_global_manager_formalism("bell_diagonal")
+
+
+def test_every_bell_diagonal_comparison_in_sequence_is_covered():
+    """Scan the installed SeQUeNCe for comparisons with "bell_diagonal"; each must sit in a
+    method qnjax overrides or in a module whose constant qnjax replaces (fails if a new
+    SeQUeNCe release adds a site the plugin does not know)."""
+    import ast
+    import pathlib
+    import warnings
+
+    import sequence
+
+    overridden = {
+        ("sequence.entanglement_management.swapping.swapping_bds", "swapping_res"),
+        ("sequence.entanglement_management.purification.bbpssw_bds", "purification_res"),
+        ("sequence.entanglement_management.purification.dejmps_bds", "purification_res"),
+    }
+    patched_modules = {m.__name__ for m in qs._CONSTANT_SITES}
+    root = pathlib.Path(sequence.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        mod = "sequence." + ".".join(path.relative_to(root).with_suffix("").parts)
+        with warnings.catch_warnings():  # SeQUeNCe docstrings contain invalid escapes
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(path.read_text())
+        for func in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            for node in ast.walk(func):
+                if not isinstance(node, ast.Compare):
+                    continue
+                names = [node.left, *node.comparators]
+                if any((isinstance(x, ast.Name) and x.id == "BELL_DIAGONAL_STATE_FORMALISM")
+                       or (isinstance(x, ast.Constant) and x.value == "bell_diagonal") for x in names):
+                    found.append((mod, func.name))
+    assert found, "expected SeQUeNCe to compare the formalism name somewhere"
+    uncovered = [(m, f) for m, f in found if (m, f) not in overridden and m not in patched_modules]
+    assert not uncovered, f"Bell-diagonal comparisons not covered by qnjax.interop.sequence: {uncovered}"
