@@ -233,8 +233,9 @@ def depolarize_qubits(t, p, qubits: Sequence[int], n_qubits: int):
 def bit_flip(t, p, q: int, n_qubits: int):
     """``X`` flip with probability ``p`` on qubit ``q``: ``(1 − p) ρ + p X ρ X``.
 
-    Before an ideal Z measurement this is a read-out error flipping the reported bit
-    with probability ``p``."""
+    Bit-flip channel (Nielsen & Chuang §8.3.3). Before an ideal Z measurement this is a
+    read-out error flipping the reported bit with probability ``p`` (the measurement
+    model of Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998))."""
     p = _bcast(p, t, n_qubits)
     return (1 - p) * t + p * apply_single_qubit_gate(t, _X, q, n_qubits)
 

@@ -54,7 +54,7 @@ def _state_from_visibility(v, dtype):
 def direct_transmission(length_km, attenuation_db_per_km=0.2, efficiency=1.0,
                         source_fidelity=1.0, prep_time_s=0.0):
     """One node emits a photon entangled with its memory; the other node absorbs it
-    and heralds success back (e.g. Rozpędek et al., PRA 99, 052330 (2019), §II).
+    and heralds success back (e.g. Rozpędek et al., PRA 99, 052330 (2019)).
 
     ``p_gen = efficiency · η(L)`` (``efficiency`` lumps emission, coupling, memory
     absorption / detection); attempt time ``prep_time_s + 2 L / c`` (photon out,
@@ -79,7 +79,7 @@ def double_click(length_km, attenuation_db_per_km=0.2, efficiency=1.0, visibilit
 
     Both nodes emit towards a station at ``L/2``; success needs both photons:
     ``p_gen = η_h² / 2`` with ``η_h = efficiency · η(L/2)`` (Barrett & Kok, PRA 71,
-    060310 (2005); Rozpędek et al., PRA 99, 052330 (2019), Appendix). Imperfect
+    060310 (2005); Rozpędek et al., PRA 99, 052330 (2019)). Imperfect
     photon indistinguishability ``visibility`` V dephases the state:
     ``lam0 = ((1 + V)/2, 0, 0, (1 − V)/2)``. Attempt time ``prep + L / c``
     (photons to the midpoint, herald back). Dark counts are neglected.
