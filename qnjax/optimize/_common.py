@@ -148,18 +148,14 @@ def make_runner(value_fn, lr, n_steps, chunk, project=None, mode="fwd"):
 
 # ----------------------------------------------------------------- integer neighbourhood
 def integer_neighbourhood(tau, t_max, radius=1, max_size=4096):
-    """All integer vectors within ``[floor(τ) − radius + 1, ceil(τ) + radius − 1]`` per
-    coordinate, clipped to ``[0, t_max]`` (exhaustive; shrinks to floor/ceil if too large)."""
+    """All integer vectors with coordinate ``k`` in ``floor(τ_k) − radius .. ceil(τ_k) + radius``,
+    clipped to ``[0, t_max]`` (exhaustive; the radius shrinks, down to floor/ceil, while the
+    product exceeds ``max_size``)."""
     tau = np.clip(np.asarray(tau, float), 0, t_max)
     for r in range(radius, -1, -1):
-        opts = []
-        for t in tau:
-            lo, hi = math.floor(t) - r + (1 if r else 0), math.ceil(t) + r - (1 if r else 0)
-            if r == 0:
-                lo, hi = math.floor(t), math.ceil(t)
-            opts.append(sorted({int(min(max(v, 0), t_max)) for v in range(lo, hi + 1)}))
-        size = math.prod(len(o) for o in opts)
-        if size <= max_size or r == 0:
+        opts = [sorted({int(min(max(v, 0), t_max)) for v in range(math.floor(t) - r, math.ceil(t) + r + 1)})
+                for t in tau]
+        if math.prod(len(o) for o in opts) <= max_size or r == 0:
             return np.array(list(itertools.product(*opts)), dtype=float).reshape(-1, len(tau))
     raise AssertionError
 
