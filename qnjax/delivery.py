@@ -531,9 +531,9 @@ def delivery(
         check_nonnegative(rates, "rates")
     if cutoff is not None:
         check_nonnegative(cutoff, "cutoff")
-        if jnp.ndim(cutoff) == 0 or jnp.shape(cutoff)[-1] != K:
+        if np.ndim(cutoff) == 0 or np.shape(cutoff)[-1] != K:
             what = f"{K} levels" if levels is not None else f"{K} internal nodes"
-            raise ValueError(f"cutoff must have a last axis of one entry per {what} ({K}); got shape {jnp.shape(cutoff)}")
+            raise ValueError(f"cutoff must have a last axis of one entry per {what} ({K}); got shape {np.shape(cutoff)}")
 
     # ---- dtype and batch shape (host-side, no device work)
     raw = {"p_gen": p_gen, "s0": w0 if werner else lam0, "p_swap": p_swap, "t_coh": t_coh if rates is None else None,
