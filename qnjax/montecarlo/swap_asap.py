@@ -43,59 +43,62 @@ from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, 
                       uniform_open)
 
 
-def _take(x, idx):
-    """``x[l, idx[l, j]]`` along the node axis (trailing state axis kept)."""
+def _take(x, idx, base):
+    """``x[d, l, idx[d, l, j]]`` along the node axis as one flat 1-D gather (the fast path on
+    CPU); ``base[d, l] = (d L + l) n``. A trailing state axis of ``x`` is kept."""
+    flat = (idx + base).reshape(-1)
     if x.ndim == idx.ndim:
-        return jnp.take_along_axis(x, idx, axis=-1)
-    return jnp.take_along_axis(x, idx[..., None], axis=-2)
+        return x.reshape(-1)[flat].reshape(idx.shape)
+    return x.reshape((-1, x.shape[-1]))[flat].reshape(idx.shape + x.shape[-1:])
 
 
-def _slot(carry, u, prm, *, n, bell, keep):
-    st = carry
+def _slot(st, u, prm, base, *, n, bell, keep):
+    """One slot for all design points and lanes; arrays are (D, L, n[, s])."""
     R, Lp, age, S, t, active = st["R"], st["Lp"], st["age"], st["S"], st["t"], st["active"]
-    Ln = R.shape[0]
+    D = R.shape[0]
+    take = functools.partial(_take, base=base)
     nodes = jnp.arange(n, dtype=jnp.int32)
-    # start new trajectories in idle lanes while the quota lasts
+    # start new trajectories in idle lanes while the design's quota lasts
     idle = ~active
-    rank = jnp.cumsum(idle.astype(jnp.int32)) - 1
-    start = idle & (st["started"] + rank < prm["quota"])
-    started = st["started"] + jnp.sum(start, dtype=jnp.int32)
+    rank = jnp.cumsum(idle.astype(jnp.int32), axis=1) - 1
+    start = idle & (st["started"][:, None] + rank < prm["quota"][:, None])
+    started = st["started"] + jnp.sum(start, axis=1, dtype=jnp.int32)
     active = active | start
     t = jnp.where(start, 0, t)
 
     # (a) generation on segments with both memories free
-    u_gen, u_sw = u[:, : n - 1], u[:, n - 1:]
-    free = (R[:, :-1] < 0) & (Lp[:, 1:] < 0) & active[:, None]
-    new = free & (u_gen < prm["p_gen"])
+    u_gen, u_sw = u[..., : n - 1], u[..., n - 1:]
+    free = (R[..., :-1] < 0) & (Lp[..., 1:] < 0) & active[..., None]
+    new = free & (u_gen < prm["p_gen"][:, None, :])
     seg = nodes[:-1]
-    R = R.at[:, :-1].set(jnp.where(new, seg + 1, R[:, :-1]))
-    Lp = Lp.at[:, 1:].set(jnp.where(new, seg, Lp[:, 1:]))
-    age = age.at[:, :-1].set(jnp.where(new, 0, age[:, :-1]))
-    S = S.at[:, :-1].set(jnp.where(new[..., None], prm["s0"], S[:, :-1]))
+    R = jnp.concatenate([jnp.where(new, seg + 1, R[..., :-1]), R[..., -1:]], -1)
+    Lp = jnp.concatenate([Lp[..., :1], jnp.where(new, seg, Lp[..., 1:])], -1)
+    age = jnp.concatenate([jnp.where(new, 0, age[..., :-1]), age[..., -1:]], -1)
+    S = jnp.concatenate([jnp.where(new[..., None], prm["s0"][:, None], S[..., :-1, :]), S[..., -1:, :]], -2)
 
     # (b) swaps at every node holding two links; merge runs by pointer jumping
     J = (Lp >= 0) & (R >= 0)
-    ok_sw = u_sw < prm["p_swap"]
+    ok_sw = u_sw < prm["p_swap"][:, None, :]
     has_r = R >= 0
     Rc = jnp.where(has_r, R, 0)
-    nxt = jnp.where(has_r & _take(J, Rc), R, -1)
+    nxt = jnp.where(has_r & take(J, Rc), R, -1)
     a_end, a_age, a_S = R, age, S
-    a_ok = jnp.where(nxt >= 0, _take(ok_sw, Rc), True)
+    a_ok = jnp.where(nxt >= 0, take(ok_sw, Rc), True)
     Lc = jnp.where(Lp >= 0, Lp, 0)
-    prv = jnp.where((Lp >= 0) & _take(J, Lc), Lp, -1)
+    prv = jnp.where((Lp >= 0) & take(J, Lc), Lp, -1)
     b_head = Lp
     for _ in range(max(1, math.ceil(math.log2(n)))):
         h = nxt >= 0
         g = jnp.where(h, nxt, 0)
-        a_end = jnp.where(h, _take(a_end, g), a_end)
-        a_age = jnp.where(h, jnp.maximum(a_age, _take(a_age, g)), a_age)
-        a_S = jnp.where(h[..., None], a_S * _take(a_S, g), a_S)
-        a_ok = jnp.where(h, a_ok & _take(a_ok, g), a_ok)
-        nxt = jnp.where(h, _take(nxt, g), nxt)
+        a_end = jnp.where(h, take(a_end, g), a_end)
+        a_age = jnp.where(h, jnp.maximum(a_age, take(a_age, g)), a_age)
+        a_S = jnp.where(h[..., None], a_S * take(a_S, g), a_S)
+        a_ok = jnp.where(h, a_ok & take(a_ok, g), a_ok)
+        nxt = jnp.where(h, take(nxt, g), nxt)
         hb = prv >= 0
         gb = jnp.where(hb, prv, 0)
-        b_head = jnp.where(hb, _take(b_head, gb), b_head)
-        prv = jnp.where(hb, _take(prv, gb), prv)
+        b_head = jnp.where(hb, take(b_head, gb), b_head)
+        prv = jnp.where(hb, take(prv, gb), prv)
     head = has_r & ~J
     keep_r = head & a_ok
     R = jnp.where(keep_r, a_end, -1)
@@ -103,67 +106,68 @@ def _slot(carry, u, prm, *, n, bell, keep):
     S = a_S
     tail = (Lp >= 0) & ~J
     hc = jnp.where(tail, b_head, 0)
-    Lp = jnp.where(tail & _take(a_ok, hc), b_head, -1)
+    Lp = jnp.where(tail & take(a_ok, hc), b_head, -1)
 
     # (c) delivery
     t = t + active.astype(jnp.int32)
-    deliv = active & (R[:, 0] == n - 1)
-    over = active & ~deliv & (t >= prm["max_time"])
+    deliv = active & (R[..., 0] == n - 1)
+    over = active & ~deliv & (t >= prm["max_time"][:, None])
     fin = deliv | over
-    s_del = S[:, 0]  # delivered state: right after the swaps, before this slot's decay
+    s_del = S[..., 0, :]  # delivered state: right after the swaps, before this slot's decay
     fid = fidelity_of(s_del, bell)
 
-    # (d) cut-off, (e) ageing and decoherence
-    cut = age >= prm["cutoff"]
+    # (d) cut-off, (e) ageing and decoherence in the two memories holding each link
+    cut = age >= prm["cutoff"][:, None, None]
     R = jnp.where(cut, -1, R)
     Lc = jnp.where(Lp >= 0, Lp, 0)
-    Lp = jnp.where((Lp >= 0) & ~_take(cut, Lc), Lp, -1)
+    Lp = jnp.where((Lp >= 0) & ~take(cut, Lc), Lp, -1)
     alive = R >= 0
     age = jnp.where(alive, age + 1, 0)
-    dec = prm["decay"] * prm["decay"][jnp.where(alive, R, 0)]
+    far = (jnp.where(alive, R, 0) + (jnp.arange(D, dtype=jnp.int32) * n)[:, None, None]).reshape(-1)
+    dec = prm["decay"][:, None] * prm["decay"].reshape(D * n, -1)[far].reshape(S.shape)
     S = jnp.where(alive[..., None], S * dec, S)
     # finished lanes reset to the empty chain
-    R = jnp.where(fin[:, None], -1, R)
-    Lp = jnp.where(fin[:, None], -1, Lp)
+    R = jnp.where(fin[..., None], -1, R)
+    Lp = jnp.where(fin[..., None], -1, Lp)
     active = active & ~fin
 
-    # statistics and kept samples
-    dt = jnp.where(deliv, t.astype(S.dtype) - prm["t_ref"], 0)
-    df = jnp.where(deliv, fid - prm["f_ref"], 0)
-    fr = jnp.cumsum(fin.astype(jnp.int32)) - 1
-    gi = st["done"] + fr
-    kidx = jnp.where(fin & (gi < keep), gi, keep)
+    # statistics and kept samples (per design: sums over its lanes)
+    dt = jnp.where(deliv, t.astype(S.dtype) - prm["t_ref"][:, None], 0)
+    df = jnp.where(deliv, fid - prm["f_ref"][:, None], 0)
+    fr = jnp.cumsum(fin.astype(jnp.int32), axis=1) - 1
+    gi = st["done"][:, None] + fr
     out = dict(
         R=R, Lp=Lp, age=age, S=S, t=t, active=active, started=started,
-        done=st["done"] + jnp.sum(fin, dtype=jnp.int32),
-        n=st["n"] + jnp.sum(deliv, dtype=jnp.int32),
-        undelivered=st["undelivered"] + jnp.sum(over, dtype=jnp.int32),
-        t_s1=st["t_s1"] + jnp.sum(dt), t_s2=st["t_s2"] + jnp.sum(dt * dt),
-        f_s1=st["f_s1"] + jnp.sum(df), f_s2=st["f_s2"] + jnp.sum(df * df),
-        state_sum=st["state_sum"] + jnp.sum(jnp.where(deliv[:, None], s_del, 0), 0),
-        keep_t=st["keep_t"].at[kidx].set(jnp.where(deliv, t, -1), mode="drop"),
-        keep_f=st["keep_f"].at[kidx].set(jnp.where(deliv, fid, jnp.nan), mode="drop"),
+        done=st["done"] + jnp.sum(fin, axis=1, dtype=jnp.int32),
+        n=st["n"] + jnp.sum(deliv, axis=1, dtype=jnp.int32),
+        undelivered=st["undelivered"] + jnp.sum(over, axis=1, dtype=jnp.int32),
+        t_s1=st["t_s1"] + jnp.sum(dt, 1), t_s2=st["t_s2"] + jnp.sum(dt * dt, 1),
+        f_s1=st["f_s1"] + jnp.sum(df, 1), f_s2=st["f_s2"] + jnp.sum(df * df, 1),
+        state_sum=st["state_sum"] + jnp.sum(jnp.where(deliv[..., None], s_del, 0), 1),
+        keep_t=st["keep_t"], keep_f=st["keep_f"],
     )
+    if keep:
+        flat = jnp.where(fin & (gi < keep), gi + keep * jnp.arange(D, dtype=jnp.int32)[:, None], D * keep).reshape(-1)
+        out["keep_t"] = st["keep_t"].reshape(-1).at[flat].set(jnp.where(deliv, t, -1).reshape(-1), mode="drop").reshape(D, keep)
+        out["keep_f"] = st["keep_f"].reshape(-1).at[flat].set(jnp.where(deliv, fid, jnp.nan).reshape(-1), mode="drop").reshape(D, keep)
     return out
 
 
 @functools.lru_cache(maxsize=64)
 def _compiled(n, bell, lanes, slots, keep):
     slot = functools.partial(_slot, n=n, bell=bell, keep=keep)
-
     ctr = jnp.arange(lanes * (2 * n - 1), dtype=jnp.uint32).reshape(lanes, 2 * n - 1)
 
-    def one(words, prm, st, first_slot):
+    def chunk(words, prm, st, first_slot):
+        D = words.shape[0]
         dtype = st["S"].dtype
+        base = (jnp.arange(D * lanes, dtype=jnp.int32) * n).reshape(D, lanes, 1)
 
         def body(i, st):
-            u = uniform_open(sub_words(words, first_slot + i), ctr, dtype)
-            return slot(st, u, prm)
+            w = sub_words(words, first_slot + i)[:, None, None, :]
+            return slot(st, uniform_open(w, ctr, dtype), prm, base)
 
         return jax.lax.fori_loop(0, slots, body, st)
-
-    def chunk(keys, prm, st, first_slot):
-        return jax.vmap(one, in_axes=(0, 0, 0, None))(keys, prm, st, first_slot)
 
     return jax.jit(chunk, donate_argnums=(2,))
 
