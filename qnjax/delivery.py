@@ -571,9 +571,14 @@ def delivery(
             cov = res.coverage
             if isinstance(cov, jax.core.Tracer):
                 raise ValueError("t_trunc='auto' needs concrete inputs; pass an integer t_trunc under jit/vmap/grad")
-            if float(jnp.min(cov)) >= coverage_target or n >= max_t_trunc:
+            deficit = float(jnp.max(1 - cov))
+            if deficit <= 1 - coverage_target or n >= max_t_trunc:
                 break
-            n *= 2
+            # The tail of T is close to exponential: estimate its scale from the measured
+            # deficit and the mean, and jump to the length that reaches the target.
+            scale = max(float(jnp.max(res.mean_time)), n / max(math.log(1 / max(deficit, 1e-300)), 1e-3))
+            want = 1.25 * scale * math.log(1 / (1 - coverage_target))
+            n = min(max_t_trunc, max(2 * n, 1 << math.ceil(math.log2(want))))
     else:
         res = run(int(t_trunc))
 

@@ -28,3 +28,27 @@ def fail(message: str) -> "typer.Exit":
     """Print a one-line error on stderr and exit with status 2."""
     typer.echo(f"qnjax: error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def parse_floats(text: str, name: str) -> list[float]:
+    """Comma-separated numbers; ``inf`` / ``none`` mean no limit. Errors exit 2 naming ``name``."""
+    import math
+
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(math.inf if item.lower() in ("inf", "none") else float(item))
+        except ValueError:
+            fail(f"{name}: not a number: {item!r}")
+    if not out:
+        fail(f"{name}: no values given")
+    return out
+
+
+def echo_warnings(caught) -> None:
+    """Forward recorded warnings to stderr as one line each."""
+    for w in caught:
+        typer.echo(f"qnjax: warning: {w.message}", err=True)
