@@ -196,11 +196,11 @@ def estimate_mean_steps(st: Structure, p_gen: np.ndarray, p_swap: np.ndarray) ->
 
 
 def auto_t_trunc(st: Structure, scheme: str, hw: dict, lengths: np.ndarray, cap: int = 1 << 15) -> tuple[int, float]:
-    """A power-of-two truncation length of about 12 mean delivery times (at least 256, at
-    most ``cap``), and the estimate itself."""
+    """A truncation length of about 16 estimated mean delivery times, rounded up to a multiple
+    of 256 (at least 256, at most ``cap``), and the estimate itself."""
     link = link_model(scheme, hw, jnp.asarray(lengths))
     est = estimate_mean_steps(st, np.asarray(link.p_gen), np.asarray(hw["p_swap"]))
-    t = 1 << max(8, math.ceil(math.log2(max(12 * est, 1))))
+    t = 256 * max(1, math.ceil(16 * est / 256))
     return int(min(t, cap)), est
 
 
