@@ -465,3 +465,12 @@ def test_circuit_boundary_errors_name_argument():
         C.distill_bbpssw_dm(good, good, cnot_depolarizing=2.0)
     with pytest.raises(ValueError, match="rho_a"):
         C.swap_dm(np.eye(2) / 2, good)
+
+
+def test_circuit_names_are_public():
+    names = ["dm_to_tensor", "tensor_to_dm", "tensor_product_pairs", "apply_gate",
+             "apply_two_qubit_gate", "apply_single_qubit_gate", "partial_trace",
+             "depolarize_qubits", "bit_flip", "project_z", "rx", "werner_twirl_dm", "swap_dm",
+             "distill_bbpssw_dm", "distill_dejmps_dm"]
+    for n in names:
+        assert n in q.__all__ and getattr(q, n) is getattr(C, n)

@@ -340,3 +340,17 @@ def test_numpy_path_of_formulas_matches():
     g = np.array([0.0, 0.5])
     np.testing.assert_allclose(F.swap_bell(np.stack([a, a]), np.stack([b, b]), g, 0.0, np),
                                q.swap(a, b, g), atol=1e-14)
+
+
+def test_special_cases():
+    phi = np.array([1.0, 0, 0, 0])
+    rng = np.random.default_rng(8)
+    lam = rng.dirichlet(np.ones(4))
+    np.testing.assert_allclose(q.swap(phi, lam), lam, atol=1e-15)  # Φ+ is the identity
+    np.testing.assert_allclose(q.swap(np.full(4, 0.25), lam), np.full(4, 0.25), atol=1e-15)
+    for fn in (q.distill_dejmps, q.distill_bbpssw):
+        p, out = fn(phi, phi)
+        np.testing.assert_allclose(p, 1.0)
+        np.testing.assert_allclose(out, phi, atol=1e-15)
+    p, w = q.distill_bbpssw_werner(0.0, 0.0)  # maximally mixed in, maximally mixed out
+    np.testing.assert_allclose([p, w], [0.5, 0.0], atol=1e-15)
