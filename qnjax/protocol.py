@@ -1,7 +1,7 @@
 """Static repeater protocols: binary trees of swap and distill nodes over elementary links.
 
 Protocols are hashable Python data (never traced), shared by the exact engine
-(:mod:`qnjax.delivery`) and the Monte Carlo engine (:mod:`qnjax.montecarlo`).
+(:mod:`qnjax.exact`) and the Monte Carlo engine (:mod:`qnjax.montecarlo`).
 
 Two forms:
 

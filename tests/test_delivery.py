@@ -15,7 +15,7 @@ from qnjax.protocol import Distill, Link, Swap
 
 import delivery_reference as ref
 
-D = sys.modules["qnjax.delivery"]
+D = sys.modules["qnjax.exact"]
 f32 = jnp.float32
 
 

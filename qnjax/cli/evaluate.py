@@ -34,7 +34,7 @@ def evaluate(
 ) -> None:
     """Exact delivery-time distribution, delivered fidelity and secret key rate of a repeater chain."""
     set_precision(float32)
-    from ..delivery import delivery
+    from ..exact import delivery
     from ..protocol import levels_segments, parse_levels
 
     try:
