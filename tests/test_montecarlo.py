@@ -216,7 +216,7 @@ def test_nested_tree_heterogeneous_runs():
 
 def _delivery():
     try:
-        from qnjax.delivery import delivery
+        from qnjax.exact import delivery
     except ImportError:  # pragma: no cover - the exact engine lands separately
         pytest.skip("qnjax.delivery not available")
     return delivery

@@ -28,7 +28,7 @@ from .problems import PhysicalScenario
 
 
 def _engine():
-    from ..delivery import delivery, delivery_station_rates
+    from ..exact import delivery, delivery_station_rates
 
     return delivery, delivery_station_rates
 

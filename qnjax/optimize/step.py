@@ -28,7 +28,7 @@ CHUNK = 20
 
 
 def _engine():
-    from ..delivery import delivery
+    from ..exact import delivery
 
     return delivery
 
