@@ -97,13 +97,13 @@ def _resolve(protocol):
 def _prefix_sums(dur, succ):
     """Inclusive prefix sums of durations and of successes along the last axis.
 
-    With x64 both ride in one int64 ``cumsum`` (durations in the high bits, counts in the
-    low 21 bits; ``A <= 2**20``), otherwise two int32 ones.
+    With x64 both ride in one int64 ``cumsum`` (durations in the high 40 bits, counts in
+    the low 23 bits; ``A <= 2**22``), otherwise two int32 ones.
     """
     if jax.config.jax_enable_x64:
-        packed = (dur.astype(jnp.int64) << 21) | succ.astype(jnp.int64)
+        packed = (dur.astype(jnp.int64) << 23) | succ.astype(jnp.int64)
         cs = jnp.cumsum(packed, axis=-1)
-        return cs >> 21, (cs & ((1 << 21) - 1)).astype(jnp.int32)
+        return cs >> 23, (cs & ((1 << 23) - 1)).astype(jnp.int32)
     return jnp.cumsum(dur, axis=-1), jnp.cumsum(succ.astype(jnp.int32), axis=-1)
 
 
@@ -392,10 +392,12 @@ def simulate_nested(
         per = D * n_inst * (4 + 8 * s) * 12 + 1
         est = samples * (3 * 2 ** (len(insts).bit_length())) + 1024
         # CPU: chunks that stay in cache are fastest; accelerators want wide arrays
-        top = 2 ** 14 if jax.default_backend() == "cpu" else 2 ** 20
-        A = pow2_at_least(min(memory_budget / per, est, top), 256, 2 ** 20)
+        top = 2 ** 14 if jax.default_backend() == "cpu" else 2 ** 22
+        A = pow2_at_least(min(memory_budget / per, est, top), 256, 2 ** 22)
     else:
         A = int(chunk_size)
+        if not 1 <= A <= 2 ** 22:
+            raise ValueError(f"chunk_size must lie in [1, 2**22]; got {chunk_size!r}")
     prm = dict(
         log_q=flat["log_q"].astype(dtype.name), s0=flat["s0"].astype(dtype.name),
         p_swap=flat["p_swap"].astype(dtype.name), rate=flat["rate"].astype(dtype.name),
