@@ -52,6 +52,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding", "Memory",
         "Station", "StationOverride", "Search", "load_scenario",
     ),
+    # scale-out
+    "distributed": ("sweep_designs", "design_grid", "init_distributed"),
 }
 
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

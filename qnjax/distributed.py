@@ -1,0 +1,459 @@
+"""Scale-out: exact-engine design sweeps sharded over every device, on one host or many.
+
+:func:`sweep_designs` evaluates a list of designs (any grid: see :func:`design_grid`) with
+:func:`qnjax.delivery`. The design axis is laid over a 1-D :class:`jax.sharding.Mesh` of all
+devices (``jax.shard_map``: each device runs the engine on its own block, no communication
+inside the step), in steps of ``per_device × n_devices`` designs so each device's memory stays
+bounded; results come back in design order. Every design is computed by the same code as in
+an unsharded call, so the numbers are identical (bit for bit on CPU) to
+``qnjax.delivery(protocol, **designs, **fixed)``.
+
+Results can be written incrementally (``out=``): one JSON line per design with its index,
+protocol, ``t_trunc``, every parameter and the requested outputs, flushed (and fsynced) after
+each step. A restarted sweep with the same ``out`` skips the designs already in the file (a
+torn last line from a killed run is dropped), so an interrupted run loses at most one step.
+
+Multi-host. :func:`initialize` starts JAX's distributed runtime
+(``jax.distributed.initialize``) from arguments, from ``QNJAX_COORDINATOR`` (host:port),
+``QNJAX_NUM_PROCESSES`` and ``QNJAX_PROCESS_ID``, or from a cluster environment JAX detects
+itself (SLURM with more than one task, Open MPI). It must run before anything else touches JAX
+devices. The mesh then spans the devices of every process; each process feeds its own devices'
+slices of each step, and the outputs are gathered (``process_allgather``) so process 0 writes
+the file and returns the assembled result (other processes return ``None``). On CPU the
+collectives use gloo (JAX's default since 0.4.3x; set here if unset).
+
+Launch on a GPU cluster, one process per GPU under SLURM::
+
+    #SBATCH --nodes=4 --ntasks-per-node=8 --gpus-per-task=1
+    srun python my_sweep.py          # my_sweep.py calls qnjax.distributed.initialize() first
+
+or by hand on each host ``QNJAX_COORDINATOR=host0:12345 QNJAX_NUM_PROCESSES=2
+QNJAX_PROCESS_ID=<i> python my_sweep.py``. Every process must build the same designs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+import jax
+
+from ._validate import check_bell, check_nonnegative, check_positive, check_probability, check_range
+from .protocol import Distill, Link, Swap, format_tree, parse_levels
+
+PARAMS = ("p_gen", "w0", "lam0", "p_swap", "t_coh", "rates", "cutoff", "bsm_noise")
+OUTPUTS = ("pmf", "state_t", "coverage", "mean_time", "mean_werner", "mean_state", "mean_fidelity",
+           "key_fraction", "key_fraction_smooth", "secret_key_rate", "secret_key_rate_smooth",
+           "success_probability")
+DEFAULT_OUTPUTS = ("coverage", "mean_time", "mean_werner", "mean_fidelity", "mean_state",
+                   "key_fraction", "secret_key_rate", "success_probability")
+AXIS = "designs"
+
+
+# ----------------------------------------------------------------------------- runtime
+
+
+def _distributed_client_up() -> bool:
+    try:
+        from jax._src import distributed as _d
+
+        return _d.global_state.client is not None
+    except Exception:  # pragma: no cover - private API moved
+        return False
+
+
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, *, local_device_ids: Sequence[int] | None = None) -> bool:
+    """Join a multi-process JAX run when one is configured; return whether one is active.
+
+    Args:
+        coordinator: ``host:port`` of process 0's coordinator service (default
+            ``$QNJAX_COORDINATOR``).
+        num_processes: processes in the run (default ``$QNJAX_NUM_PROCESSES``).
+        process_id: this process's rank, ``0 .. num_processes − 1`` (default ``$QNJAX_PROCESS_ID``).
+        local_device_ids: devices of this host that this process uses (default: JAX's choice;
+            under SLURM with one GPU per task JAX picks the task's GPU).
+
+    With none of these given, a SLURM job step of more than one task or an Open MPI run is
+    detected by JAX itself. Otherwise nothing happens (a single-process run). Call it before
+    any other JAX work; calling it again is harmless.
+    """
+    if _distributed_client_up():
+        return True
+    env = os.environ
+    coordinator = coordinator or env.get("QNJAX_COORDINATOR") or None
+    if num_processes is None and env.get("QNJAX_NUM_PROCESSES"):
+        num_processes = int(env["QNJAX_NUM_PROCESSES"])
+    if process_id is None and env.get("QNJAX_PROCESS_ID"):
+        process_id = int(env["QNJAX_PROCESS_ID"])
+    if num_processes is not None and num_processes < 1:
+        raise ValueError(f"num_processes must be >= 1; got {num_processes}")
+    if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id must lie in [0, {num_processes - 1}]; got {process_id}")
+    explicit = coordinator is not None or (num_processes or 1) > 1
+    cluster = int(env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "1")) or 1) > 1 or \
+        int(env.get("OMPI_COMM_WORLD_SIZE", "1") or 1) > 1
+    if not explicit and not cluster:
+        return False
+    if explicit and (coordinator is None or num_processes is None or process_id is None):
+        raise ValueError("a multi-process run needs coordinator (host:port), num_processes and process_id "
+                         f"(or QNJAX_COORDINATOR / QNJAX_NUM_PROCESSES / QNJAX_PROCESS_ID); got "
+                         f"coordinator={coordinator!r}, num_processes={num_processes!r}, process_id={process_id!r}")
+    try:
+        if jax.config.jax_cpu_collectives_implementation in (None, "", "none"):
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except AttributeError:  # pragma: no cover - option renamed
+        pass
+    kw = dict(local_device_ids=local_device_ids) if local_device_ids is not None else {}
+    if explicit:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id, **kw)
+    else:
+        jax.distributed.initialize(**kw)
+    return True
+
+
+# ----------------------------------------------------------------------------- designs
+
+
+def design_grid(**axes) -> dict[str, np.ndarray]:
+    """Cartesian product of parameter axes, flattened to one leading design axis.
+
+    Each keyword is a delivery parameter and a list of its values (a value may itself be a
+    vector: ``cutoff=[[10, 20], [20, 40]]``). The first axis varies slowest (like
+    ``itertools.product``). ``design_grid(p_gen=[.1, .2], t_coh=[100, 400])`` gives four designs.
+    """
+    if not axes:
+        raise ValueError("design_grid needs at least one parameter axis")
+    vals = {k: np.asarray(v, dtype=float) for k, v in axes.items()}
+    for k, v in vals.items():
+        if v.ndim == 0 or len(v) == 0:
+            raise ValueError(f"design_grid: {k} must be a non-empty list of values; got shape {v.shape}")
+    idx = np.array(list(itertools.product(*(range(len(v)) for v in vals.values()))), dtype=np.int64)
+    return {k: v[idx[:, i]] for i, (k, v) in enumerate(vals.items())}
+
+
+def _protocol_text(protocol) -> str:
+    if isinstance(protocol, (Link, Swap, Distill)):
+        return format_tree(protocol)
+    return ",".join(parse_levels(protocol))
+
+
+def _protocol_key(protocol):
+    if isinstance(protocol, (Link, Swap, Distill)):
+        return protocol
+    return parse_levels(protocol)
+
+
+def _validate(values: Mapping[str, np.ndarray]) -> None:
+    """Boundary checks of delivery's parameters, on concrete host arrays."""
+    for name, v in values.items():
+        if name in ("p_gen", "p_swap"):
+            check_probability(v, name, open_low=True)
+        elif name == "w0":
+            check_range(v, name, -1 / 3, 1.0)
+        elif name == "lam0":
+            check_bell(v, name)
+        elif name == "t_coh":
+            check_positive(v, name)
+        elif name in ("rates", "cutoff"):
+            check_nonnegative(v, name)
+
+
+# ----------------------------------------------------------------------------- results file
+
+
+class ResultsWriter:
+    """Append-only JSON-lines results file with resume.
+
+    ``ResultsWriter(path, resume=True)`` reads the rows already there (a torn last line from a
+    killed run is cut off), :attr:`rows` maps each row's ``key`` field to the row, and
+    :meth:`write` appends rows and flushes them to disk. ``resume=False`` starts a new file.
+    """
+
+    def __init__(self, path, *, resume: bool = True, key: str = "index"):
+        self.path, self.key = Path(path), key
+        self.rows: dict = {}
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and self.path.exists():
+            good = 0
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+            for line in data.splitlines(keepends=True):
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    break
+                self.rows[_hashable(row[key])] = row
+                good += len(line)
+            if good < len(data):  # drop a torn tail (and anything after it)
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(good)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        else:
+            self._fh = open(self.path, "w", encoding="utf-8")
+
+    def write(self, rows: Iterable[dict]) -> None:
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        self._fh.write(text)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _hashable(x):
+    return tuple(_hashable(v) for v in x) if isinstance(x, list) else x
+
+
+# ----------------------------------------------------------------------------- sharded core
+
+
+def make_mesh(devices=None):
+    """1-D mesh over ``devices`` (default: every device of every process), axis ``"designs"``."""
+    devs = list(jax.devices() if devices is None else devices)
+    return jax.sharding.Mesh(np.array(devs), (AXIS,))
+
+
+@lru_cache(maxsize=32)
+def _compiled(protocol, t_trunc: int, names: tuple, outputs: tuple, fixed_key: tuple, mesh, chunk_bytes: int):
+    from jax.sharding import PartitionSpec as P
+
+    from .exact import delivery
+
+    fixed = {k: np.frombuffer(b, dtype=dt).reshape(shape) for k, dt, shape, b in fixed_key}
+
+    def local(values):
+        res = delivery(protocol, **values, **fixed, t_trunc=t_trunc, chunk_bytes=chunk_bytes, warn=False)
+        return {k: getattr(res, k) for k in outputs}
+
+    spec = {k: P(AXIS) for k in names}
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec,), out_specs=P(AXIS)))
+
+
+def _per_design_bytes(protocol, t_trunc: int, werner: bool) -> int:
+    """delivery's own estimate of one design's working memory (see its chunking)."""
+    from .exact import _fast_len
+    from .protocol import internal_nodes
+
+    if isinstance(protocol, (Link, Swap, Distill)):
+        depth_factor = 2 * (len(internal_nodes(protocol)) + 2)
+        depth = len(internal_nodes(protocol))
+    else:
+        depth_factor, depth = 6, len(parse_levels(protocol))
+    fft_len = _fast_len(2 * (t_trunc + depth + 1))
+    return 16 * (2 if werner else 4) * fft_len * depth_factor
+
+
+def _default_chunk_bytes(mesh) -> int:
+    plat = mesh.devices.flat[0].platform
+    return 256 * 2**20 if plat == "cpu" else 4 * 2**30
+
+
+def sweep_designs(
+    protocol,
+    designs: Mapping[str, object],
+    *,
+    fixed: Mapping[str, object] | None = None,
+    t_trunc: int = 4096,
+    outputs: Sequence[str] = DEFAULT_OUTPUTS,
+    out=None,
+    resume: bool = True,
+    limit: int | None = None,
+    per_device: int | None = None,
+    chunk_bytes: int | None = None,
+    devices=None,
+    dtype=None,
+    progress: bool = False,
+):
+    """Evaluate many exact-engine designs, sharded over every device (and process).
+
+    Args:
+        protocol: level list (``"swap,swap,swap"``) or protocol tree, as in :func:`qnjax.delivery`.
+        designs: delivery parameters that vary, each an array whose leading axis runs over the
+            ``n`` designs, followed by the parameter's own axes (``cutoff`` ``(n, K)``, ``lam0``
+            ``(n, 4)``…); scalars and shorter arrays are not allowed here (put them in ``fixed``).
+            :func:`design_grid` builds a Cartesian grid.
+        fixed: delivery parameters shared by every design (broadcast as in ``delivery``).
+        t_trunc: truncation length in steps (an integer; ``"auto"`` is not available here).
+        outputs: :class:`~qnjax.DeliveryResult` fields to return (``pmf`` / ``state_t`` are
+            ``t_trunc`` long per design; only ask for them on small sweeps).
+        out: path of a JSON-lines file, one row per design (``index``, ``protocol``,
+            ``t_trunc``, the parameters and the outputs), written as steps finish.
+        resume: with ``out``, skip the designs whose rows are already in the file (their
+            parameters must match, else ``ValueError``); ``False`` starts the file afresh.
+        limit: evaluate at most this many new designs, then return (a time-boxed run; call
+            again to continue).
+        per_device: designs per device per step (default from ``chunk_bytes``).
+        chunk_bytes: working-memory budget per device and step (default 256 MiB on CPU,
+            4 GiB on accelerators), estimated as in :func:`qnjax.delivery`.
+        devices: devices to use (default ``jax.devices()``: all devices of all processes).
+        dtype: floating dtype (default float64 with ``jax_enable_x64``, else float32).
+        progress: rich progress bar on stderr (process 0).
+
+    Returns:
+        On process 0, a dict of NumPy arrays over the designs done so far, in index order:
+        ``index``, every varying parameter, and each output. ``None`` on other processes.
+    """
+    from jax.experimental import multihost_utils
+
+    fixed = dict(fixed or {})
+    designs = dict(designs)
+    for name in list(designs) + list(fixed):
+        if name not in PARAMS:
+            raise ValueError(f"unknown delivery parameter {name!r}; allowed: {', '.join(PARAMS)}")
+    both = set(designs) & set(fixed)
+    if both:
+        raise ValueError(f"parameters given both in designs and fixed: {sorted(both)}")
+    if not designs:
+        raise ValueError("designs must hold at least one parameter array with a leading design axis")
+    if not isinstance(t_trunc, (int, np.integer)) or t_trunc < 2:
+        raise ValueError(f"t_trunc must be an integer >= 2; got {t_trunc!r}")
+    outputs = tuple(outputs)
+    for o in outputs:
+        if o not in OUTPUTS:
+            raise ValueError(f"unknown output {o!r}; allowed: {', '.join(OUTPUTS)}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0; got {limit}")
+    dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64 if dtype is None else dtype))
+    designs = {k: np.asarray(v, dtype) for k, v in designs.items()}
+    fixed = {k: np.asarray(v, dtype) for k, v in fixed.items()}
+    lens = {k: (v.shape[0] if v.ndim else None) for k, v in designs.items()}
+    if len(set(lens.values())) != 1 or None in lens.values():
+        raise ValueError(f"every designs array needs the same leading design axis; got lengths {lens}")
+    n = next(iter(lens.values()))
+    _validate({**designs, **fixed})
+    werner = "w0" in designs or "w0" in fixed
+    names = tuple(sorted(designs))
+
+    mesh = make_mesh(devices)
+    n_dev = mesh.devices.size
+    chunk_bytes = int(chunk_bytes or _default_chunk_bytes(mesh))
+    if per_device is None:
+        per_device = max(1, chunk_bytes // _per_design_bytes(protocol, int(t_trunc), werner))
+        per_device = min(per_device, max(1, -(-n // n_dev)))
+    per_device = int(per_device)
+    step = per_device * n_dev
+    main = jax.process_index() == 0
+    multi = jax.process_count() > 1
+
+    # structural errors (cut-off length, w0 vs lam0, shapes) before any device work
+    from .exact import delivery
+
+    probe = {k: jax.ShapeDtypeStruct((1,) + v.shape[1:], dtype) for k, v in designs.items()}
+    jax.eval_shape(lambda d: delivery(protocol, **d, **fixed, t_trunc=int(t_trunc), warn=False), probe)
+
+    # constant part of every row, and each design's parameters as JSON values
+    head = {"protocol": _protocol_text(protocol), "t_trunc": int(t_trunc),
+            **{k: v.tolist() for k, v in sorted(fixed.items())}}
+    plist = {k: designs[k].tolist() for k in names}
+
+    writer, done_rows = None, {}
+    if out is not None and main:
+        writer = ResultsWriter(out, resume=resume)
+        for i, row in writer.rows.items():
+            if not (isinstance(i, int) and 0 <= i < n):
+                writer.close()
+                raise ValueError(f"out: {out} holds a row with index {i!r}, outside this sweep's 0..{n - 1}; "
+                                 "use a new file or resume=False")
+            want = {**head, **{k: plist[k][i] for k in names}}
+            bad = [k for k in want if row.get(k) != want[k]]
+            if bad:
+                writer.close()
+                raise ValueError(f"out: row {i} of {out} has {bad[0]}={row.get(bad[0])!r} but this sweep's "
+                                 f"design has {want[bad[0]]!r}; use a new file or resume=False")
+        done_rows = writer.rows
+    done = np.zeros(n, bool)
+    if done_rows:
+        done[np.fromiter(done_rows.keys(), np.int64)] = True
+    if multi:
+        done = np.asarray(multihost_utils.broadcast_one_to_all(done)).astype(bool)
+    pending = np.flatnonzero(~done)
+    if limit is not None:
+        pending = pending[:limit]
+
+    fixed_key = tuple((k, v.dtype.str, v.shape, v.tobytes()) for k, v in sorted(fixed.items()))
+    fn = _compiled(_protocol_key(protocol), int(t_trunc), names, outputs, fixed_key, mesh, chunk_bytes)
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+
+    bar = None
+    if progress and main and len(pending):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("designs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                       TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        bar.start()
+        task = bar.add_task("designs", total=len(pending))
+
+    new = {o: [] for o in outputs}
+    try:
+        for s in range(0, len(pending), step):
+            idx = pending[s:s + step]
+            padded = np.concatenate([idx, np.repeat(idx[-1:], step - len(idx))])
+            args = {k: jax.make_array_from_callback((step,) + designs[k].shape[1:], sharding,
+                                                    lambda ix, a=designs[k][padded]: a[ix])
+                    for k in names}
+            res = fn(args)
+            res = multihost_utils.process_allgather(res, tiled=True) if multi else jax.device_get(res)
+            res = {k: np.asarray(v)[: len(idx)] for k, v in res.items()}
+            if main:
+                for o in outputs:
+                    new[o].append(res[o])
+                if writer is not None:
+                    cols = {o: res[o].tolist() for o in outputs}
+                    writer.write({"index": int(i), **head, **{k: plist[k][i] for k in names},
+                                  **{o: cols[o][j] for o in outputs}} for j, i in enumerate(idx))
+                if bar is not None:
+                    bar.update(task, advance=len(idx))
+    finally:
+        if bar is not None:
+            bar.stop()
+        if writer is not None:
+            writer.close()
+    if not main:
+        return None
+
+    # assemble: rows from the file (resumed) and rows computed now, in index order
+    now = pending[: sum(len(a) for a in new[outputs[0]])] if outputs else pending
+    old = np.array(sorted(int(i) for i in done_rows), np.int64)
+    order = np.union1d(now, old).astype(np.int64)
+    result = {"index": order}
+    for k in names:
+        result[k] = designs[k][order]
+    for o in outputs:
+        parts = new[o]
+        fresh = np.concatenate(parts) if parts else None
+        odt = fresh.dtype if fresh is not None else dtype
+        prev = np.asarray([done_rows[i][o] for i in old], odt) if len(old) else None
+        shape = (fresh if fresh is not None else prev).shape[1:] if (fresh is not None or prev is not None) else ()
+        col = np.zeros((len(order),) + shape, odt)
+        if fresh is not None:
+            col[np.searchsorted(order, now)] = fresh
+        if prev is not None:
+            col[np.searchsorted(order, old)] = prev
+        result[o] = col
+    return result
+
+
+__all__ = ["initialize", "design_grid", "sweep_designs", "ResultsWriter", "make_mesh",
+           "DEFAULT_OUTPUTS"]
+
+init_distributed = initialize  # the top-level name (qnjax.init_distributed)
+__all__ += ["init_distributed"]

@@ -1,0 +1,216 @@
+"""Sharded design sweeps (qnjax.distributed): several CPU devices in one process, two
+processes forming one distributed run, and an interrupted sweep that resumes.
+
+The test process has already initialised JAX with one CPU device, so multi-device and
+multi-process runs go through subprocesses (tests/_sweep_worker.py).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import qnjax
+from qnjax.distributed import ResultsWriter, design_grid, sweep_designs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "_sweep_worker.py")
+sys.path.insert(0, HERE)
+import _sweep_worker as W  # noqa: E402
+
+OUTS = ("coverage", "mean_time", "mean_werner", "mean_fidelity", "mean_state", "key_fraction",
+        "secret_key_rate", "success_probability")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The unsharded call on the whole grid."""
+    r = qnjax.delivery("swap,swap,swap", **W.designs(), **W.FIXED, t_trunc=W.T_TRUNC, warn=False)
+    return {k: np.asarray(getattr(r, k)) for k in OUTS}
+
+
+def _same(res, ref, idx=None):
+    """Equal to the unsharded call: bitwise in practice; XLA may fuse an element-wise tail
+    differently for another block size, so allow a few ulp."""
+    for k in OUTS:
+        want = ref[k] if idx is None else ref[k][idx]
+        np.testing.assert_allclose(res[k], want, rtol=1e-13, atol=1e-16, err_msg=k)
+
+
+def _env(devices=1, **extra):
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
+    for k in ("QNJAX_COORDINATOR", "QNJAX_NUM_PROCESSES", "QNJAX_PROCESS_ID"):
+        env.pop(k, None)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _run(args, env, timeout=150):
+    p = subprocess.run([sys.executable, WORKER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+
+def _load(path):
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _rows(path):
+    with open(path) as fh:
+        return [json.loads(line) for line in fh]
+
+
+# ------------------------------------------------------------------------- in process
+
+
+def test_design_grid_order_and_shapes():
+    g = design_grid(p_gen=[0.1, 0.2], t_coh=[10.0, 20.0, 30.0], cutoff=[[1, 2], [3, 4]])
+    assert g["p_gen"].shape == (12,) and g["cutoff"].shape == (12, 2)
+    assert g["p_gen"].tolist() == [0.1] * 6 + [0.2] * 6  # first axis slowest
+    assert g["t_coh"][:2].tolist() == [10.0, 10.0] and g["cutoff"][1].tolist() == [3, 4]
+    with pytest.raises(ValueError, match="p_gen"):
+        design_grid(p_gen=[])
+
+
+def test_single_device_matches_unsharded(reference, tmp_path):
+    res = sweep_designs("swap,swap,swap", W.designs(), fixed=W.FIXED, t_trunc=W.T_TRUNC,
+                        per_device=7, out=tmp_path / "a.jsonl")
+    assert res["index"].tolist() == list(range(30))
+    _same(res, reference)
+    rows = _rows(tmp_path / "a.jsonl")
+    assert [r["index"] for r in rows] == list(range(30))
+    assert rows[3]["protocol"] == "swap,swap,swap" and rows[3]["t_trunc"] == W.T_TRUNC
+    assert rows[3]["p_gen"] == float(W.designs()["p_gen"][3]) and rows[3]["w0"] == 0.97
+    assert rows[29]["cutoff"] == [float("inf")] * 3
+    assert rows[5]["mean_time"] == float(res["mean_time"][5])  # JSON round-trips exactly
+
+
+def test_resume_after_limit_and_torn_line(reference, tmp_path):
+    full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
+    kw = dict(fixed=W.FIXED, t_trunc=W.T_TRUNC, per_device=4)
+    sweep_designs("swap,swap,swap", W.designs(), out=full, **kw)
+    r1 = sweep_designs("swap,swap,swap", W.designs(), out=part, limit=11, **kw)
+    assert r1["index"].tolist() == list(range(11))
+    with open(part, "a") as fh:  # a write cut off by a kill
+        fh.write('{"index": 11, "protocol": "swap,sw')
+    r2 = sweep_designs("swap,swap,swap", W.designs(), out=part, **kw)
+    assert r2["index"].tolist() == list(range(30))
+    _same(r2, reference)
+    assert part.read_bytes() == full.read_bytes()
+    # a file from another sweep is refused, not mixed in
+    with pytest.raises(ValueError, match="p_swap"):
+        sweep_designs("swap,swap,swap", W.designs(), out=part, fixed=dict(W.FIXED, p_swap=0.6),
+                      t_trunc=W.T_TRUNC)
+    # resume=False starts afresh
+    r3 = sweep_designs("swap,swap,swap", W.designs(), out=part, resume=False, limit=3, **kw)
+    assert len(_rows(part)) == 3 and r3["index"].tolist() == [0, 1, 2]
+
+
+def test_input_errors():
+    g = W.designs()
+    with pytest.raises(ValueError, match="unknown delivery parameter 'p_gem'"):
+        sweep_designs("swap", {"p_gem": [0.1]}, fixed={"w0": 0.9})
+    with pytest.raises(ValueError, match="leading design axis"):
+        sweep_designs("swap", {"p_gen": [0.1, 0.2], "t_coh": [1.0, 2.0, 3.0]}, fixed={"w0": 0.9})
+    with pytest.raises(ValueError, match="p_gen"):
+        sweep_designs("swap", {"p_gen": [0.1, 1.5]}, fixed={"w0": 0.9})
+    with pytest.raises(ValueError, match="cutoff"):
+        sweep_designs("swap,swap,swap", {"p_gen": g["p_gen"], "cutoff": g["cutoff"][:, :2]}, fixed={"w0": 0.9})
+    with pytest.raises(ValueError, match="t_trunc"):
+        sweep_designs("swap", {"p_gen": [0.1]}, fixed={"w0": 0.9}, t_trunc="auto")
+
+
+def test_writer_ignores_garbage_tail(tmp_path):
+    p = tmp_path / "w.jsonl"
+    with ResultsWriter(p, resume=False) as w:
+        w.write([{"index": 0, "x": 1.5}, {"index": 1, "x": float("inf")}])
+    p.write_bytes(p.read_bytes() + b"not json\n{\"index\": 3}\n")
+    w = ResultsWriter(p)
+    assert sorted(w.rows) == [0, 1] and w.rows[1]["x"] == float("inf")
+    w.close()
+    assert p.read_bytes().count(b"\n") == 2
+
+
+# ------------------------------------------------------------------------- subprocesses
+
+
+def test_four_devices_one_process(reference, tmp_path):
+    out, npz = tmp_path / "s.jsonl", tmp_path / "r.npz"
+    text = _run(["--out", str(out), "--result", str(npz), "--per-device", "3", "--expect-devices", "4"],
+                _env(devices=4))
+    assert "done 0 1 4 30" in text
+    res = _load(npz)
+    assert res["index"].tolist() == list(range(30))
+    _same(res, reference)
+    assert [r["index"] for r in _rows(out)] == list(range(30))
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("localhost", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_two_processes_one_run(reference, tmp_path):
+    out, npz = tmp_path / "s.jsonl", tmp_path / "r.npz"
+    coord = f"localhost:{_free_port()}"
+    procs = []
+    for pid in (0, 1):
+        env = _env(devices=2, QNJAX_COORDINATOR=coord, QNJAX_NUM_PROCESSES=2, QNJAX_PROCESS_ID=pid)
+        args = ["--per-device", "2", "--expect-devices", "4", "--limit", "23"]
+        if pid == 0:
+            args += ["--out", str(out), "--result", str(npz)]
+        procs.append(subprocess.Popen([sys.executable, WORKER, *args], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = []
+    for p in procs:
+        try:
+            so, se = p.communicate(timeout=150)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        assert p.returncode == 0, se[-3000:]
+        outs.append(so)
+    assert "done 0 2 4 23" in outs[0] and "done 1 2 4 None" in outs[1]
+    res = _load(npz)
+    assert res["index"].tolist() == list(range(23))
+    _same(res, reference, slice(0, 23))
+    assert [r["index"] for r in _rows(out)] == list(range(23))
+
+
+def test_killed_sweep_resumes(reference, tmp_path):
+    """SIGKILL a sweep after its first rows; the restart completes the file, which then equals
+    an uninterrupted run's."""
+    full, part, npz = tmp_path / "full.jsonl", tmp_path / "part.jsonl", tmp_path / "r.npz"
+    sweep_designs("swap,swap,swap", W.designs(), fixed=W.FIXED, t_trunc=W.T_TRUNC, out=full, per_device=2)
+    env = _env(devices=1)
+    p = subprocess.Popen([sys.executable, WORKER, "--out", str(part), "--per-device", "2"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while time.time() - t0 < 120 and p.poll() is None:
+        if part.exists() and part.read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.02)
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+    p.wait()
+    n_before = part.read_bytes().count(b"\n")
+    assert n_before >= 4
+    _run(["--out", str(part), "--result", str(npz), "--per-device", "2"], env)
+    res = _load(npz)
+    assert res["index"].tolist() == list(range(30))
+    _same(res, reference)
+    assert part.read_bytes() == full.read_bytes()
