@@ -100,7 +100,7 @@ def step_cases(quick):
                    de_cutoff=[int(c) for c in de_c], de_skr=float(de_v), de_s=de_t, de_evals=de_n,
                    grid_cutoff=None if grid_c is None else [float(c) for c in grid_c],
                    grid_skr=float(grid_v), best_baseline=float(best_base),
-                   ratio=float(ours / best_base) if best_base > 0 else (1.0 if ours >= 0 else 0.0),
+                   ratio=float(ours / best_base) if best_base > 0 else (float("inf") if ours > 0 else 1.0),
                    time_ratio=ours_t / de_t)
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -14,6 +14,9 @@ clipped key rate is flat at zero, then rounding of the cut-offs and an exhaustiv
 the integer neighbourhood; discrete structure choices in a short outer loop.
 """
 
+import sys as _sys
+import types as _types
+
 from .api import optimize, sweep
 from .problems import (Heralding, Memory, PhysicalScenario, Search, Station, StationOverride,
                        StepProblem)
@@ -25,3 +28,14 @@ __all__ = [
     "Memory", "Station", "StationOverride", "Search", "load_scenario", "scenario_from_dict",
     "default_scenario",
 ]
+
+
+# ``qnjax.optimize`` names both this package and the function: importing the package
+# (``from qnjax.optimize import ...``) binds the module as the attribute ``qnjax.optimize``,
+# so the module itself is made callable and forwards to :func:`optimize`.
+class _CallableModule(_types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return optimize(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

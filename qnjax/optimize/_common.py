@@ -135,9 +135,16 @@ def make_runner(value_fn, lr, n_steps, chunk, project=None, mode="fwd"):
         best_val = jnp.where(better, val, best_val)
         return (new, fixed, mask, ostate, best_val, best_free), jnp.max(val)
 
-    @jax.jit
+    one_step = jax.jit(lambda c, args: step(c, None, args))
+
     def run_chunk(state, args):
-        return jax.lax.scan(lambda c, x: step(c, x, args), state, None, length=chunk)
+        # a Python loop over one jitted step: XLA:CPU ran the engine far slower inside a
+        # lax.scan body (a while loop) than as a top-level computation
+        hist = []
+        for _ in range(chunk):
+            state, h = one_step(state, args)
+            hist.append(h)
+        return state, jnp.stack(hist)
 
     def init(free, fixed, mask):
         leaf = jax.tree.leaves(free)[0]

@@ -21,16 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import physical as phys
+from ..exact import delivery, delivery_station_rates
 from ..keyrate import key_fraction_bb84_smooth
 from ..protocol import Distill, Link, Node, Swap, format_tree, internal_nodes
 from ._common import lengths_softmax, lengths_stick
 from .problems import PhysicalScenario
 
 
-def _engine():
-    from ..exact import delivery, delivery_station_rates
-
-    return delivery, delivery_station_rates
 
 
 @dataclass(frozen=True)
@@ -147,9 +144,8 @@ def chain_eval(st: Structure, scheme: str, hw: dict, lengths, tau, t_trunc: int)
         lam = link.lam0[..., 0, :]
         cov = jnp.ones_like(T)
     else:
-        delivery, station_rates = _engine()
         sr = hw["rates"] * clock[..., None, None]
-        rates = station_rates(st.tree, sr)
+        rates = delivery_station_rates(st.tree, sr)
         r = delivery(st.tree, p_gen=link.p_gen, lam0=link.lam0, p_swap=hw["p_swap"], rates=rates,
                      cutoff=tau, bsm_noise=hw["bsm"], t_trunc=t_trunc, warn=False)
         kfs, T, lam, cov = r.key_fraction_smooth, r.mean_time, r.mean_state, r.coverage
@@ -196,11 +192,11 @@ def estimate_mean_steps(st: Structure, p_gen: np.ndarray, p_swap: np.ndarray) ->
 
 
 def auto_t_trunc(st: Structure, scheme: str, hw: dict, lengths: np.ndarray, cap: int = 1 << 15) -> tuple[int, float]:
-    """A truncation length of about 16 estimated mean delivery times, rounded up to a multiple
+    """A truncation length of about 20 estimated mean delivery times, rounded up to a multiple
     of 256 (at least 256, at most ``cap``), and the estimate itself."""
     link = link_model(scheme, hw, jnp.asarray(lengths))
     est = estimate_mean_steps(st, np.asarray(link.p_gen), np.asarray(hw["p_swap"]))
-    t = 256 * max(1, math.ceil(16 * est / 256))
+    t = 256 * max(1, math.ceil(20 * est / 256))
     return int(min(t, cap)), est
 
 

@@ -181,7 +181,7 @@ def default_scenario() -> PhysicalScenario:
                       "prep_time_s": 1e-6},
         "memory": {"t_coh_s": 1.0},
         "repeater": {"swap_success": 1.0, "gate_depolarizing": 0.005, "measurement_error": 0.002},
-        "search": {"segments": [1, 2, 4], "starts": 4, "steps": 40, "learning_rate": 0.1},
+        "search": {"segments": [1, 2, 4], "starts": 4, "steps": 60, "learning_rate": 0.1},
     })
 
 

@@ -86,7 +86,7 @@ def _t_trunc(scenario, st, hw, distances):
         return scenario.search.t_trunc, np.ones(len(distances), bool)
     ests = np.array([auto_t_trunc(st, scenario.heralding.scheme, hw, uniform_lengths(st.n, d), T_CAP)[1]
                      for d in distances])
-    ok = 16 * ests <= 4 * T_CAP
+    ok = 20 * ests <= 4 * T_CAP
     dmax = distances[ok].max() if ok.any() else distances.min()
     t, _ = auto_t_trunc(st, scenario.heralding.scheme, hw, uniform_lengths(st.n, dmax), T_CAP)
     return t, ok

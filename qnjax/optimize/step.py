@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..exact import delivery
 from ._common import Progress, integer_neighbourhood, make_runner, surrogate
 from .problems import StepProblem
 from .result import OptimizeResult
@@ -27,10 +28,6 @@ from .result import OptimizeResult
 CHUNK = 20
 
 
-def _engine():
-    from ..exact import delivery
-
-    return delivery
 
 
 def distill_placements(levels: tuple, max_distill: int) -> list[tuple]:
@@ -52,8 +49,6 @@ def distill_placements(levels: tuple, max_distill: int) -> list[tuple]:
 
 
 def _value_fn(levels, t_trunc):
-    delivery = _engine()
-
     def value(free, fixed, args):
         r = delivery(levels, p_gen=fixed["p_gen"], w0=fixed["w0"], p_swap=fixed["p_swap"],
                      t_coh=fixed["t_coh"], cutoff=jnp.exp(free["u"]), t_trunc=t_trunc, warn=False)
@@ -74,7 +69,6 @@ def evaluate_levels(levels, fixed, cutoffs, t_trunc):
     """Exact engine figures of designs: ``fixed`` problem parameters ``(B,)`` each, integer (or
     relaxed) cut-offs ``(B, L)``; the batch is padded to a power of two >= 64 so repeated calls
     reuse compiled code."""
-    delivery = _engine()
     cutoffs = np.asarray(cutoffs, float)
     b = cutoffs.shape[0]
     size = max(64, 1 << (b - 1).bit_length())
