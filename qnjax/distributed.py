@@ -452,8 +452,83 @@ def sweep_designs(
     return result
 
 
+# ----------------------------------------------------------------------------- generic row runs
+
+
+def _gather_bytes(payload: bytes) -> list[bytes]:
+    """Every process's ``payload``, in process order (a collective: all processes call it)."""
+    from jax.experimental import multihost_utils
+
+    n = np.asarray(multihost_utils.process_allgather(np.array([len(payload)], np.int64))).reshape(-1)
+    buf = np.zeros(int(n.max()) if n.size else 0, np.uint8)
+    buf[: len(payload)] = np.frombuffer(payload, np.uint8)
+    allb = np.asarray(multihost_utils.process_allgather(buf)).reshape(len(n), -1)
+    return [allb[p, : n[p]].tobytes() for p in range(len(n))]
+
+
+def run_in_groups(items: Sequence, compute, *, key: str, group: int, out=None, resume: bool = True,
+                  head: Mapping | None = None, progress=None):
+    """Run ``compute(list_of_items) -> list_of_rows`` over fixed groups of ``items``, spread over
+    the processes, with a resumable JSON-lines file.
+
+    The ``items`` (JSON values, e.g. distances) are cut into consecutive groups of ``group``;
+    group ``g`` always holds the same items, so its rows do not depend on how many processes
+    run or where a run was interrupted. Pending groups go round-robin to the processes; after
+    each round, process 0 gathers the rows, writes them (``out``) and flushes. Each row must
+    carry ``row[key]`` equal to its item. ``head`` fields are added to every row and must match
+    on resume (e.g. the scenario). A group is skipped when all its items have rows; a partly
+    written group is recomputed whole and appended again (the last row of an item wins).
+    ``progress(done, total)`` is called on process 0 after each round.
+
+    Returns the rows of all items in item order on process 0, ``None`` elsewhere.
+    """
+    items = list(items)
+    if group < 1:
+        raise ValueError(f"group must be >= 1; got {group}")
+    head = dict(head or {})
+    n_proc, me = jax.process_count(), jax.process_index()
+    main = me == 0
+    writer, old = None, {}
+    if out is not None and main:
+        writer = ResultsWriter(out, resume=resume, key=key)
+        for k, row in writer.rows.items():
+            bad = [f for f in head if row.get(f) != head[f]]
+            if bad:
+                writer.close()
+                raise ValueError(f"out: {out} row {key}={k!r} has {bad[0]}={row.get(bad[0])!r}, this run has "
+                                 f"{head[bad[0]]!r}; use a new file or resume=False")
+        old = writer.rows
+    groups = [items[i:i + group] for i in range(0, len(items), group)]
+    todo = np.array([not all(_hashable(x) in old for x in g) for g in groups], bool)
+    if n_proc > 1:
+        from jax.experimental import multihost_utils
+
+        todo = np.asarray(multihost_utils.broadcast_one_to_all(todo)).astype(bool)
+    pending = [g for g, t in zip(groups, todo) if t]
+    rows = {}
+    try:
+        for r in range(0, len(pending), n_proc):
+            mine = pending[r + me] if r + me < len(pending) else None
+            got = [dict(head, **row) for row in compute(mine)] if mine is not None else []
+            parts = _gather_bytes(json.dumps(got).encode()) if n_proc > 1 else [json.dumps(got).encode()]
+            if main:
+                new = [row for p in parts for row in json.loads(p)]
+                if writer is not None:
+                    writer.write(new)
+                rows.update((_hashable(row[key]), row) for row in new)
+                if progress is not None:
+                    progress(min(r + n_proc, len(pending)), len(pending))
+    finally:
+        if writer is not None:
+            writer.close()
+    if not main:
+        return None
+    allrows = {**old, **rows}
+    return [allrows[_hashable(x)] for x in items if _hashable(x) in allrows]
+
+
 __all__ = ["initialize", "design_grid", "sweep_designs", "ResultsWriter", "make_mesh",
-           "DEFAULT_OUTPUTS"]
+           "run_in_groups", "DEFAULT_OUTPUTS"]
 
 init_distributed = initialize  # the top-level name (qnjax.init_distributed)
 __all__ += ["init_distributed"]

@@ -19,6 +19,14 @@ def designs():
 
 
 FIXED = dict(p_swap=0.5, w0=0.97)
+ITEMS = [0.5 * i for i in range(11)]
+
+
+def toy_rows(group):
+    """Rows of one group; each depends on its group (like an optimizer run over distances)."""
+    import jax
+
+    return [{"d": x, "sq": x * x, "group_sum": sum(group), "by": jax.process_index()} for x in group]
 T_TRUNC = 512
 
 
@@ -29,6 +37,7 @@ def main():
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--per-device", type=int, default=None)
     ap.add_argument("--expect-devices", type=int, default=None)
+    ap.add_argument("--groups", action="store_true", help="run_in_groups over toy items instead")
     a = ap.parse_args()
 
     from qnjax.distributed import initialize, sweep_designs
@@ -40,6 +49,12 @@ def main():
     if a.expect_devices is not None and len(jax.devices()) != a.expect_devices:
         print(f"expected {a.expect_devices} devices, got {jax.devices()}", file=sys.stderr)
         sys.exit(3)
+    if a.groups:
+        from qnjax.distributed import run_in_groups
+
+        rows = run_in_groups(ITEMS, toy_rows, key="d", group=3, out=a.out, head={"run": "toy"})
+        print(f"done {jax.process_index()} {None if rows is None else len(rows)}", flush=True)
+        return
     res = sweep_designs("swap,swap,swap", designs(), fixed=FIXED, t_trunc=T_TRUNC, out=a.out,
                         limit=a.limit, per_device=a.per_device)
     if res is not None and a.result:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import qnjax
-from qnjax.distributed import ResultsWriter, design_grid, sweep_designs
+from qnjax.distributed import ResultsWriter, design_grid, run_in_groups, sweep_designs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "_sweep_worker.py")
@@ -214,3 +214,50 @@ def test_killed_sweep_resumes(reference, tmp_path):
     assert res["index"].tolist() == list(range(30))
     _same(res, reference)
     assert part.read_bytes() == full.read_bytes()
+
+
+# ------------------------------------------------------------------------- grouped runs (optimizer sweeps)
+
+
+def test_run_in_groups_resumes_whole_groups(tmp_path):
+    out = tmp_path / "g.jsonl"
+    calls = []
+
+    def compute(g):
+        calls.append(list(g))
+        return W.toy_rows(g)
+
+    full = run_in_groups(W.ITEMS, compute, key="d", group=3, head={"run": "toy"})
+    assert [r["d"] for r in full] == W.ITEMS and full[4]["group_sum"] == sum(W.ITEMS[3:6])
+    calls.clear()
+    part = run_in_groups(W.ITEMS[:7], compute, key="d", group=3, out=out, head={"run": "toy"})
+    assert len(part) == 7
+    # restart over all items: groups 0 and 1 are complete in the file, group 2 (items 6..8) is
+    # not, so it is recomputed whole (its rows depend on the group)
+    calls.clear()
+    rows = run_in_groups(W.ITEMS, compute, key="d", group=3, out=out, head={"run": "toy"})
+    assert calls == [W.ITEMS[6:9], W.ITEMS[9:]]
+    assert [r["d"] for r in rows] == W.ITEMS
+    assert rows == full or all(a[k] == b[k] for a, b in zip(rows, full) for k in ("d", "sq"))
+    with pytest.raises(ValueError, match="run"):
+        run_in_groups(W.ITEMS, compute, key="d", group=3, out=out, head={"run": "other"})
+
+
+def test_run_in_groups_two_processes(tmp_path):
+    out = tmp_path / "g.jsonl"
+    coord = f"localhost:{_free_port()}"
+    procs = []
+    for pid in (0, 1):
+        env = _env(devices=1, QNJAX_COORDINATOR=coord, QNJAX_NUM_PROCESSES=2, QNJAX_PROCESS_ID=pid)
+        procs.append(subprocess.Popen([sys.executable, WORKER, "--groups", "--out", str(out)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (so, se) in zip(procs, outs):
+        assert p.returncode == 0, se[-3000:]
+    assert "done 0 11" in outs[0][0] and "done 1 None" in outs[1][0]
+    rows = _rows(out)
+    assert sorted(r["d"] for r in rows) == W.ITEMS
+    assert {r["by"] for r in rows} == {0, 1}  # both processes computed groups
+    for r in rows:
+        g = int(W.ITEMS.index(r["d"]) // 3)
+        assert r["group_sum"] == sum(W.ITEMS[3 * g:3 * g + 3]) and r["run"] == "toy"
