@@ -59,8 +59,10 @@ def run_one(devices: int, n: int, t_trunc: int, cpu: bool = True, timeout: float
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def rows(quick: bool = False, devices=(1, 2, 4), cpu: bool = True, log=print) -> list[dict]:
-    n, T = (400, 1000) if quick else (2000, 2000)
+def rows(quick: bool = False, devices=(1, 2, 4), cpu: bool = True, log=print, n: int | None = None,
+         t_trunc: int | None = None) -> list[dict]:
+    n0, T0 = (400, 1000) if quick else (2000, 2000)
+    n, T = n or n0, t_trunc or T0
     out = []
     for d in devices:
         r = run_one(d, n, T, cpu=cpu)

@@ -72,7 +72,7 @@ def run_montecarlo(quick, gpu):
     import bench_montecarlo as bm
 
     if gpu:
-        samples, asap, segs, rq = 10_000_000, 1_000_000, (8, 32), 0
+        samples, asap, segs, rq = 10_000_000, 200_000, (8,), 0
     elif quick:
         samples, asap, segs, rq = 200_000, 50_000, (8,), 0
     else:
@@ -149,7 +149,7 @@ def run_sweep(quick, gpu):
 
         n = len(jax.devices())
         devs = tuple(d for d in (1, 2, 4, 8) if d <= n)
-        return {"rows": bs.rows(quick, devs, cpu=False, log=_log)}
+        return {"rows": bs.rows(quick, devs, cpu=False, log=_log, n=100_000, t_trunc=1000)}
     return {"rows": bs.rows(quick, (1, 2, 4), cpu=True, log=_log)}
 
 
