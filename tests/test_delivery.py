@@ -2,7 +2,6 @@
 finite differences; transforms, batching, truncation and input errors."""
 
 import math
-import sys
 import warnings
 
 import jax
@@ -11,11 +10,12 @@ import numpy as np
 import pytest
 
 import qnjax as q
+import qnjax.exact as qnjax_exact
 from qnjax.protocol import Distill, Link, Swap
 
 import delivery_reference as ref
 
-D = sys.modules["qnjax.exact"]
+D = qnjax_exact
 f32 = jnp.float32
 
 
