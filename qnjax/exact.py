@@ -362,6 +362,7 @@ def _run(plan: _Plan, params: dict, chunk: int):
     if chunk >= nb:
         return one(params)
     n_chunks = -(-nb // chunk)
+    chunk = -(-nb // n_chunks)  # balance the chunks: at most n_chunks - 1 padded designs
     pad = n_chunks * chunk - nb
     padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]) if pad else x, params)
     stacked = jax.tree.map(lambda x: x.reshape((n_chunks, chunk) + x.shape[1:]), padded)
