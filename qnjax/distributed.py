@@ -1,39 +1,19 @@
 """Scale-out: exact-engine design sweeps sharded over every device, on one host or many.
 
-:func:`sweep_designs` evaluates a list of designs (any grid: see :func:`design_grid`) with
-:func:`qnjax.delivery`. The design axis is laid over a 1-D :class:`jax.sharding.Mesh` of all
-devices (``jax.shard_map``: each device runs the engine on its own block, no communication
-inside the step), in steps of ``per_device × n_devices`` designs so each device's memory stays
-bounded; results come back in design order. Every design is computed by the same code as in
-an unsharded call, so the numbers are identical (bit for bit on CPU) to
-``qnjax.delivery(protocol, **designs, **fixed)``.
-
-Results can be written incrementally (``out=``): one JSON line per design with its index,
-protocol, ``t_trunc``, every parameter and the requested outputs, flushed (and fsynced) after
-each step. A restarted sweep with the same ``out`` skips the designs already in the file (a
-torn last line from a killed run is dropped), so an interrupted run loses at most one step.
-
-Multi-host. :func:`initialize` starts JAX's distributed runtime
-(``jax.distributed.initialize``) from arguments, from ``QNJAX_COORDINATOR`` (host:port),
-``QNJAX_NUM_PROCESSES`` and ``QNJAX_PROCESS_ID``, or from a cluster environment JAX detects
-itself (SLURM with more than one task, Open MPI). It must run before anything else touches JAX
-devices. The mesh then spans the devices of every process; each process feeds its own devices'
-slices of each step, and the outputs are gathered (``process_allgather``) so process 0 writes
-the file and returns the assembled result (other processes return ``None``). On CPU the
-collectives use gloo (JAX's default since 0.4.3x; set here if unset).
-
-Launch on a GPU cluster, one process per GPU under SLURM::
-
-    #SBATCH --nodes=4 --ntasks-per-node=8 --gpus-per-task=1
-    srun python my_sweep.py          # my_sweep.py calls qnjax.distributed.initialize() first
-
-or by hand on each host ``QNJAX_COORDINATOR=host0:12345 QNJAX_NUM_PROCESSES=2
-QNJAX_PROCESS_ID=<i> python my_sweep.py``. Every process must build the same designs.
+:func:`sweep_designs` evaluates a list of designs (:func:`design_grid` builds Cartesian grids)
+with :func:`qnjax.delivery`, the design axis laid over a 1-D mesh of all devices
+(``jax.shard_map``: each device runs the engine on its own block) in bounded steps, results
+gathered in design order and equal to the unsharded call (bitwise in practice; XLA may fuse an
+element-wise tail differently for another block size, a last-bit difference). With ``out=``
+each design becomes one JSON line, flushed per step; a restart skips the rows already there.
+:func:`initialize` joins a multi-process run (``jax.distributed``; arguments, ``QNJAX_*``
+variables, or SLURM / Open MPI); the mesh then spans every process's devices and process 0
+writes and returns the results. :func:`run_in_groups` does the same for grouped work whose
+rows are not design arrays (the optimizer's distance sweeps). Launching: ``docs/scale-out.md``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from functools import lru_cache
@@ -135,8 +115,8 @@ def design_grid(**axes) -> dict[str, np.ndarray]:
     for k, v in vals.items():
         if v.ndim == 0 or len(v) == 0:
             raise ValueError(f"design_grid: {k} must be a non-empty list of values; got shape {v.shape}")
-    idx = np.array(list(itertools.product(*(range(len(v)) for v in vals.values()))), dtype=np.int64)
-    return {k: v[idx[:, i]] for i, (k, v) in enumerate(vals.items())}
+    idx = np.indices([len(v) for v in vals.values()]).reshape(len(vals), -1)
+    return {k: v[idx[i]] for i, (k, v) in enumerate(vals.items())}
 
 
 def _protocol_text(protocol) -> str:
@@ -249,12 +229,11 @@ def _compiled(protocol, t_trunc: int, names: tuple, outputs: tuple, fixed_key: t
 
 def _per_design_bytes(protocol, t_trunc: int, werner: bool) -> int:
     """delivery's own estimate of one design's working memory (see its chunking)."""
-    from .exact import _fast_len
+    from .exact import _depth, _fast_len
     from .protocol import internal_nodes
 
     if isinstance(protocol, (Link, Swap, Distill)):
-        depth_factor = 2 * (len(internal_nodes(protocol)) + 2)
-        depth = len(internal_nodes(protocol))
+        depth_factor, depth = 2 * (len(internal_nodes(protocol)) + 2), _depth(protocol)
     else:
         depth_factor, depth = 6, len(parse_levels(protocol))
     fft_len = _fast_len(2 * (t_trunc + depth + 1))
@@ -403,6 +382,21 @@ def sweep_designs(
         task = bar.add_task("designs", total=len(pending))
 
     new = {o: [] for o in outputs}
+
+    def finish(idx, res):  # fetch one step's outputs, keep and write them
+        res = multihost_utils.process_allgather(res, tiled=True) if multi else jax.device_get(res)
+        res = {k: np.asarray(v)[: len(idx)] for k, v in res.items()}
+        if main:
+            for o in outputs:
+                new[o].append(res[o])
+            if writer is not None:
+                cols = {o: res[o].tolist() for o in outputs}
+                writer.write({"index": int(i), **head, **{k: plist[k][i] for k in names},
+                              **{o: cols[o][j] for o in outputs}} for j, i in enumerate(idx))
+            if bar is not None:
+                bar.update(task, advance=len(idx))
+
+    inflight = None  # one step in flight: the device computes step s+1 while step s is written
     try:
         for s in range(0, len(pending), step):
             idx = pending[s:s + step]
@@ -410,18 +404,12 @@ def sweep_designs(
             args = {k: jax.make_array_from_callback((step,) + designs[k].shape[1:], sharding,
                                                     lambda ix, a=designs[k][padded]: a[ix])
                     for k in names}
-            res = fn(args)
-            res = multihost_utils.process_allgather(res, tiled=True) if multi else jax.device_get(res)
-            res = {k: np.asarray(v)[: len(idx)] for k, v in res.items()}
-            if main:
-                for o in outputs:
-                    new[o].append(res[o])
-                if writer is not None:
-                    cols = {o: res[o].tolist() for o in outputs}
-                    writer.write({"index": int(i), **head, **{k: plist[k][i] for k in names},
-                                  **{o: cols[o][j] for o in outputs}} for j, i in enumerate(idx))
-                if bar is not None:
-                    bar.update(task, advance=len(idx))
+            nxt = (idx, fn(args))
+            if inflight is not None:
+                finish(*inflight)
+            inflight = nxt
+        if inflight is not None:
+            finish(*inflight)
     finally:
         if bar is not None:
             bar.stop()
