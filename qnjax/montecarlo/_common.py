@@ -35,11 +35,6 @@ def key_from_seed(seed) -> jax.Array:
     return jax.random.wrap_key_data(seed.astype(jnp.uint32))
 
 
-def key_words(key):
-    """The two uint32 words of a threefry key (the root of the counter-based streams)."""
-    return jax.random.key_data(key).astype(jnp.uint32).reshape(-1)[-2:]
-
-
 def _mix32(x):
     """MurmurHash3's 32-bit finalizer (a bijection with full avalanche)."""
     x = x ^ (x >> 16)
@@ -52,10 +47,10 @@ def _mix32(x):
 def hash_bits(words, counter):
     """Counter-based random bits: two keyed finalizer rounds of ``counter``.
 
-    ``words`` is a uint32 pair (from :func:`key_words` / :func:`sub_words`), ``counter`` any
+    ``words`` is a uint32 pair (from :func:`design_words` / :func:`sub_words`), ``counter`` any
     uint32 array. Pure integer arithmetic, so CPU and GPU give the same bits. Used for
     the bulk uniforms (several times cheaper than threefry on CPU); the stream keys come
-    from threefry (``jax.random.fold_in``) or :func:`sub_words`.
+    from :func:`design_words` (seed -> design) and :func:`sub_words` (chunk, node, slot).
     """
     c = counter.astype(jnp.uint32)
     x = _mix32(c * jnp.uint32(0x9E3779B9) + words[..., 0])
@@ -133,14 +128,6 @@ def geometric(u, log_q):
 
 def _h(dtype):
     return jnp.asarray(_H_NP, dtype)
-
-
-def to_internal(w0, lam0, dtype):
-    """Initial states as the engine's trailing-axis form; returns ``(s0, bell)``."""
-    if lam0 is not None:
-        lam0 = jnp.asarray(lam0, dtype)
-        return lam0 @ _h(dtype), True
-    return jnp.asarray(w0, dtype)[..., None], False
 
 
 def fidelity_of(state, bell: bool):

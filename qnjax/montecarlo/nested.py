@@ -31,10 +31,10 @@ import numpy as np
 
 from ..protocol import Distill, Link, Swap, internal_nodes, levels_to_tree, n_segments, parse_levels, validate_tree
 from . import _params as P
-from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, distill_internal,
-                      fidelity_of, geometric, design_words, pick_dtype, pow2_at_least, sub_words,
-                      to_internal, uniform_open)
 from ..states import _H_NP
+from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, design_words,
+                      fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words, uniform_open)
+from ._stream import _flat_set, _node_step, _pop, _times_from_ends
 
 
 # ---------------------------------------------------------------- static structure
@@ -91,89 +91,7 @@ def _resolve(protocol):
     return levels_to_tree(levels), levels
 
 
-# ---------------------------------------------------------------- one node's attempt stream
-# Arrays are (D, A): design points x attempts; per-design scalars are (D,).
-
-def _prefix_sums(dur, succ):
-    """Inclusive prefix sums of durations and of successes along the last axis.
-
-    With x64 both ride in one int64 ``cumsum`` (durations in the high 40 bits, counts in
-    the low 23 bits; ``A <= 2**22``), otherwise two int32 ones.
-    """
-    if jax.config.jax_enable_x64:
-        packed = (dur.astype(jnp.int64) << 23) | succ.astype(jnp.int64)
-        cs = jnp.cumsum(packed, axis=-1)
-        return cs >> 23, (cs & ((1 << 23) - 1)).astype(jnp.int32)
-    return jnp.cumsum(dur, axis=-1), jnp.cumsum(succ.astype(jnp.int32), axis=-1)
-
-
-def _node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind, bell):
-    """Run up to ``A`` attempts per design.
-
-    Returns ``(c, s_out, accept, rank, n_new, consumed, new_partial)``: ``c`` the running
-    elapsed time (so an output's time is the difference of ``c`` between consecutive
-    successes, plus the carried ``partial`` for the first), ``accept`` the successes kept
-    (at output position ``rank``), ``consumed`` the input pairs used.
-    """
-    A = tA.shape[-1]
-    j = jnp.arange(A, dtype=jnp.int32)
-    m = jnp.minimum(avA, avB)
-    valid = j < m[:, None]
-    delta = jnp.abs(tA - tB)
-    cut = delta > tau[:, None]
-    dur = jnp.where(cut, jnp.minimum(tA, tB) + tau[:, None], jnp.maximum(tA, tB))
-    dd = -delta.astype(sA.dtype)[..., None]
-    # only the input that finished first waits and decays (rate of its side)
-    sA2 = jnp.where((tA < tB)[..., None], sA * jnp.exp(dd * rate[:, None, 0, :]), sA)
-    sB2 = jnp.where((tB < tA)[..., None], sB * jnp.exp(dd * rate[:, None, 1, :]), sB)
-    if kind == "swap":
-        p_op, s_out = p_sw[:, None], sA2 * sB2
-    else:
-        p_op, s_out = distill_internal(sA2, sB2, bell)
-    succ = valid & ~cut & (u < p_op)
-    c, ns = _prefix_sums(jnp.where(valid, dur, 0), succ)
-    excl = ns - succ.astype(jnp.int32)              # successes strictly before j = output rank
-    live = excl < room[:, None]                     # attempts performed this chunk
-    consumed = jnp.sum(valid & live, axis=-1, dtype=jnp.int32)
-    accept = succ & live
-    n_succ = ns[:, -1]
-    n_new = jnp.minimum(n_succ, room)
-    last = jnp.max(jnp.where(accept, c, 0), axis=-1)
-    stopped = n_succ >= room
-    tail = c[:, -1] - last + jnp.where(n_succ == 0, partial, 0)
-    new_partial = jnp.where(room <= 0, partial, jnp.where(stopped, 0, tail))
-    return c, s_out, accept, excl, n_new, consumed, new_partial
-
-
-def _times_from_ends(buf_c, base, n_new, partial):
-    """Turn compacted cycle end-times ``c`` at positions ``[base, base + n_new)`` into cycle
-    durations (the first one adds the carried ``partial``)."""
-    A = buf_c.shape[-1]
-    p = jnp.arange(A, dtype=jnp.int32)[None, :]
-    prev = jnp.concatenate([jnp.zeros_like(buf_c[:, :1]), buf_c[:, :-1]], axis=-1)
-    first = p == base[:, None]
-    inside = (p >= base[:, None]) & (p < (base + n_new)[:, None])
-    d = jnp.where(first, buf_c + partial[:, None].astype(buf_c.dtype), buf_c - prev)
-    return jnp.where(inside, d, buf_c)
-
-
-def _flat_set(buf, idx, vals):
-    """``buf[d, idx[d, j]] = vals[d, j]`` for ``idx < A`` (others dropped), via a 1-D scatter."""
-    D, A = buf.shape[:2]
-    flat = jnp.where(idx < A, idx + A * jnp.arange(D, dtype=jnp.int32)[:, None], D * A)
-    out = buf.reshape((D * A,) + buf.shape[2:]).at[flat.reshape(-1)].set(
-        vals.reshape((-1,) + vals.shape[2:]), mode="drop")
-    return out.reshape(buf.shape)
-
-
-def _pop(buf_t, buf_s, n, k):
-    """Drop the first ``k[d]`` entries of each design's buffer (shift left)."""
-    D, A = buf_t.shape
-    idx = jnp.minimum(jnp.arange(A, dtype=jnp.int32) + k[:, None], A - 1)
-    flat = (idx + A * jnp.arange(D, dtype=jnp.int32)[:, None]).reshape(-1)
-    return (buf_t.reshape(-1)[flat].reshape(D, A),
-            buf_s.reshape((D * A, -1))[flat].reshape(buf_s.shape), n - k)
-
+# ---------------------------------------------------------------- chunk (all node instances)
 
 def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep):
     """One chunk for all design points (``words``: (D, 2) uint32 stream keys)."""
