@@ -66,6 +66,8 @@ def test_identical_hardware_gives_uniform_spacing():
     L = np.asarray(res.design["lengths_km"])
     assert L.sum() == pytest.approx(60.0)
     np.testing.assert_allclose(L, 30.0, rtol=0.01)
+    # the starts that were free to move the repeaters also end at uniform spacing
+    np.testing.assert_allclose(np.asarray(res.baselines["free_spacing_lengths_km"]), 30.0, rtol=0.01)
     j = res.to_json()
     assert j["segments"] == 2 and len(j["cutoff"]) == 1 and j["skr_bits_per_s"] > 0
     assert j["gain_over_uniform_spacing"] >= 1.0 and j["gain_over_no_cutoff"] >= 1.0

@@ -9,7 +9,7 @@ repeater count for maximal secret-key rate, through the exact delivery engine.
 
 Method (details in :mod:`qnjax.optimize._common`, :mod:`.step`, :mod:`.search`): Adam on an
 unconstrained reparametrization (``τ = exp(u)``; segment lengths by softmax or bounded
-stick-breaking), many starts vmapped in one jitted scan, a smooth log-rate surrogate where the
+stick-breaking), many starts vmapped in one jitted Adam step, a smooth log-rate surrogate where the
 clipped key rate is flat at zero, then rounding of the cut-offs and an exhaustive search of
 the integer neighbourhood; discrete structure choices in a short outer loop.
 """

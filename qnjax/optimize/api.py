@@ -77,7 +77,7 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         "p_gen": jnp.asarray(best["p_gen"]),
         "t_trunc": jnp.asarray(r["t_trunc"]),
     }
-    uni, noc = r["uniform"], r["no_cutoff"]
+    uni, noc, free = r["uniform"], r["no_cutoff"], r["free"]
     baselines = {
         "distance_km": jnp.asarray(scen.distance_km),
         "plob_per_channel_use": jnp.asarray(float(plob_bound(eta))),
@@ -85,6 +85,8 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         "uniform_spacing_skr_bits_per_s": jnp.asarray(uni["skr"]),
         "uniform_spacing_cutoff": jnp.asarray(np.asarray(uni["cutoff"]).astype(np.int64)),
         "no_cutoff_skr_bits_per_s": jnp.asarray(noc["skr"]),
+        "free_spacing_lengths_km": jnp.asarray(np.asarray(free["lengths_km"])),
+        "free_spacing_skr_bits_per_s": jnp.asarray(free["skr"]),
         "gain_over_uniform_spacing": jnp.asarray(best["skr"] / uni["skr"] if uni["skr"] > 0 else np.inf),
         "gain_over_no_cutoff": jnp.asarray(best["skr"] / noc["skr"] if noc["skr"] > 0 else np.inf),
     }

@@ -116,8 +116,13 @@ def link_model(scheme: str, hw: dict, lengths):
     return phys.single_click(lengths, hw["alpha"], hw["att"], hw["eff"], hw["vis"], hw["prep"])
 
 
+Z_SCALE = 0.5
+"""Positions move at half the Adam step of the cut-offs (``z`` enters as ``Z_SCALE · z``)."""
+
+
 def lengths_from_z(z, total, hw, bounded: bool):
     """Segment lengths from unconstrained ``z`` (softmax, or bounded stick-breaking)."""
+    z = Z_SCALE * z
     if bounded:
         return lengths_stick(z, total, hw["lmin"], hw["lmax"])
     return lengths_softmax(z, jnp.asarray(total), hw["lmin"])
@@ -208,12 +213,12 @@ def z_from_lengths(lengths, total, hw, bounded: bool) -> np.ndarray:
     if bounded:
         from ._common import stick_from_lengths
 
-        return stick_from_lengths(np.asarray(lengths), total, float(hw["lmin"]), float(hw["lmax"]))
+        return stick_from_lengths(np.asarray(lengths), total, float(hw["lmin"]), float(hw["lmax"])) / Z_SCALE
     n = len(lengths)
     lmin = float(hw["lmin"])
     share = (np.asarray(lengths) - lmin) / max(total - n * lmin, 1e-12)
     z = np.log(np.clip(share, 1e-9, None))
-    return z - z.mean()
+    return (z - z.mean()) / Z_SCALE
 
 
 __all__ = ["Structure", "enumerate_structures", "build_tree", "hardware", "chain_eval",

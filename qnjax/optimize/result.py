@@ -37,8 +37,11 @@ class OptimizeResult(eqx.Module):
         mean_time: mean delivery time, steps. mean_fidelity / mean_werner: of the mean
             delivered state. key_fraction: clipped BB84 fraction. coverage: Σ pmf.
         history: best surrogate objective over starts at every Adam step (winning structure).
-        baselines: reference key rates (bits per step), e.g. ``no_cutoff``, ``uniform_spacing``,
-            ``relaxed`` (the continuous optimum's exact rate), ``plob_per_channel_use``.
+        baselines: reference figures: step model ``no_cutoff_secret_key_rate`` and
+            ``relaxed_secret_key_rate`` (bits/step); physical ``uniform_spacing_skr_bits_per_s``
+            (best design with repeaters kept uniform), ``no_cutoff_skr_bits_per_s``,
+            ``free_spacing_*`` (best start that moved the repeaters; the reported design is the
+            better of it and uniform spacing), ``plob_per_channel_use``, ``tgw_per_channel_use``.
         candidates: one summary dict per structure tried (protocol text, key rate, ...).
         wall_s: wall time of the call, seconds (compilation included).
     """

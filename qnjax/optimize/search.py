@@ -5,7 +5,7 @@
    structure whose bound is below the best rate already found (at every distance) is skipped
    without compiling anything. At most ``search.top_structures`` structures with swap or
    distill nodes are optimized.
-2. **Gradient stage**, per kept structure, one jitted, vmapped Adam scan over
+2. **Gradient stage**, per kept structure, one jitted, vmapped Adam step (looped) over
    ``distances × starts``: segment lengths by softmax (or bounded stick-breaking with
    min/max) of ``z``, cut-offs ``τ = exp(u)`` steps, the smooth surrogate of
    :mod:`._common` on bits per second. Half of the starts keep the spacing frozen at uniform
@@ -113,7 +113,7 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     for b, d in enumerate(distances):
         zu = z_from_lengths(uniform_lengths(n, d), d, hw, bounded)
         z0[b] = zu
-        z0[b, 1:n_free] += rng.normal(0, 0.3, (n_free - 1, n))
+        z0[b, 1:n_free] += rng.normal(0, 0.2, (n_free - 1, n))
         p = float(np.min(np.asarray(_p_gen(scheme, hw, uniform_lengths(n, d)))))
         if K:
             u0[b] = rng.uniform(0, math.log(t_trunc), (S, K))
@@ -129,9 +129,14 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     if K > 0 or n > 1:
         mode = "fwd" if n + K <= 10 else "rev"
         init, run = _runner(st, scheme, bounded, t_trunc, float(lr), n_chunks * CHUNK, mode)
+        # phase 1 (first chunk, or a third of the steps): every start tunes its cut-offs at
+        # uniform spacing; phase 2: the free starts also move the repeaters
+        mask_u = jnp.ones((B * S, K), dt)
         state = init({"z": flat(z0), "u": flat(u0)}, {"D": flat(D)},
-                     {"z": flat(mask_z), "u": jnp.ones((B * S, K), dt)})
-        for _ in range(n_chunks):
+                     {"z": flat(np.zeros_like(mask_z)) if n_chunks > 1 else flat(mask_z), "u": mask_u})
+        for c in range(n_chunks):
+            if c == max(1, n_chunks // 3) and n_chunks > 1:
+                state = (state[0], state[1], {"z": flat(mask_z), "u": mask_u}) + tuple(state[3:])
             state, h = run(state, hw)
             hist.append(np.asarray(h))
             bar.advance(description=f"optimizing {st.label}")
@@ -146,14 +151,17 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     for b, d in enumerate(distances):
         groups = [(0, n_free)] + ([(n_free, S)] if n_unif else [])
         for g, (lo, hi) in enumerate(groups):
-            i = lo + int(np.argmax(best_val[b, lo:hi]))
+            top = lo + np.argsort(-best_val[b, lo:hi])[: (2 if g == 0 else 1)]
+            for i in top:  # the two best free starts, the best uniform start
+                L = np.asarray(lengths_from_z(jnp.asarray(zb[b, i], dt), jnp.asarray(d, dt), hw, bounded))
+                cands = _int_candidates(np.exp(ub[b, i]), t_trunc) if K else np.zeros((1, 0))
+                cands = np.concatenate([cands, np.full((1, K), float(t_trunc))]) if K else cands
+                for c in cands:
+                    lens_b.append(L)
+                    taus.append(c)
+                    owner.append((b, g))
+            i = top[0]
             L = np.asarray(lengths_from_z(jnp.asarray(zb[b, i], dt), jnp.asarray(d, dt), hw, bounded))
-            cands = _int_candidates(np.exp(ub[b, i]), t_trunc) if K else np.zeros((1, 0))
-            cands = np.concatenate([cands, np.full((1, K), float(t_trunc))]) if K else cands
-            for c in cands:
-                lens_b.append(L)
-                taus.append(c)
-                owner.append((b, g))
             lens_b.append(L)
             taus.append(np.full(K, np.inf))
             owner.append((b, 2 + g))  # no cut-off at the same spacing
@@ -172,6 +180,7 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
                          **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0}
         if "uniform" not in res:  # one segment: the only spacing is uniform
             res["uniform"] = res["best"]
+        res["free"] = res["best"]
         if res["uniform"]["skr"] > res["best"]["skr"]:  # uniform spacing is a design too
             res["best"] = res["uniform"]
         out.append(res)

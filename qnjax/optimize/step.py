@@ -2,7 +2,7 @@
 
 Method: the engine's continuous cut-off relaxation (a randomized cut-off, piecewise linear
 in τ) is maximized by Adam on ``u = log τ`` (``τ <= t_trunc``), many starts vmapped in one
-jitted scan; the smooth surrogate of :mod:`._common` replaces the clipped key rate. The
+jitted Adam step; the smooth surrogate of :mod:`._common` replaces the clipped key rate. The
 relaxed optima of the best starts are rounded and their integer neighbourhood
 (``floor − 1 .. ceil + 1`` per level) is evaluated exhaustively in one batch; the exact
 clipped key rate of the best integer design is reported. Distill placements (``max_distill``)
