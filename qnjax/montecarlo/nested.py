@@ -93,32 +93,52 @@ def _resolve(protocol):
 
 # ---------------------------------------------------------------- chunk (all node instances)
 
-def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep):
+def _capacities(insts, A, shrink):
+    """Static sizes per node instance: ``att`` attempts per chunk and ``cap`` output buffer.
+
+    A node over two links runs ``A`` attempts; a node over sub-trees runs as many as its
+    smaller child buffer holds. Non-root buffers hold ``shrink`` times the node's attempts:
+    every level succeeds at most once per attempt, so upper levels see fewer pairs and their
+    arrays shrink with them. Any sizes give the same (exact) model; they only trade idle
+    lanes against chunks that stop early once a buffer is full.
+    """
+    att, cap = [], []
+    for i, (_, _, lref, rref) in enumerate(insts):
+        sizes = [cap[ref[1]] for ref in (lref, rref) if ref[0] == "inst"]
+        a = min(sizes) if sizes else A
+        att.append(a)
+        cap.append(a if i == len(insts) - 1 else max(1, int(a * shrink)))
+    return tuple(att), tuple(cap)
+
+
+def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
     """One chunk for all design points (``words``: (D, 2) uint32 stream keys)."""
     n_inst = len(insts)
+    att, cap = _capacities(insts, A, shrink)
     D = words.shape[0]
     buf_t, buf_s = list(st["buf_t"]), list(st["buf_s"])
     nbuf, partial = list(st["nbuf"].T), list(st["partial"].T)
     dtype = prm["s0"].dtype
     s = prm["s0"].shape[-1]
-    ctr = jnp.arange(A, dtype=jnp.uint32)[None, :]
     cw = sub_words(words, chunk_index)                  # (D, 2) per chunk
     root_out = None
     for i, (orig, kind, lref, rref) in enumerate(insts):
+        a = att[i]
+        ctr = jnp.arange(a, dtype=jnp.uint32)[None, :]
         sides = []
         for side, ref in enumerate((lref, rref)):
             if ref[0] == "link":
                 seg = ref[1]
                 w = sub_words(cw, 3 * i + side)[:, None, :]
                 t = geometric(uniform_open(w, ctr, dtype), prm["log_q"][:, seg, None])
-                sv = jnp.broadcast_to(prm["s0"][:, seg, None, :], (D, A, s))
-                sides.append((t, sv, jnp.full((D,), A, jnp.int32)))
+                sv = jnp.broadcast_to(prm["s0"][:, seg, None, :], (D, a, s))
+                sides.append((t, sv, jnp.full((D,), a, jnp.int32)))
             else:
                 c = ref[1]
-                sides.append((buf_t[c], buf_s[c], nbuf[c]))
+                sides.append((buf_t[c][:, :a], buf_s[c][:, :a], jnp.minimum(nbuf[c], a)))
         u_op = uniform_open(sub_words(cw, 3 * i + 2)[:, None, :], ctr, dtype)
         is_root = i == n_inst - 1
-        room = jnp.full((D,), A, jnp.int32) if is_root else A - nbuf[i]
+        room = jnp.full((D,), a, jnp.int32) if is_root else cap[i] - nbuf[i]
         c_end, s_out, accept, rank, n_new, consumed, new_partial = _node_step(
             *sides[0], *sides[1], prm["tau"][:, orig], prm["p_swap"][:, orig],
             prm["rate"][:, orig], u_op, partial[i], room, kind, bell)
@@ -128,9 +148,9 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep):
                 c = ref[1]
                 buf_t[c], buf_s[c], nbuf[c] = _pop(buf_t[c], buf_s[c], nbuf[c], consumed)
         base = jnp.zeros((D,), jnp.int32) if is_root else nbuf[i]
-        idx = jnp.where(accept, base[:, None] + rank, A)
-        tgt_t = jnp.zeros((D, A), c_end.dtype) if is_root else buf_t[i].astype(c_end.dtype)
-        tgt_s = jnp.zeros((D, A, s), dtype) if is_root else buf_s[i]
+        idx = jnp.where(accept, base[:, None] + rank, cap[i])
+        tgt_t = jnp.zeros((D, a), c_end.dtype) if is_root else buf_t[i].astype(c_end.dtype)
+        tgt_s = jnp.zeros((D, a, s), dtype) if is_root else buf_s[i]
         t_new = _times_from_ends(_flat_set(tgt_t, idx, c_end), base, n_new, old_partial).astype(jnp.int32)
         s_new = _flat_set(tgt_s, idx, s_out)
         if is_root:
@@ -141,7 +161,7 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep):
     # ---- root outputs -> statistics (first `quota` trajectories only)
     t_r, s_r, n_r = root_out
     done = st["done"]
-    r = jnp.arange(A, dtype=jnp.int32)[None, :]
+    r = jnp.arange(att[-1], dtype=jnp.int32)[None, :]
     g = done[:, None] + r
     take = (r < n_r[:, None]) & (g < prm["quota"][:, None])
     over = t_r > prm["max_time"][:, None]
@@ -175,15 +195,15 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep):
         keep_f = st["keep_f"].reshape(-1).at[flat].set(jnp.where(over, jnp.nan, fid).reshape(-1), mode="drop").reshape(D, keep)
     else:
         keep_t, keep_f = st["keep_t"], st["keep_f"]
-    new_st = dict(buf_t=jnp.stack(buf_t), buf_s=jnp.stack(buf_s), nbuf=jnp.stack(nbuf, -1),
+    new_st = dict(buf_t=tuple(buf_t), buf_s=tuple(buf_s), nbuf=jnp.stack(nbuf, -1),
                   partial=jnp.stack(partial, -1), done=done + n_take + stuck.astype(jnp.int32),
                   keep_t=keep_t, keep_f=keep_f)
     return new_st, stats
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(insts, bell, A, keep):
-    return jax.jit(functools.partial(_chunk, insts=insts, bell=bell, A=A, keep=keep),
+def _compiled(insts, bell, A, keep, shrink):
+    return jax.jit(functools.partial(_chunk, insts=insts, bell=bell, A=A, keep=keep, shrink=shrink),
                    donate_argnums=(3,))
 
 
@@ -204,6 +224,7 @@ def simulate_nested(
     max_time: Optional[int] = None,
     keep: int = 10_000,
     chunk_size: Optional[int] = None,
+    shrink: float = 0.5,
     memory_budget: float = 2.0 ** 28,
     dtype=None,
     progress=None,
@@ -237,7 +258,10 @@ def simulate_nested(
         max_time: slot cap; a trajectory not delivered by then is counted in
             ``undelivered`` (not in the means). ``None`` = no cap.
         keep: delivery-time / Werner samples kept per design point.
-        chunk_size: attempts per node and chunk (default from ``memory_budget`` bytes).
+        chunk_size: attempts per chunk of a node over two links (default from
+            ``memory_budget`` bytes); shrink: output buffer of a node relative to its
+            attempts (upper levels work on ``shrink``-times smaller arrays; any value in
+            (0, 1] gives the same model, only the speed differs).
         dtype: float32 or float64 (default: JAX's default float).
         progress: optional ``callback(done, total)`` called after every chunk.
 
@@ -302,6 +326,8 @@ def simulate_nested(
     cap = BIG_TIME if max_time is None else int(max_time)
     if cap < 1:
         raise ValueError(f"max_time must be a positive number of steps; got {max_time!r}")
+    if not 0 < shrink <= 1:
+        raise ValueError(f"shrink must lie in (0, 1]; got {shrink!r}")
 
     insts = _instances(tree)
     n_inst = len(insts)
@@ -323,15 +349,17 @@ def simulate_nested(
         quota=np.full((D,), samples, np.int32), max_time=np.full((D,), cap, np.int32),
     )
     npd = np.dtype(dtype.name)
+    caps = _capacities(insts, A, float(shrink))[1]
     st = dict(
-        buf_t=np.zeros((n_inst, D, A), np.int32), buf_s=np.zeros((n_inst, D, A, s), npd),
+        buf_t=tuple(np.zeros((D, k), np.int32) for k in caps),
+        buf_s=tuple(np.zeros((D, k, s), npd) for k in caps),
         nbuf=np.zeros((D, n_inst), np.int32), partial=np.zeros((D, n_inst), np.int32),
         done=np.zeros((D,), np.int32), keep_t=np.full((D, keep), -1, np.int32),
         keep_f=np.full((D, keep), np.nan, npd),
     )
     prm, st = jax.device_put((prm, st))
     dwords = jax.device_put(design_words(seed, D))
-    fn = _compiled(insts, bell, A, keep)
+    fn = _compiled(insts, bell, A, keep, float(shrink))
     tmom, fmom = Moments((D,)), Moments((D,))
     state_sum = np.zeros((D, s), np.float64)
     undelivered = np.zeros((D,), np.int64)
