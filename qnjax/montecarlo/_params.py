@@ -21,6 +21,17 @@ def prob(x, name):
     return a
 
 
+P_GEN_MIN = 1e-6
+
+
+def p_gen(x, name="p_gen"):
+    """Generation probability in ``[1e-6, 1]``: times are int32 steps, so waiting times of
+    order ``1/p_gen`` times the chain's restarts must stay far below ``2**31``."""
+    a = prob(x, name)
+    check_range(a, name, P_GEN_MIN, 1.0)
+    return a
+
+
 def werner(x, name):
     a = as_array(x, name)
     check_range(a, name, -1 / 3, 1.0)

@@ -235,9 +235,9 @@ def simulate_nested(
         protocol: a level list (``"swap,distill,swap"`` or a tuple of names) over
             ``2**n_swap`` identical segments, or a :class:`~qnjax.protocol.Link` /
             ``Swap`` / ``Distill`` tree.
-        p_gen: success probability of one elementary-link attempt, in (0, 1]. Level
-            protocols: per design (leading batch axes). Trees: a trailing axis of one
-            entry per segment (or one value for all).
+        p_gen: success probability of one elementary-link attempt, in [1e-6, 1] (times are
+            int32 steps). Level protocols: per design (leading batch axes). Trees: a
+            trailing axis of one entry per segment (or one value for all).
         w0: initial Werner parameter in [−1/3, 1] (Werner mode; default 1). Same shape
             rules as ``p_gen``.
         lam0: initial Bell-diagonal state ``(..., 4)`` instead of ``w0`` (Bell mode;
@@ -276,7 +276,7 @@ def simulate_nested(
     if w0 is not None and lam0 is not None:
         raise ValueError("give either w0 (Werner mode) or lam0 (Bell-diagonal mode), not both")
     bell = lam0 is not None
-    pg = P.prob(p_gen, "p_gen")
+    pg = P.p_gen(p_gen)
     ps = P.prob(p_swap, "p_swap")
     tc = P.positive(t_coh, "t_coh")
     s0 = P.bell(lam0, "lam0") if bell else P.werner(1.0 if w0 is None else w0, "w0")

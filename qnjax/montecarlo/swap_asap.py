@@ -196,7 +196,7 @@ def simulate_swap_asap(
 
     Args:
         n_nodes: number of nodes including the two end nodes, ``>= 2``.
-        p_gen: generation success per slot in (0, 1]; one value or a trailing axis of
+        p_gen: generation success per slot in [1e-6, 1]; one value or a trailing axis of
             ``n − 1`` (per segment). Leading axes are design points.
         w0 / lam0: initial Werner parameter (per segment) or Bell-diagonal state
             ``(..., n − 1, 4)`` / ``(..., 4)``; Werner mode with ``w0 = 1`` if neither.
@@ -224,7 +224,8 @@ def simulate_swap_asap(
     bell = lam0 is not None
     if memory_rates is not None and not bell:
         raise ValueError("memory_rates needs Bell-diagonal mode (lam0)")
-    pg = P.trailing(P.prob(p_gen, "p_gen"), "p_gen", n - 1) if np.ndim(p_gen) else np.full(n - 1, float(P.prob(p_gen, "p_gen")))
+    pg = P.p_gen(p_gen)
+    pg = P.trailing(pg, "p_gen", n - 1) if pg.ndim else np.full(n - 1, float(pg))
     ps = P.prob(p_swap, "p_swap")
     ps = P.trailing(ps, "p_swap", n) if ps.ndim else np.full(n, float(ps))
     if bell:
