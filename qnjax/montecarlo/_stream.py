@@ -13,8 +13,8 @@ from ._common import distill_internal
 def _prefix_sums(dur, succ):
     """Inclusive prefix sums of durations and of successes along the last axis.
 
-    With x64 both ride in one int64 ``cumsum`` (durations in the high 40 bits, counts in
-    the low 23 bits; ``A <= 2**22``) unless a row's total time could overflow that field;
+    With x64 both ride in one int64 ``cumsum`` (durations in the high 39 bits, counts in
+    the low 24 bits; ``A <= 2**23``) unless a row's total time could overflow that field;
     otherwise two ``cumsum``s (int32 without x64).
     """
     def two(dur, succ):
@@ -25,11 +25,11 @@ def _prefix_sums(dur, succ):
     dur = dur.astype(jnp.int64)
 
     def packed(dur, succ):
-        cs = jnp.cumsum((dur << 23) | succ.astype(jnp.int64), axis=-1)
-        return cs >> 23, (cs & ((1 << 23) - 1)).astype(jnp.int32)
+        cs = jnp.cumsum((dur << 24) | succ.astype(jnp.int64), axis=-1)
+        return cs >> 24, (cs & ((1 << 24) - 1)).astype(jnp.int32)
 
-    # the packed form holds running times below 2**40 steps; fall back beyond
-    return jax.lax.cond(jnp.max(jnp.sum(dur, axis=-1)) < 2 ** 39, packed, two, dur, succ)
+    # the packed form holds running times below 2**39 steps; fall back beyond
+    return jax.lax.cond(jnp.max(jnp.sum(dur, axis=-1)) < 2 ** 38, packed, two, dur, succ)
 
 
 def _node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind, bell):
