@@ -278,8 +278,16 @@ def test_cli_simulate_json(cli):
 def test_cli_simulate_table_and_errors(cli):
     app, runner = cli
     res = runner.invoke(app, ["simulate", "--policy", "nested", "--protocol", "swap", "--p-gen", "0.1",
-                              "--samples", "1000", "--float32"])
-    assert res.exit_code == 0 and "mean delivery time" in res.stdout
+                              "--samples", "1000"])
+    assert res.exit_code == 0 and "mean delivery time [steps]" in res.stdout
+    d = _json(runner.invoke(app, ["simulate", "--policy", "nested", "--protocol", "swap", "--p-gen", "0.1",
+                                  "--p-swap", "0.5", "--w0", "0.98", "--t-coh", "400", "--samples", "3000",
+                                  "--json", "--float32"]))
+    p, q, lam = 0.1, 0.9, math.exp(-1 / 400)
+    assert d["dtype"] == "float32"
+    assert abs(d["mean_time"] - (3 - 2 * p) / (p * (2 - p) * 0.5)) < 4 * d["mean_time_stderr"]
+    ew = 0.98**2 * p * (1 + q * lam) / ((2 - p) * (1 - q * lam))
+    assert abs(d["mean_werner"] - ew) < 4 * d["mean_werner_stderr"] + 1e-5
     for args, word in (
         (["--policy", "nested", "--protocol", "swap,swop", "--p-gen", "0.1"], "protocol"),
         (["--policy", "nested", "--protocol", "swap,swap", "--p-gen", "0.1", "--cutoff", "3"], "cutoff"),
