@@ -455,7 +455,7 @@ def _gather_bytes(payload: bytes) -> list[bytes]:
 
 
 def run_in_groups(items: Sequence, compute, *, key: str, group: int, out=None, resume: bool = True,
-                  head: Mapping | None = None, progress=None):
+                  head: Mapping | None = None, progress=None, devices=None):
     """Run ``compute(list_of_items) -> list_of_rows`` over fixed groups of ``items``, spread over
     the processes, with a resumable JSON-lines file.
 
@@ -466,7 +466,10 @@ def run_in_groups(items: Sequence, compute, *, key: str, group: int, out=None, r
     carry ``row[key]`` equal to its item. ``head`` fields are added to every row and must match
     on resume (e.g. the scenario). A group is skipped when all its items have rows; a partly
     written group is recomputed whole and appended again (the last row of an item wins).
-    ``progress(done, total)`` is called on process 0 after each round.
+    ``progress(done, total)`` is called on process 0 after each round. With several local
+    ``devices`` (default: the local accelerators; one CPU device, since CPU devices share the
+    cores), each process runs one group per device at a time, in threads under
+    ``jax.default_device``; the compiled code is per device.
 
     Returns the rows of all items in item order on process 0, ``None`` elsewhere.
     """
@@ -493,11 +496,29 @@ def run_in_groups(items: Sequence, compute, *, key: str, group: int, out=None, r
 
         todo = np.asarray(multihost_utils.broadcast_one_to_all(todo)).astype(bool)
     pending = [g for g, t in zip(groups, todo) if t]
-    rows = {}
+    if devices is None:  # CPU "devices" share the same cores: one worker there
+        devices = jax.local_devices()
+        devices = devices[:1] if devices[0].platform == "cpu" else devices
+    devs = list(devices)
+    per = n_proc * len(devs)  # groups per round
+
+    def on(dev, g):
+        with jax.default_device(dev):
+            return [dict(head, **row) for row in compute(g)]
+
+    rows, pool = {}, None
+    if len(devs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(len(devs))
     try:
-        for r in range(0, len(pending), n_proc):
-            mine = pending[r + me] if r + me < len(pending) else None
-            got = [dict(head, **row) for row in compute(mine)] if mine is not None else []
+        for r in range(0, len(pending), per):
+            mine = [(d, pending[r + me * len(devs) + w]) for w, d in enumerate(devs)
+                    if r + me * len(devs) + w < len(pending)]
+            if pool is None:
+                got = [row for d, g in mine for row in on(d, g)]
+            else:
+                got = [row for f in [pool.submit(on, d, g) for d, g in mine] for row in f.result()]
             parts = _gather_bytes(json.dumps(got).encode()) if n_proc > 1 else [json.dumps(got).encode()]
             if main:
                 new = [row for p in parts for row in json.loads(p)]
@@ -505,8 +526,10 @@ def run_in_groups(items: Sequence, compute, *, key: str, group: int, out=None, r
                     writer.write(new)
                 rows.update((_hashable(row[key]), row) for row in new)
                 if progress is not None:
-                    progress(min(r + n_proc, len(pending)), len(pending))
+                    progress(min(r + per, len(pending)), len(pending))
     finally:
+        if pool is not None:
+            pool.shutdown()
         if writer is not None:
             writer.close()
     if not main:

@@ -26,7 +26,10 @@ def toy_rows(group):
     """Rows of one group; each depends on its group (like an optimizer run over distances)."""
     import jax
 
-    return [{"d": x, "sq": x * x, "group_sum": sum(group), "by": jax.process_index()} for x in group]
+    import jax.numpy as jnp
+
+    dev = jnp.zeros(1).devices().pop().id  # the device this group ran on
+    return [{"d": x, "sq": x * x, "group_sum": sum(group), "by": jax.process_index(), "dev": dev} for x in group]
 T_TRUNC = 512
 
 
@@ -52,7 +55,8 @@ def main():
     if a.groups:
         from qnjax.distributed import run_in_groups
 
-        rows = run_in_groups(ITEMS, toy_rows, key="d", group=3, out=a.out, head={"run": "toy"})
+        rows = run_in_groups(ITEMS, toy_rows, key="d", group=3, out=a.out, head={"run": "toy"},
+                             devices=jax.local_devices())
         print(f"done {jax.process_index()} {None if rows is None else len(rows)}", flush=True)
         return
     res = sweep_designs("swap,swap,swap", designs(), fixed=FIXED, t_trunc=T_TRUNC, out=a.out,
