@@ -60,8 +60,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         local_device_ids: devices of this host that this process uses (default: JAX's choice;
             under SLURM with one GPU per task JAX picks the task's GPU).
 
-    With none of these given, a SLURM job step of more than one task or an Open MPI run is
-    detected by JAX itself. Otherwise nothing happens (a single-process run). Call it before
+    With none of these given, an ``srun`` job step of more than one task or an Open MPI run is
+    detected and JAX reads the cluster's variables itself. Otherwise nothing happens (a single-process run). Call it before
     any other JAX work; calling it again is harmless.
     """
     if _distributed_client_up():
@@ -77,7 +77,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:
         raise ValueError(f"process_id must lie in [0, {num_processes - 1}]; got {process_id}")
     explicit = coordinator is not None or (num_processes or 1) > 1
-    cluster = int(env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "1")) or 1) > 1 or \
+    # srun sets SLURM_STEP_NUM_TASKS for its job step (a plain batch script is one task)
+    cluster = int(env.get("SLURM_STEP_NUM_TASKS", "1") or 1) > 1 or \
         int(env.get("OMPI_COMM_WORLD_SIZE", "1") or 1) > 1
     if not explicit and not cluster:
         return False
