@@ -37,7 +37,7 @@ def _floats(text: str, name: str) -> list[float]:
 def simulate(
     policy: Policy = typer.Option(Policy.nested, "--policy", help="swap-asap (linear chain) or nested (protocol tree)."),
     nodes: Optional[int] = typer.Option(None, "--nodes", help="swap-asap: number of nodes n >= 2 (n - 1 segments)."),
-    p_gen: float = typer.Option(..., "--p-gen", help="Elementary-link success probability per step, in (0, 1]."),
+    p_gen: float = typer.Option(..., "--p-gen", help="Elementary-link success probability per step, in [1e-6, 1]."),
     p_swap: float = typer.Option(1.0, "--p-swap", help="Swap success probability, in (0, 1]."),
     w0: float = typer.Option(1.0, "--w0", help="Werner parameter of a fresh link, in [-1/3, 1]."),
     t_coh: float = typer.Option(math.inf, "--t-coh", help="Pair coherence time in steps (inf = no decay)."),
