@@ -230,7 +230,9 @@ def _tail(a):
     return jnp.maximum(1 - _cumsum(a), 0)
 
 
-_H = jnp.asarray(_H_NP)
+def _h(dtype):
+    """Walsh matrix as a constant of ``dtype`` (built per trace, never at import)."""
+    return jnp.asarray(_H_NP, dtype)
 
 
 def _bilinear(plan: _Plan, op: str, x, y, p_swap, bsm):
@@ -240,7 +242,7 @@ def _bilinear(plan: _Plan, op: str, x, y, p_swap, bsm):
     if plan.werner:  # BBPSSW, Werner form
         m, w = F.bbpssw_werner_unnormalized(x[:, 0], x[:, 1], y[:, 0], y[:, 1])
         return jnp.stack([m, w], axis=1)
-    h = _H.astype(x.dtype)
+    h = _h(x.dtype)
     lx = jnp.einsum("bct,ck->btk", x, h) / 4  # λ coordinates, time-major
     ly = jnp.einsum("bct,ck->btk", y, h) / 4
     num = F.dejmps_numerators(lx, ly, jnp)
@@ -337,7 +339,7 @@ def _summarize(plan: _Plan, lam, ls, f):
         mean_state = jnp.stack([(1 + 3 * mean_w) / 4, off, off, off], -1)
         state_t = _safe_div(lam[:, 1, :n], pmf)
     else:
-        h = _H.astype(lam.dtype)
+        h = _h(lam.dtype)
         mean_state = mean_walsh @ h / 4
         mean_w = (4 * mean_state[:, 0] - 1) / 3
         state_t = jnp.einsum("bct,ck->btk", lam[:, :, :n], h) / 4
@@ -620,7 +622,7 @@ def _prepare_and_run(plan: _Plan, chunk: int, batch: tuple, K: int, S, dtype, ra
     def flat(x, tail):
         return jnp.broadcast_to(x, batch + tail).reshape((nb,) + tail)
 
-    h = _H.astype(dtype)
+    h = _h(dtype)
     s0 = lift("s0")
     s0w = _walsh_from_werner(s0) if werner else s0 @ h
     if "rates" in raw:
