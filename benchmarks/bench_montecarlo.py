@@ -6,7 +6,8 @@
 * swap-asap chains of 4, 8, 16, 32 segments (p_gen 0.1, p_swap 0.9, w0 0.98, t_coh 400,
   cut-off 56), and side by side the same chains simulated with requsim (event-driven, its
   own objects: stations with a memory cut-off and depolarising memories, scheduling sources,
-  entanglement-swapping events; failed swaps discard the output pair).
+  entanglement-swapping events; failed swaps discard the output pair; after a delivery the
+  chain is emptied, as each trajectory of the slotted model starts empty).
 
 Compilation is excluded (a warm-up call with the same shapes runs first) and reported
 separately. Wall and process-CPU time are both recorded: on a shared machine the wall
@@ -140,10 +141,22 @@ def requsim_swap_asap(segments: int, seconds: float, seed: int = 1, max_pairs: i
                     f = float(np.real(mat.H(mat.phiplus) @ pair.state @ mat.phiplus)[0, 0])
                     self.times.append(now - self.t0)
                     self.werner.append((4 * f - 1) / 3)
-                    self.t0 = now  # the next trajectory starts from what is left (approximation)
-                    for x in pair.qubits:
-                        x.destroy()
-                    pair.destroy()
+                    # the next trajectory starts from an empty chain, as in the slotted model:
+                    # drop every pair and every scheduled event (sources, swaps, cut-offs)
+                    self.world.event_queue.queue.clear()
+                    for st in self.stations:
+                        for x in list(st.qubits):
+                            p = x.higher_order_object
+                            if p is not None:
+                                for y in p.qubits:
+                                    y.destroy()
+                                p.destroy()
+                            else:
+                                x.destroy()
+                    self.pending.clear()
+                    self.t0 = now
+                    busy = set()
+                    break
             for i, src in enumerate(self.sources):
                 l_st, r_st = self.stations[i], self.stations[i + 1]
                 if src in self.pending or self._pairs(l_st)[1] is not None or self._pairs(r_st)[0] is not None:
