@@ -10,27 +10,12 @@ from typing import Optional
 
 import typer
 
-from ._app import app, fail, set_precision
+from ._app import app, fail, parse_floats, set_precision
 
 
 class Policy(str, Enum):
     swap_asap = "swap-asap"
     nested = "nested"
-
-
-def _floats(text: str, name: str) -> list[float]:
-    out = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            out.append(math.inf if item.lower() in ("inf", "none") else float(item))
-        except ValueError:
-            fail(f"{name}: not a number: {item!r}")
-    if not out:
-        fail(f"{name}: no values given")
-    return out
 
 
 @app.command()
@@ -52,7 +37,7 @@ def simulate(
     set_precision(float32)
     if samples < 1:
         fail(f"--samples must be a positive integer; got {samples}")
-    cut = None if cutoff is None else _floats(cutoff, "--cutoff")
+    cut = None if cutoff is None else parse_floats(cutoff, "--cutoff")
     from ..montecarlo import simulate_nested, simulate_swap_asap
 
     kwargs = dict(p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, samples=samples, seed=seed)
