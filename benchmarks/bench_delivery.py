@@ -109,7 +109,7 @@ def fft_floor(length: int, dtype, rows: int | None = None) -> float:
     (each round trip counts two transforms); ``rows`` transforms per call (default
     :func:`fft_floor_rows`)."""
     key = (length, jnp.dtype(dtype).name, rows)
-    if key not in _FLOOR:
+    if True:  # measured afresh next to each case: on a shared machine the load drifts
         if rows is None:
             rows = fft_floor_rows(length, dtype)
         x = jnp.asarray(np.random.default_rng(0).standard_normal((rows, length)), dtype)
