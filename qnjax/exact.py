@@ -58,6 +58,7 @@ from .states import _H_NP
 
 COVERAGE_WARN = 1 - 1e-6
 _DEFAULT_CHUNK_BYTES = 256 * 2**20
+_DEFAULT_CHUNK_BYTES_ACCEL = 4 * 2**30
 
 
 class DeliveryResult(NamedTuple):
@@ -462,7 +463,7 @@ def delivery(
     t_trunc: Union[int, str] = 4096,
     coverage_target: float = 1 - 1e-9,
     max_t_trunc: int = 2**21,
-    chunk_bytes: int = _DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     warn: bool = True,
 ) -> DeliveryResult:
     """Exact delivery-time distribution, delivered state and secret key rate.
@@ -494,7 +495,9 @@ def delivery(
         t_trunc: number of steps ``N`` of the returned pmf, or ``"auto"`` to double
             from 1024 until ``coverage >= coverage_target`` for every design.
         chunk_bytes: memory budget per chunk of designs; larger batches are
-            evaluated chunk by chunk (``lax.map``).
+            evaluated chunk by chunk (``lax.map``). Default: 256 MiB on CPU (cache-sized
+            work per chunk), 4 GiB on accelerators (measured on an H100: 75,000 vs 57,000
+            designs/s at ``t_trunc = 10^4`` against 256 MiB chunks).
         warn: warn when a returned coverage is below ``1 − 1e-6``.
 
     Returns:
@@ -560,6 +563,9 @@ def delivery(
         raise ValueError(f"parameter batch shapes do not broadcast: {shapes}") from None
     nb = int(np.prod(batch)) if batch else 1
     raw = {k: v for k, v in raw.items() if v is not None}
+
+    if chunk_bytes is None:
+        chunk_bytes = _DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else _DEFAULT_CHUNK_BYTES_ACCEL
 
     def run(n):
         plan = _make_plan(levels, tree, werner, n)
