@@ -10,7 +10,7 @@ include compilation (a structure compiled for an earlier case is reused by both 
 Physical scenarios: identical hardware → uniform spacing; one poor memory → spacing shifts
 and beats uniform spacing; the default scenario against the PLOB bound.
 
-    python benchmarks/bench_optimize.py [--quick] [--out benchmarks/results_optimize.md]
+    python benchmarks/bench_optimize.py [--quick] [--out benchmarks/out/results_optimize.md]
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="three step cases and two physical scenarios")
     ap.add_argument("--skip-step", action="store_true")
     ap.add_argument("--skip-physical", action="store_true")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results_optimize.md"))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "out", "results_optimize.md"))
     a = ap.parse_args(argv)
     meta = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -214,6 +214,7 @@ def main(argv=None):
     rows = [] if a.skip_step else step_cases(a.quick)
     phys = {} if a.skip_physical else physical_cases(a.quick)
     meta["load"] += " → " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     write_md(a.out, rows, phys, meta)
     print(f"wrote {a.out}", file=sys.stderr)
 
