@@ -130,6 +130,23 @@ def test_input_errors():
         sweep_designs("swap", {"p_gen": [0.1]}, fixed={"w0": 0.9}, t_trunc="auto")
 
 
+def test_initialize_arguments(monkeypatch):
+    from qnjax.distributed import initialize
+
+    for k in ("QNJAX_COORDINATOR", "QNJAX_NUM_PROCESSES", "QNJAX_PROCESS_ID", "SLURM_STEP_NUM_TASKS",
+              "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # an allocation, not an srun step: no multi-process run
+    assert initialize() is False
+    with pytest.raises(ValueError, match="process_id"):
+        initialize("localhost:1", 2)
+    with pytest.raises(ValueError, match=r"process_id must lie in \[0, 1\]"):
+        initialize("localhost:1", 2, 5)
+    monkeypatch.setenv("QNJAX_NUM_PROCESSES", "0")
+    with pytest.raises(ValueError, match="num_processes"):
+        initialize()
+
+
 def test_writer_ignores_garbage_tail(tmp_path):
     p = tmp_path / "w.jsonl"
     with ResultsWriter(p, resume=False) as w:
@@ -243,6 +260,16 @@ def test_run_in_groups_resumes_whole_groups(tmp_path):
         run_in_groups(W.ITEMS, compute, key="d", group=3, out=out, head={"run": "other"})
 
 
+def test_run_in_groups_local_devices(tmp_path):
+    """Four CPU devices in one process: one group per device at a time, rows in group order."""
+    out = tmp_path / "g.jsonl"
+    text = _run(["--groups", "--out", str(out), "--expect-devices", "4"], _env(devices=4))
+    assert "done 0 11" in text
+    rows = _rows(out)
+    assert [r["d"] for r in rows] == W.ITEMS
+    assert {r["dev"] for r in rows} == {0, 1, 2, 3}
+
+
 def test_run_in_groups_two_processes(tmp_path):
     out = tmp_path / "g.jsonl"
     coord = f"localhost:{_free_port()}"
@@ -258,6 +285,85 @@ def test_run_in_groups_two_processes(tmp_path):
     rows = _rows(out)
     assert sorted(r["d"] for r in rows) == W.ITEMS
     assert {r["by"] for r in rows} == {0, 1}  # both processes computed groups
+    assert [r["d"] for r in rows] == W.ITEMS  # written in group order
     for r in rows:
         g = int(W.ITEMS.index(r["d"]) // 3)
         assert r["group_sum"] == sum(W.ITEMS[3 * g:3 * g + 3]) and r["run"] == "toy"
+
+
+# ------------------------------------------------------------------------- qnjax sweep --out / multi-host
+
+TINY = """name = "tiny chain"
+distance_km = 60.0
+attenuation_db_per_km = 0.2
+[heralding]
+scheme = "double_click"
+efficiency = 0.5
+visibility = 0.97
+prep_time_s = 5e-6
+[memory]
+t_coh = "100 ms"
+[repeater]
+swap_success = 1.0
+gate_depolarizing = 0.01
+measurement_error = 0.005
+[search]
+segments = [2]
+starts = 2
+steps = 10
+t_trunc = 512
+"""
+
+
+def _cli(args):
+    """``qnjax ARGS`` in this process (compiled optimizer code is reused between calls)."""
+    from typer.testing import CliRunner
+
+    from qnjax.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_sweep_out_resumes(tmp_path):
+    scen = tmp_path / "tiny.toml"
+    scen.write_text(TINY)
+    out = tmp_path / "sweep.jsonl"
+    base = ["sweep", str(scen), "--json", "--seed", "1", "--out", str(out), "--group", "1"]
+    r = _cli(base + ["--distances", "40,80"])
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.stdout)
+    assert [r["distance_km"] for r in _rows(out)] == [40.0, 80.0]
+    # an interrupted sweep of 40,60,80 that had done 40 and 80: only 60 is computed now
+    r = _cli(base + ["--distances", "40,60,80"])
+    assert r.exit_code == 0, r.output
+    full = json.loads(r.stdout)
+    assert [r["distance_km"] for r in _rows(out)] == [40.0, 80.0, 60.0]
+    assert full["distance_km"] == [40.0, 60.0, 80.0]
+    assert full["skr_bits_per_s"][0] == first["skr_bits_per_s"][0]
+    assert full["skr_bits_per_s"][2] == first["skr_bits_per_s"][1]
+    for k in ("segments", "protocol", "skr_per_channel_use", "plob", "tgw", "direct_per_channel_use",
+              "positions_km", "cutoff", "coverage", "structures", "wall_s"):
+        assert k in full
+    # the same file with other settings is refused (exit 2, naming the differing settings)
+    r = _cli(["sweep", str(scen), "--json", "--seed", "2", "--out", str(out), "--group", "1", "--distances", "40"])
+    assert r.exit_code == 2 and "seed" in r.output
+
+
+def test_cli_sweep_two_processes(tmp_path):
+    scen = tmp_path / "tiny.toml"
+    scen.write_text(TINY)
+    out = tmp_path / "sweep.jsonl"
+    coord = f"localhost:{_free_port()}"
+    procs = []
+    for pid in (0, 1):
+        args = ["-m", "qnjax", "sweep", str(scen), "--json", "--distances", "40,80", "--group", "1", "--out",
+                str(out), "--coordinator", coord, "--num-processes", "2", "--process-id", str(pid)]
+        procs.append(subprocess.Popen([sys.executable, *args], env=_env(devices=1), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    res = [p.communicate(timeout=300) for p in procs]
+    for p, (so, se) in zip(procs, res):
+        assert p.returncode == 0, se[-3000:]
+    js = lambda text: [line for line in text.splitlines() if line.startswith("{")]  # gloo logs on stdout
+    data = json.loads(js(res[0][0])[-1])
+    assert data["distance_km"] == [40.0, 80.0] and js(res[1][0]) == []
+    assert sorted(r["distance_km"] for r in _rows(out)) == [40.0, 80.0]

@@ -77,10 +77,27 @@ def sweep_cmd(
     starts: Optional[int] = typer.Option(None, "--starts", help="Optimizer starts per distance."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Adam steps."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 (default float64)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write one JSON row per distance to this file as "
+                                       "groups finish; rerunning with the same file resumes."),
+    group: int = typer.Option(4, "--group", help="With --out or several processes: distances optimized "
+                              "together in one batched run (fixed groups, so resumed rows are identical)."),
+    coordinator: Optional[str] = typer.Option(None, "--coordinator", help="Multi-host: host:port of process 0 "
+                                              "(or QNJAX_COORDINATOR; SLURM is detected)."),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Multi-host: number of processes."),
+    process_id: Optional[int] = typer.Option(None, "--process-id", help="Multi-host: this process's rank."),
 ) -> None:
     """Optimized key rate against distance; every distance optimized in the same batched run."""
     set_precision(float32)
+    from ..distributed import initialize
+
+    try:  # before anything touches a JAX device (importing the engine does)
+        multi = initialize(coordinator, num_processes, process_id)
+    except ValueError as exc:
+        fail(str(exc).replace("\n", " "))
     from ..optimize import load_scenario, sweep
+
+    if group < 1:
+        fail(f"--group must be >= 1; got {group}")
 
     try:
         ds = parse_distances(distances)
@@ -93,7 +110,16 @@ def sweep_cmd(
             raise ValueError(f"--steps must be >= 1; got {steps}")
     except (ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
-    data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, progress=True)
+    if out is not None or multi:
+        try:
+            data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, out=out, group=group,
+                         progress=not json_out)
+        except ValueError as exc:  # e.g. --out holds rows of another scenario or settings
+            fail(str(exc).replace("\n", " "))
+        if data is None:  # not process 0: process 0 reports
+            return
+    else:
+        data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, progress=True)
     plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
     if plot_path is not None:
         plot_sweep(data, scen.name, plot_path)

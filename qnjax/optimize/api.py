@@ -104,7 +104,50 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
 
 
 def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
-          learning_rate=None, progress: bool = False) -> dict:
+          learning_rate=None, progress: bool = False, out=None, group: int | None = None,
+          resume: bool = True):
+    """Optimized key rate against distance (see :func:`_sweep_batch` for the returned keys).
+
+    Without ``out`` / ``group`` in a single process, every distance is optimized in the same
+    batched run per structure. With ``out`` (a JSON-lines file, one row per distance, written
+    as groups finish; a rerun with ``resume`` skips the distances already there), with
+    ``group``, or under ``jax.distributed`` (:func:`qnjax.init_distributed`), the distances are
+    optimized in fixed groups of ``group`` (default 4) spread over the processes
+    (:mod:`qnjax.optimize._scaleout`); process 0 returns the dict, the others ``None``.
+    """
+    import jax
+
+    kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, learning_rate=learning_rate)
+    if out is None and group is None and jax.process_count() == 1:
+        return _sweep_batch(scenario, distances, progress=progress, **kw)
+    from ._scaleout import sweep_grouped
+
+    g = 4 if group is None else int(group)
+    if g < 1:
+        raise ValueError(f"group must be >= 1; got {group}")
+    for d in np.atleast_1d(np.asarray(distances, float)):
+        scenario.check_distance(float(d), "distance")
+    if progress:
+        from ._common import Progress
+
+        bar = Progress(True, "sweeping groups", -(-len(np.atleast_1d(distances)) // g))
+        seen = [0]
+
+        def prog(done, total):
+            bar.advance(done - seen[0], description=f"sweeping groups ({done}/{total} to do)")
+            seen[0] = done
+    else:
+        bar, prog = None, None
+    try:
+        return sweep_grouped(_sweep_batch, scenario, distances, group=g, out=out, resume=resume,
+                             settings=kw, progress=prog, **kw)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
+                 learning_rate=None, progress: bool = False) -> dict:
     """Optimized key rate against distance; every distance is optimized in the same batched
     run per structure. Returns a dict of arrays (one entry per distance): ``distance_km``,
     ``segments``, ``protocol``, ``skr_bits_per_s``, ``skr_per_channel_use``, ``plob``, ``tgw``
