@@ -263,26 +263,27 @@ def _combine(plan: _Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swa
     protocols), which halves the work.
     """
     if same:
-        lb = la
-        xb = _window(plan, la, fa, cutoff, rate_a)
-        xa = xb - la  # windows for the later child exclude d = 0
+        # Identical children: xa = xb − Λ, so every symmetric term collapses to one.
+        x = _window(plan, la, fa, cutoff, rate_a)
+        a, x0 = la[:, 0], x[:, 0]
+        pi = x0 - _shift_left(x0) + _shift_left(a)  # (a ⊛ P(K = k))(t)
+        f_cut = 2 * _tail(a) * pi  # the waiting child is discarded at its arrival + K
+        m_op = a * (2 * x0 - a)  # mass reaching the operation at t
+        ls = 2 * _bilinear(plan, op, la, x, p_swap, bsm) - _bilinear(plan, op, la, la, p_swap, bsm)
     else:
         xb = _window(plan, lb, fb, cutoff, rate_b)
         xa = _window(plan, la, fa, cutoff, rate_a) - la
-    a, b = la[:, 0], lb[:, 0]
-    xa0, xb0 = xa[:, 0], xb[:, 0]
-    # Cut-off failures: the waiting child is discarded at its arrival + K.
-    a_pi = xa0 + a - _shift_left(xa0)  # (a ⊛ P(K = k))(t)
-    b_pi = xb0 - _shift_left(xb0) + _shift_left(b)
-    f_cut = _tail(b) * a_pi + _tail(a) * b_pi
-    m_op = a * xb0 + xa0 * b  # mass reaching the operation at t
-    ls = _bilinear(plan, op, la, xb, p_swap, bsm) + _bilinear(plan, op, xa, lb, p_swap, bsm)
-    s = ls[:, 0]
-    f = f_cut + m_op - s
-    # Renewal over failed attempts, summed in Fourier space.
-    ff = jnp.fft.rfft(f, n=plan.fft_len, axis=-1)
-    fs = jnp.fft.rfft(ls, n=plan.fft_len, axis=-1)
-    fout = fs / (1 - ff)[:, None, :]
+        a, b = la[:, 0], lb[:, 0]
+        xa0, xb0 = xa[:, 0], xb[:, 0]
+        a_pi = xa0 + a - _shift_left(xa0)
+        b_pi = xb0 - _shift_left(xb0) + _shift_left(b)
+        f_cut = _tail(b) * a_pi + _tail(a) * b_pi
+        m_op = a * xb0 + xa0 * b
+        ls = _bilinear(plan, op, la, xb, p_swap, bsm) + _bilinear(plan, op, xa, lb, p_swap, bsm)
+    f = f_cut + m_op - ls[:, 0]
+    # Renewal over failed attempts, summed in Fourier space (one transform for f and Λ_s).
+    spec = jnp.fft.rfft(jnp.concatenate([f[:, None], ls], axis=1), n=plan.fft_len, axis=-1)
+    fout = spec[:, 1:] / (1 - spec[:, :1])
     return _irfft(plan, fout), fout, ls, f
 
 
