@@ -209,9 +209,9 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
     """Amplitude + phase damping (not twirled) of the listed qubits of ``rho`` idling for ``t``.
 
     The channel of :func:`t1t2_kraus` (Nielsen & Chuang §8.3.5–8.3.6), applied in its
-    element-wise form ``ρ00 += γ ρ11``, ``ρ11 *= 1 − γ``, ``ρ01 *= exp(−t/T2)`` with
-    ``γ = 1 − exp(−t/T1)``, which is smooth in ``t`` (the Kraus form has ``√γ``,
-    whose gradient is infinite at ``t = 0``).
+    element-wise form :func:`qnjax._formulas.t1t2_block` (the same code the requsim adapter
+    runs with NumPy), which is smooth in ``t`` (the Kraus form has ``√γ``, whose gradient
+    is infinite at ``t = 0``).
     """
     check_dm(rho, "rho")
     check_nonnegative(t, "t")
@@ -225,22 +225,12 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
     t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
     cd = rho.dtype if jnp.iscomplexobj(rho) else _cplx(t).dtype
     rho = rho.astype(cd)
-    e1 = jnp.exp(-t / t1).astype(cd)
-    e2 = jnp.exp(-t / t2).astype(cd)
-    zero, one = jnp.zeros_like(e1), jnp.ones_like(e1)
-    # Superoperator S[a, d, i, j]: (ρ')_{ad} = Σ_ij S[a, d, i, j] ρ_{ij}.
-    s = jnp.stack([
-        jnp.stack([jnp.stack([one, zero, zero, 1 - e1], -1).reshape(e1.shape + (2, 2)),
-                   jnp.stack([zero, e2, zero, zero], -1).reshape(e1.shape + (2, 2))], -3),
-        jnp.stack([jnp.stack([zero, zero, e2, zero], -1).reshape(e1.shape + (2, 2)),
-                   jnp.stack([zero, zero, zero, e1], -1).reshape(e1.shape + (2, 2))], -3),
-    ], -4)
+    real = jnp.real(jnp.zeros((), cd)).dtype
+    t, t1, t2 = (x.astype(real)[..., None, None] for x in (t, t1, t2))  # broadcast over the other qubit
     for q in qubits:
-        r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
-        if q == 0:
-            r = jnp.einsum("...adij,...ibjc->...abdc", s, r)
-        else:
-            r = jnp.einsum("...bdij,...aicj->...abcd", s, r)
+        r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))  # (row q0, row q1, col q0, col q1)
+        ax = (-4, -2) if q == 0 else (-3, -1)
+        r = jnp.moveaxis(F.t1t2_block(jnp.moveaxis(r, ax, (-2, -1)), t, t1, t2, jnp), (-2, -1), ax)
         rho = r.reshape(r.shape[:-4] + (4, 4))
     return rho
 

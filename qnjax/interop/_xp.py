@@ -112,25 +112,6 @@ def same_report_probability(eta1, eta2):
 
 # ------------------------------------------------------------------ density matrices
 
-def t1t2_block(rho, t, t1, t2, xp):
-    """Amplitude + phase damping of one qubit idling for ``t`` with ``T1``, ``T2``, acting
-    on a ``(..., 2, 2)`` block (linear, so it also maps the off-diagonal operator blocks
-    a simulator hands a one-qubit map).
-
-    ``ρ00 += γ ρ11``, ``ρ11 *= 1 − γ``, ``ρ01, ρ10 *= exp(−t/T2)``, ``γ = 1 − exp(−t/T1)``:
-    the element-wise form of :func:`qnjax.channels.memory_decohere_dm` (Nielsen &
-    Chuang §8.3.5–8.3.6). ``T2 <= 2 T1`` for a valid channel.
-    """
-    e1 = xp.exp(-t / t1)
-    e2 = xp.exp(-t / t2)
-    r00, r01, r10, r11 = rho[..., 0, 0], rho[..., 0, 1], rho[..., 1, 0], rho[..., 1, 1]
-    return xp.stack(
-        [xp.stack([r00 + (1 - e1) * r11, e2 * r01], axis=-1),
-         xp.stack([e2 * r10, e1 * r11], axis=-1)],
-        axis=-2,
-    )
-
-
 def pauli_block(rho, p, xp):
     """One-qubit Pauli channel ``Σ_k p_k σ_k ρ σ_k`` (``p = (p_I, p_X, p_Y, p_Z)``) on a
     ``(..., 2, 2)`` block, written element-wise (linear in ``ρ`` and ``p``)."""

@@ -28,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import _xp
+from .. import _formulas
 
 
 def _ns(rho):
@@ -63,14 +64,14 @@ def t1t2_channel(t1: float, t2: float) -> NoiseChannel:
     """Memory noise ``f(rho, t)``: amplitude damping with ``T1`` and dephasing to
     coherence ``exp(−t/T2)`` for a qubit idling ``t`` (same time unit as requsim's
     clock, usually seconds). ``T2 <= 2 T1``; ``t1 = math.inf`` gives pure dephasing.
-    Physics: :func:`qnjax.interop._xp.t1t2_block` (= :func:`qnjax.memory_decohere_dm`)."""
+    Physics: :func:`qnjax._formulas.t1t2_block` (= :func:`qnjax.memory_decohere_dm`)."""
     t1, t2 = _check_time(t1, "t1"), _check_time(t2, "t2")
     if t2 > 2 * t1:
         raise ValueError(f"t2 must be <= 2 t1 for a valid channel; got t1={t1!r}, t2={t2!r}")
 
     def channel(rho, t):
         rho = np.asarray(rho)
-        return _xp.t1t2_block(rho, float(t), t1, t2, _ns(rho))
+        return _formulas.t1t2_block(rho, float(t), t1, t2, _ns(rho))
 
     return NoiseChannel(n_qubits=1, channel_function=channel)
 
@@ -159,26 +160,24 @@ def dejmps(cnot_depolarizing: float = 0.0, measurement_error: float = 0.0):
     two-qubit depolarising ``cnot_depolarizing`` and read-out flips ``measurement_error``.
     With the defaults it equals requsim's own ``"dejmps"`` protocol.
     Use as ``EntanglementPurificationEvent(..., protocol=dejmps(...))``."""
-    g = _check_prob(cnot_depolarizing, "cnot_depolarizing")
-    e = _check_prob(measurement_error, "measurement_error")
-
-    def protocol(rho):
-        return _distill("distill_dejmps_dm", rho, g, e)
-
-    protocol.__qualname__ = protocol.__name__ = "qnjax_dejmps"
-    return protocol
+    return _purification("dejmps", cnot_depolarizing, measurement_error)
 
 
 def bbpssw(cnot_depolarizing: float = 0.0, measurement_error: float = 0.0):
     """Like :func:`dejmps` for BBPSSW (:func:`qnjax.circuits.distill_bbpssw_dm`): inputs and
     output are Werner-twirled."""
+    return _purification("bbpssw", cnot_depolarizing, measurement_error)
+
+
+def _purification(name: str, cnot_depolarizing: float, measurement_error: float):
+    """The callable ``rho -> (p_success, rho_out)`` for circuit ``distill_<name>_dm``."""
     g = _check_prob(cnot_depolarizing, "cnot_depolarizing")
     e = _check_prob(measurement_error, "measurement_error")
 
     def protocol(rho):
-        return _distill("distill_bbpssw_dm", rho, g, e)
+        return _distill(f"distill_{name}_dm", rho, g, e)
 
-    protocol.__qualname__ = protocol.__name__ = "qnjax_bbpssw"
+    protocol.__qualname__ = protocol.__name__ = f"qnjax_{name}"
     return protocol
 
 
