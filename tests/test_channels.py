@@ -11,13 +11,7 @@ from transforms_check import check_transforms
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True)
 
-KET0, KET1 = np.eye(2)
-BELL = np.array([
-    np.kron(KET0, KET0) + np.kron(KET1, KET1),
-    np.kron(KET0, KET1) + np.kron(KET1, KET0),
-    np.kron(KET0, KET1) - np.kron(KET1, KET0),
-    np.kron(KET0, KET0) - np.kron(KET1, KET1),
-]) / np.sqrt(2)
+from bell_reference import BELL, KET0, KET1  # noqa: F401
 PAULI = [np.eye(2, dtype=complex), np.array([[0, 1], [1, 0]], complex),
          np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0]).astype(complex)]
 

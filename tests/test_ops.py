@@ -18,13 +18,7 @@ from transforms_check import check_transforms
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 
-KET0, KET1 = np.eye(2)
-BELL = np.array([
-    np.kron(KET0, KET0) + np.kron(KET1, KET1),  # Φ+
-    np.kron(KET0, KET1) + np.kron(KET1, KET0),  # Ψ+
-    np.kron(KET0, KET1) - np.kron(KET1, KET0),  # Ψ−
-    np.kron(KET0, KET0) - np.kron(KET1, KET1),  # Φ−
-]) / np.sqrt(2)
+from bell_reference import BELL, KET0, KET1  # noqa: F401
 X = np.array([[0, 1], [1, 0]], complex)
 Z = np.diag([1.0, -1.0]).astype(complex)
 PAULI = [np.eye(2, dtype=complex), X, np.array([[0, -1j], [1j, 0]]), Z]
