@@ -6,12 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-PY=/root/.pyenv/versions/3.12.1/bin/python
-if [ ! -x "$PY" ]; then
-  PY="$(command -v python3.12 || true)"
-fi
-if [ -z "$PY" ]; then
-  echo "interop: no Python 3.12 interpreter found (pyenv 3.12.1 or python3.12 on PATH)" >&2
+# A Python 3.12 interpreter: $QNJAX_PYTHON312, else python3.12 on PATH, else pyenv's newest 3.12.
+find_py312() {
+  if [ -n "${QNJAX_PYTHON312:-}" ]; then echo "$QNJAX_PYTHON312"; return; fi
+  if python3.12 -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
+    command -v python3.12; return
+  fi
+  if command -v pyenv >/dev/null 2>&1; then
+    local v
+    v="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.[0-9]+)?$' | sort -V | tail -1)"
+    if [ -n "$v" ]; then echo "$(pyenv root)/versions/$v/bin/python"; return; fi
+  fi
+}
+PY="$(find_py312)"
+if [ -z "$PY" ] || ! "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
+  echo "interop: no Python 3.12 interpreter found (set QNJAX_PYTHON312, put python3.12 on PATH, or install 3.12 with pyenv)" >&2
   exit 1
 fi
 

@@ -9,14 +9,12 @@
 #   * Monte Carlo nested and swap-asap delivered samples/s;
 #   * sweep_designs on the real device(s).
 #
-# The device image already holds Python 3.12 with jax 0.11 + the CUDA 13 plugin, equinox, optax,
-# typer, rich, networkx, scipy (see /work/.library/device/KINDS.md), so no wheels travel: qnjax is
-# installed from the copied tree (editable, no index), with PYTHONPATH as a fallback.
-#
-# The lead runs it from the repo root with the device tool:
-#   run(command="bash benchmarks/gpu_check.sh", timeout_s=420)
-# then, here, regenerates the GPU tables of benchmarks/RESULTS.md from what came back:
-#   python -m benchmarks --from-json <files_at>/gpu_results.json
+# Needs Python 3.12 with jax (with its CUDA plugin), equinox, optax, typer, rich, networkx and
+# scipy installed on the GPU machine; qnjax is installed from this tree (editable, no index),
+# with PYTHONPATH as a fallback. Run from the repo root on a GPU machine:
+#   bash benchmarks/gpu_check.sh            # results under $OUT (default benchmarks/out/gpu)
+# then, on any machine, regenerate the GPU tables of benchmarks/RESULTS.md from what it wrote:
+#   python -m benchmarks --from-json benchmarks/out/gpu/gpu_results.json
 set -u
 OUT="${OUT:-benchmarks/out/gpu}"
 mkdir -p "$OUT"

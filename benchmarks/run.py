@@ -4,8 +4,9 @@
     python -m benchmarks --from-json benchmarks/out/results-*.json   # tables only, no runs
 
 Benchmarks (each module exposes a function returning rows; only the SeQUeNCe backend, which
-needs its own Python 3.12 venv at /work/venv312 or ``$QNJAX_VENV312``, and the device-scaling
-runs, which need fresh processes, run as subprocesses):
+needs a Python 3.12 interpreter with ``qnjax[sequence]`` installed (``--python312 PATH``, else
+``$QNJAX_PYTHON312``, else the ``.ci-venv312`` venv that ``.ci/interop.sh`` builds), and the
+device-scaling runs, which need fresh processes, run as subprocesses):
 
 * ``delivery``   exact engine designs/s, compile time, value_and_grad, FFT floor (bench_delivery)
 * ``montecarlo`` delivered samples/s, nested and swap-asap, requsim side by side (bench_montecarlo)
@@ -103,10 +104,25 @@ def run_optimize(quick, gpu):
     return {"rows": rows, "physical": phys}
 
 
+PYTHON312 = None  # set from --python312 by main()
+
+
+def _python312():
+    """The Python 3.12 interpreter for the SeQUeNCe benchmark, or None."""
+    repo_venv = os.path.join(os.path.dirname(HERE), ".ci-venv312", "bin", "python")
+    venv = os.environ.get("QNJAX_VENV312")  # older name: a venv folder
+    for cand in (PYTHON312, os.environ.get("QNJAX_PYTHON312"),
+                 venv and os.path.join(venv, "bin", "python"), repo_venv):
+        if cand and os.path.exists(cand):
+            return cand
+    return None
+
+
 def run_sequence(quick, gpu):
-    py = os.environ.get("QNJAX_VENV312", "/work/venv312") + "/bin/python"
-    if not os.path.exists(py):
-        return {"skipped": f"no Python 3.12 venv at {py} (set QNJAX_VENV312)", "rows": []}
+    py = _python312()
+    if py is None:
+        return {"skipped": "no Python 3.12 interpreter with qnjax[sequence] (pass --python312 PATH "
+                           "or set QNJAX_PYTHON312)", "rows": []}
     chk = subprocess.run([py, "-c", "import sequence, qnjax"], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)))
     if chk.returncode != 0:
@@ -331,7 +347,11 @@ def main(argv=None):
     ap.add_argument("--no-md", action="store_true", help="do not rewrite RESULTS.md")
     ap.add_argument("--md", default=RESULTS_MD, help="RESULTS.md to update")
     ap.add_argument("--from-json", nargs="+", default=None, help="regenerate tables from saved result files only")
+    ap.add_argument("--python312", default=None, help="Python 3.12 interpreter with qnjax[sequence] installed, "
+                    "for the SeQUeNCe benchmark (default $QNJAX_PYTHON312, else .ci-venv312/bin/python)")
     a = ap.parse_args(argv)
+    global PYTHON312
+    PYTHON312 = a.python312
 
     if a.from_json:
         for path in a.from_json:
