@@ -54,6 +54,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     # scale-out
     "distributed": ("sweep_designs", "design_grid", "init_distributed"),
+    # provenance and exports
+    "_provenance": ("provenance", "scenario_hash"),
+    "export": ("write_csv", "read_csv"),
 }
 
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -1,0 +1,152 @@
+"""Tables of results as CSV, with the provenance block in ``#`` comment lines.
+
+A qnjax CSV file starts with the line ``# qnjax results``, then one ``# key: <json>`` line per
+provenance field, then an ordinary CSV header and one row per result. Numbers are written with
+``repr`` (they round-trip exactly), lists and mappings as JSON, ``None`` as an empty cell.
+Readers that skip comment lines (``pandas.read_csv(path, comment="#")``, spreadsheets after the
+comment block) see a plain table; :func:`read_csv` gives back the rows and the provenance.
+
+A file is only ever replaced atomically, and only if it is absent or itself a qnjax CSV file:
+anything else at the path is refused with a ``ValueError`` and left byte-identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+__all__ = ["write_csv", "read_csv", "MARKER"]
+
+MARKER = "# qnjax results"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"write_csv: non-finite number {v!r} in a results row; qnjax never "
+                             "writes NaN or infinity as a result")
+        return repr(v)
+    if isinstance(v, (list, tuple, Mapping)):
+        return json.dumps(v, allow_nan=False, separators=(",", ":"))
+    return str(v)
+
+
+def _parse(text: str) -> Any:
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if text[0] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _check_target(path: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"--csv: {str(path)!r} is a directory; give a file name")
+    if not path.parent.exists():
+        raise ValueError(f"--csv: the folder of {str(path)!r} does not exist")
+    if path.exists():
+        try:
+            with path.open("r", encoding="utf-8") as fh:
+                first = fh.readline().rstrip("\r\n")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise ValueError(f"--csv: {str(path)!r} exists and is not a qnjax CSV file "
+                             f"({type(exc).__name__}); refusing to overwrite it") from None
+        if first != MARKER:
+            raise ValueError(f"--csv: {str(path)!r} exists and is not a qnjax CSV file; "
+                             "refusing to overwrite it")
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
+              provenance: Mapping[str, Any] | None = None) -> Path:
+    """Write result rows (mappings of one result each) to ``path`` as a qnjax CSV file.
+
+    Columns are the union of the rows' keys in first-seen order. The file is written to a
+    temporary file beside ``path`` and moved into place, so a reader never sees half a file.
+
+    Raises:
+      ValueError: ``path`` is a directory, its folder is missing, it holds a file that is not
+        a qnjax CSV file, or a row holds a non-finite number.
+    """
+    path = Path(path)
+    rows = [dict(r) for r in rows]
+    _check_target(path)
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    buf = io.StringIO()
+    buf.write(MARKER + "\n")
+    for k, v in (provenance or {}).items():
+        buf.write(f"# {k}: {json.dumps(v, allow_nan=False, ensure_ascii=False)}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_cell(r.get(c)) for c in columns])
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_csv(path: str | os.PathLike) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Read a qnjax CSV file back: ``(rows, provenance)``.
+
+    Raises:
+      ValueError: the file does not start with the qnjax marker line or is malformed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{str(path)!r} is not a qnjax CSV file (not UTF-8 text)") from None
+    lines = text.splitlines()
+    if not lines or lines[0] != MARKER:
+        raise ValueError(f"{str(path)!r} is not a qnjax CSV file (no {MARKER!r} first line)")
+    prov: dict[str, Any] = {}
+    i = 1
+    while i < len(lines) and lines[i].startswith("# "):
+        key, sep, value = lines[i][2:].partition(": ")
+        if not sep:
+            raise ValueError(f"{str(path)!r}, line {i + 1}: malformed provenance line")
+        try:
+            prov[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"{str(path)!r}, line {i + 1}: malformed provenance value") from None
+        i += 1
+    reader = csv.reader(lines[i:])
+    header = next(reader, None)
+    if header is None:
+        return [], prov
+    rows = []
+    for n, cells in enumerate(reader, start=i + 2):
+        if len(cells) != len(header):
+            raise ValueError(f"{str(path)!r}, line {n}: {len(cells)} cells, the header has {len(header)}")
+        rows.append({k: _parse(c) for k, c in zip(header, cells)})
+    return rows, prov
