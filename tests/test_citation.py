@@ -15,3 +15,17 @@ def test_citation_version_and_license_match_pyproject():
     assert fields["version"] == meta["version"]
     assert fields["license"] == meta["license"]
     assert fields["title"].startswith(meta["name"])
+
+
+def test_cli_version():
+    import subprocess
+    import sys
+
+    import qnjax
+
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['qnjax', '--version']; "
+                          "from qnjax.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n    assert not e.code\n"
+                          "print('jax' in sys.modules)"],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.split("\n")
+    assert out[0].startswith(f"qnjax {qnjax.__version__} (jax ")
+    assert out[1] == "False"  # --version does not import JAX
