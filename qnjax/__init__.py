@@ -34,7 +34,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "physical": (
         "SPEED_OF_LIGHT_FIBER_KM_S", "LinkModel", "fiber_transmissivity", "direct_transmission",
-        "double_click", "single_click", "decay_per_step", "t_coh_steps", "memory_rates_per_step",
+        "double_click", "single_click", "dark_count_probability", "phase_coherence",
+        "multiplex", "decay_per_step", "t_coh_steps", "memory_rates_per_step",
     ),
     # circuit level
     "circuits": (
