@@ -31,20 +31,24 @@ def fail(message: str) -> "typer.Exit":
 
 
 def parse_floats(text: str, name: str) -> list[float]:
-    """Comma-separated numbers; ``inf`` / ``none`` mean no limit. Errors exit 2 naming ``name``."""
+    """Comma-separated numbers; ``inf`` / ``none`` mean no limit. Errors exit 2 naming ``name``:
+    an empty item (``1,,2``), a value that is not a number, ``nan``."""
     import math
 
+    if not text.strip():
+        fail(f"{name}: no values given")
     out = []
     for item in text.split(","):
         item = item.strip()
         if not item:
-            continue
+            fail(f"{name}: empty item in {text!r}; give comma-separated values without gaps")
         try:
-            out.append(math.inf if item.lower() in ("inf", "none") else float(item))
+            v = math.inf if item.lower() in ("inf", "none") else float(item)
         except ValueError:
             fail(f"{name}: not a number: {item!r}")
-    if not out:
-        fail(f"{name}: no values given")
+        if math.isnan(v):
+            fail(f"{name}: not a number: {item!r}")
+        out.append(v)
     return out
 
 

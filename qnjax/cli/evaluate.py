@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -12,6 +11,13 @@ from typing import Optional
 import typer
 
 from ._app import app, echo_warnings, fail, parse_floats, set_precision
+from ._checks import (MAX_MEMORY_HELP, check_result, delivery_bytes, echo_json, float_in, int_in, items,
+                      memory_limit, need_memory, output_path, save_figure)
+
+
+def _bytes(levels, t_trunc: int) -> int:
+    """Working memory of one design plus the returned pmf and state (float64)."""
+    return delivery_bytes(len(levels), t_trunc) + 3 * 8 * int(t_trunc)
 
 
 @app.command()
@@ -31,31 +37,50 @@ def evaluate(
     plot: Optional[str] = typer.Option(None, "--plot", help="Save the delivery-time distribution and the "
                                                             "delivered Werner parameter against time to this file."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 instead of float64."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
 ) -> None:
     """Exact delivery-time distribution, delivered fidelity and secret key rate of a repeater chain."""
     set_precision(float32)
-    from ..exact import delivery
     from ..protocol import levels_segments, parse_levels
 
     try:
-        levels = parse_levels(protocol)
+        levels = parse_levels(items(protocol, "--protocol"))
     except ValueError as e:
         fail(f"--protocol: {e}")
+    p_gen = float_in(p_gen, "--p-gen", 0, 1, lo_open=True)
+    p_swap = float_in(p_swap, "--p-swap", 0, 1, lo_open=True)
+    w0 = float_in(w0, "--w0", -1 / 3, 1)
+    t_coh = float_in(t_coh, "--t-coh", 0, math.inf, lo_open=True, allow_inf=True)
     cut = None if cutoff is None else parse_floats(cutoff, "--cutoff")
     if cut is not None and len(cut) != len(levels):
         fail(f"--cutoff: {len(cut)} value(s) given for {len(levels)} level(s) ({','.join(levels)})")
-    if t_trunc != "auto":
+    for c in cut or ():
+        float_in(c, "--cutoff", 0, math.inf, allow_inf=True)
+    limit = memory_limit(max_memory)[0]
+    if t_trunc.strip().lower() != "auto":
         try:
             t_trunc_v = int(t_trunc)
         except ValueError:
             fail(f"--t-trunc: expected an integer or 'auto'; got {t_trunc!r}")
+        int_in(t_trunc_v, "--t-trunc", 2)
+        need_memory(_bytes(levels, t_trunc_v), max_memory, f"--t-trunc {t_trunc_v}", "lower --t-trunc")
+        max_t = None
     else:
         t_trunc_v = "auto"
+        max_t = 2**21  # the engine's cap, lowered to what fits the memory limit
+        while max_t > 1024 and _bytes(levels, max_t) > limit:
+            max_t //= 2
+        need_memory(_bytes(levels, 1024), max_memory, "--t-trunc auto (from 1024 steps)", "lower the depth")
+    plot = output_path(plot, "--plot")
+    from ..exact import delivery
+
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        kw = {} if max_t is None else {"max_t_trunc": max_t}
         try:
-            r = delivery(levels, p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, cutoff=cut, t_trunc=t_trunc_v)
+            r = delivery(levels, p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, cutoff=cut, t_trunc=t_trunc_v,
+                         **kw)
         except ValueError as e:
             fail(str(e).replace("cutoff", "--cutoff", 1) if "cutoff" in str(e) else str(e))
     wall = time.perf_counter() - t0
@@ -74,10 +99,21 @@ def evaluate(
         "dtype": str(r.mean_time.dtype),
         "wall_s": wall,
     }
+    n = out["t_trunc"]
+    hint = (f"raise --t-trunc (now {n}) or use --t-trunc auto" if t_trunc_v != "auto" else
+            f"the automatic truncation stopped at {n} steps (coverage {out['coverage']:.3g}); "
+            "raise --max-memory or lower the depth")
+    reason = getattr(r, "reason", None)
+    reason = None if reason is None or not isinstance(reason, str) or not reason else reason
+    check_result(out, hint, reason)
+    # every segment needs one successful attempt: E[T] >= 1 / p_gen
+    if out["mean_time"] < (1 - 1e-6) / p_gen:
+        fail(f"the result is not trustworthy: mean_time = {out['mean_time']:.6g} steps is below the physical "
+             f"bound 1/p_gen = {1 / p_gen:.6g} (coverage {out['coverage']:.3g} at t_trunc {n}); {hint}")
     if plot:
         _plot(r, levels, plot)
     if as_json:
-        typer.echo(json.dumps(out))
+        echo_json(out)
         return
     from rich.console import Console
     from rich.table import Table
@@ -128,5 +164,7 @@ def _plot(r, levels, path: str) -> None:
     ax[1].set_ylabel("E[w | T = t]")
     ax[1].set_xlabel("delivery time t (steps)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, "--plot", dpi=120)
+    finally:
+        plt.close(fig)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from enum import Enum
 from typing import Optional
@@ -11,6 +10,12 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, parse_floats, set_precision
+from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, echo_json, float_in, int_in, items, need_memory)
+
+SAMPLES_MAX = 2**31 - 1  # trajectory counts are int32 on the device
+NODES_MAX = 65536
+NESTED_INSTANCES_MAX = 255  # the nested Monte Carlo compiles one block per node of the expanded tree
+WORK_MAX = 10**9  # trajectories x segments of a swap-asap run (at least one slot each; ~1e6 per second on a CPU)
 
 
 class Policy(str, Enum):
@@ -32,12 +37,38 @@ def simulate(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same numbers)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 instead of float64."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
 ) -> None:
     """Monte Carlo delivery time, delivered Werner parameter / fidelity and key rate."""
     set_precision(float32)
-    if samples < 1:
-        fail(f"--samples must be a positive integer; got {samples}")
+    int_in(samples, "--samples", 1, SAMPLES_MAX)
+    int_in(seed, "--seed", 0, SEED_MAX)
+    p_gen = float_in(p_gen, "--p-gen", 1e-6, 1)
+    p_swap = float_in(p_swap, "--p-swap", 0, 1, lo_open=True)
+    w0 = float_in(w0, "--w0", -1 / 3, 1)
+    t_coh = float_in(t_coh, "--t-coh", 0, math.inf, lo_open=True, allow_inf=True)
     cut = None if cutoff is None else parse_floats(cutoff, "--cutoff")
+    for c in cut or ():
+        float_in(c, "--cutoff", 0, math.inf, allow_inf=True)
+    if policy is Policy.swap_asap and nodes is not None:
+        int_in(nodes, "--nodes", 2, NODES_MAX)
+        # at least 64 parallel lanes of nodes x (int32 fields + state), with the engine's margin
+        need_memory(64 * nodes * (12 + 8 * 2) * 16, max_memory, f"--nodes {nodes}", "lower --nodes")
+        if samples * (nodes - 1) > WORK_MAX:
+            fail(f"--samples {samples} x --nodes {nodes} needs at least {samples * (nodes - 1):.3g} segment "
+                 f"updates (one slot per trajectory); the limit is {WORK_MAX:.0e}; lower --samples or --nodes")
+    if protocol is not None:
+        from ..protocol import parse_levels
+
+        try:
+            levels = parse_levels(items(protocol, "--protocol"))
+        except ValueError as e:
+            fail(f"--protocol: {e}")
+        if 2 ** len(levels) - 1 > NESTED_INSTANCES_MAX:
+            fail(f"--protocol: {len(levels)} levels expand to {2 ** len(levels) - 1} node instances; the nested "
+                 f"Monte Carlo compiles one block per instance and allows at most {NESTED_INSTANCES_MAX} "
+                 "(8 levels); use qnjax evaluate (exact engine) for deeper protocols")
+        protocol = ",".join(levels)
     from ..montecarlo import simulate_nested, simulate_swap_asap
 
     kwargs = dict(p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, samples=samples, seed=seed)
@@ -75,8 +106,13 @@ def simulate(
 
     d = result.to_dict()
     d.update(policy=policy.value, seed=seed, dtype="float32" if float32 else "float64")
+    if d.get("samples", 1) == 0:
+        fail(f"no trajectory was delivered within the slot cap ({d.get('undelivered', 0)} undelivered); "
+             "raise --p-gen or --cutoff, or shorten the chain")
+    check_result(d, "the Monte Carlo estimate is not defined for these parameters; check --p-gen, --t-coh "
+                    "and --cutoff")
     if as_json:
-        typer.echo(json.dumps(d))
+        echo_json(d)
         return
     from rich.table import Table
 
