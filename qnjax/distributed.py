@@ -24,6 +24,7 @@ import numpy as np
 
 import jax
 
+from ._results_file import ResultsWriter, _hashable
 from ._validate import check_bell, check_nonnegative, check_positive, check_probability, check_range
 from .protocol import Distill, Link, Swap, format_tree, parse_levels
 
@@ -145,62 +146,6 @@ def _validate(values: Mapping[str, np.ndarray]) -> None:
             check_positive(v, name)
         elif name in ("rates", "cutoff"):
             check_nonnegative(v, name)
-
-
-# ----------------------------------------------------------------------------- results file
-
-
-class ResultsWriter:
-    """Append-only JSON-lines results file with resume.
-
-    ``ResultsWriter(path, resume=True)`` reads the rows already there (a torn last line from a
-    killed run is cut off), :attr:`rows` maps each row's ``key`` field to the row, and
-    :meth:`write` appends rows and flushes them to disk. ``resume=False`` starts a new file.
-    """
-
-    def __init__(self, path, *, resume: bool = True, key: str = "index"):
-        self.path, self.key = Path(path), key
-        self.rows: dict = {}
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and self.path.exists():
-            good = 0
-            with open(self.path, "rb") as fh:
-                data = fh.read()
-            for line in data.splitlines(keepends=True):
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    break
-                self.rows[_hashable(row[key])] = row
-                good += len(line)
-            if good < len(data):  # drop a torn tail (and anything after it)
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(good)
-            self._fh = open(self.path, "a", encoding="utf-8")
-        else:
-            self._fh = open(self.path, "w", encoding="utf-8")
-
-    def write(self, rows: Iterable[dict]) -> None:
-        text = "".join(json.dumps(r) + "\n" for r in rows)
-        self._fh.write(text)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def _hashable(x):
-    return tuple(_hashable(v) for v in x) if isinstance(x, list) else x
 
 
 # ----------------------------------------------------------------------------- sharded core
@@ -346,18 +291,18 @@ def sweep_designs(
 
     writer, done_rows = None, {}
     if out is not None and main:
-        writer = ResultsWriter(out, resume=resume)
-        for i, row in writer.rows.items():
-            if not (isinstance(i, int) and 0 <= i < n):
-                writer.close()
-                raise ValueError(f"out: {out} holds a row with index {i!r}, outside this sweep's 0..{n - 1}; "
+        def check_row(row, line):  # every row already there must be a design of this sweep
+            i = row["index"]
+            if isinstance(i, bool) or not (isinstance(i, int) and 0 <= i < n):
+                raise ValueError(f"out: {out} line {line} holds index {i!r}, outside this sweep's 0..{n - 1}; "
                                  "use a new file or resume=False")
             want = {**head, **{k: plist[k][i] for k in names}}
             bad = [k for k in want if row.get(k) != want[k]]
             if bad:
-                writer.close()
                 raise ValueError(f"out: row {i} of {out} has {bad[0]}={row.get(bad[0])!r} but this sweep's "
                                  f"design has {want[bad[0]]!r}; use a new file or resume=False")
+
+        writer = ResultsWriter(out, resume=resume, check=check_row)
         done_rows = writer.rows
     done = np.zeros(n, bool)
     if done_rows:
@@ -481,14 +426,8 @@ def run_in_groups(items: Sequence, compute, *, key: str, group: int, out=None, r
     n_proc, me = jax.process_count(), jax.process_index()
     main = me == 0
     writer, old = None, {}
-    if out is not None and main:
-        writer = ResultsWriter(out, resume=resume, key=key)
-        for k, row in writer.rows.items():
-            bad = [f for f in head if row.get(f) != head[f]]
-            if bad:
-                writer.close()
-                raise ValueError(f"out: {out} row {key}={k!r} has {bad[0]}={row.get(bad[0])!r}, this run has "
-                                 f"{head[bad[0]]!r}; use a new file or resume=False")
+    if out is not None and main:  # checks the whole file (head fields included) before any write
+        writer = ResultsWriter(out, resume=resume, key=key, head=head)
         old = writer.rows
     groups = [items[i:i + group] for i in range(0, len(items), group)]
     todo = np.array([not all(_hashable(x) in old for x in g) for g in groups], bool)

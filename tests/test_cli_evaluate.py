@@ -37,8 +37,8 @@ def test_evaluate_table_and_distill(tmp_path):
     (["--protocol", "swap,purify"], "--protocol"),
     (["--cutoff", "1,2"], "--cutoff"),
     (["--cutoff=-1,2,3"], "cutoff"),
-    (["--p-gen", "0"], "p_gen"),
-    (["--p-swap", "1.5"], "p_swap"),
+    (["--p-gen", "0"], "--p-gen"),
+    (["--p-swap", "1.5"], "--p-swap"),
     (["--t-trunc", "many"], "--t-trunc"),
 ])
 def test_evaluate_bad_input_exits_2(args, needle):

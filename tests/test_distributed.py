@@ -147,15 +147,61 @@ def test_initialize_arguments(monkeypatch):
         initialize()
 
 
-def test_writer_ignores_garbage_tail(tmp_path):
+def test_writer_cuts_only_a_torn_tail(tmp_path):
     p = tmp_path / "w.jsonl"
     with ResultsWriter(p, resume=False) as w:
         w.write([{"index": 0, "x": 1.5}, {"index": 1, "x": float("inf")}])
-    p.write_bytes(p.read_bytes() + b"not json\n{\"index\": 3}\n")
+    good = p.read_bytes()
+    p.write_bytes(good + b'{"index": 2, "x": 0.')  # a write cut off by a kill
     w = ResultsWriter(p)
     assert sorted(w.rows) == [0, 1] and w.rows[1]["x"] == float("inf")
     w.close()
-    assert p.read_bytes().count(b"\n") == 2
+    assert p.read_bytes() == good
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"# my notes\nkeep me\n", "not a qnjax results file"),
+    (b"# my notes, no newline", "not a qnjax results file"),
+    (b'{"foo": 1}\n', "no 'index' field"),
+    (b'{"foo": 1}', "not a qnjax results file"),
+    (b"\x89PNG\r\n\x1a\n\0\0\0", "binary"),
+    (b"\xff\xfe\n", "UTF-8"),
+    (b'{"index": 0, "x": 1}\nnot json\n{"index": 2, "x": 3}\n', "line 2 is corrupt"),
+    (b'{"index": 0, "x": 1}\n{"index": 1, "x"\n', "line 2 is corrupt"),
+])
+@pytest.mark.parametrize("resume", [True, False])
+def test_writer_refuses_foreign_or_corrupt_files(tmp_path, content, needle, resume):
+    p = tmp_path / "notes.md"
+    p.write_bytes(content)
+    with pytest.raises(ValueError, match=needle):
+        ResultsWriter(p, resume=resume)
+    assert p.read_bytes() == content
+
+
+def test_writer_refuses_a_directory_and_other_runs(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        ResultsWriter(tmp_path)
+    p = tmp_path / "r.jsonl"
+    with ResultsWriter(p, key="d", head={"run": "a"}) as w:
+        w.write([{"run": "a", "d": 1.0}])
+    before = p.read_bytes()
+    with pytest.raises(ValueError, match="run='a', this run has 'b'"):
+        ResultsWriter(p, key="d", head={"run": "b"})
+    p.write_bytes(before + b'{"ru')  # torn, and refused: the head is checked before the cut
+    with pytest.raises(ValueError, match="run"):
+        ResultsWriter(p, key="d", head={"run": "b"})
+    assert p.read_bytes() == before + b'{"ru'
+    with ResultsWriter(p, key="d", head={"run": "a"}) as w:
+        assert list(w.rows) == [1.0]
+    assert p.read_bytes() == before
+
+
+def test_sweep_designs_refuses_foreign_out_before_any_work(tmp_path):
+    p = tmp_path / "notes.md"
+    p.write_text("results of last week\n")
+    with pytest.raises(ValueError, match="not a qnjax results file"):
+        sweep_designs("swap", {"p_gen": [0.1, 0.2]}, fixed={"w0": 0.9}, t_trunc=64, out=p)
+    assert p.read_text() == "results of last week\n"
 
 
 # ------------------------------------------------------------------------- subprocesses
