@@ -300,10 +300,10 @@ def test_cli_simulate_table_and_errors(cli):
     for args, word in (
         (["--policy", "nested", "--protocol", "swap,swop", "--p-gen", "0.1"], "protocol"),
         (["--policy", "nested", "--protocol", "swap,swap", "--p-gen", "0.1", "--cutoff", "3"], "cutoff"),
-        (["--policy", "nested", "--protocol", "swap", "--p-gen", "1.5"], "p_gen"),
+        (["--policy", "nested", "--protocol", "swap", "--p-gen", "1.5"], "--p-gen"),
         (["--policy", "swap-asap", "--p-gen", "0.5"], "--nodes"),
         (["--policy", "swap-asap", "--nodes", "3", "--p-gen", "0.5", "--cutoff", "1,2"], "--cutoff"),
-        (["--policy", "swap-asap", "--nodes", "1", "--p-gen", "0.5"], "n_nodes"),
+        (["--policy", "swap-asap", "--nodes", "1", "--p-gen", "0.5"], "--nodes"),
         (["--policy", "nested", "--protocol", "swap", "--p-gen", "0.5", "--samples", "0"], "--samples"),
     ):
         res = runner.invoke(app, ["simulate", *args])

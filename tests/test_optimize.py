@@ -96,7 +96,7 @@ def test_cli_step_json():
 
 @pytest.mark.parametrize("args, msg", [
     (["optimize", "--protocol", "swap,teleport", "--p-gen", "0.1"], "protocol"),
-    (["optimize", "--protocol", "swap", "--p-gen", "1.5"], "p_gen"),
+    (["optimize", "--protocol", "swap", "--p-gen", "1.5"], "--p-gen"),
     (["optimize", "--protocol", "swap"], "--p-gen"),
     (["optimize", "examples/does_not_exist.toml"], "does not exist"),
     (["sweep", "examples/metro_link.toml", "--distances", "10:5:1"], "--distances"),

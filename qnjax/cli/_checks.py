@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from ._app import fail
@@ -120,36 +119,36 @@ def delivery_bytes(depth: int, t_trunc: int, werner: bool = True, tree_nodes: in
 # ----------------------------------------------------------------------------- paths
 
 
-def output_path(path, option: str) -> Path | None:
-    """A path a command will (re)write: not a directory, its folder exists and is writable."""
+def output_path(path, option: str = "--plot") -> Path | None:
+    """A plot path checked before any work (:func:`qnjax._style.check_path`: a known image
+    extension, not a directory, its folder exists, an existing file is an image of that kind)."""
     if path is None:
         return None
+    from .._style import check_path
+
     p = Path(path)
-    if p.is_dir():
-        fail(f"{option}: {str(p)!r} is a directory; give a file name")
+    try:
+        check_path(p, option)
+    except ValueError as exc:
+        fail(str(exc))
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        fail(f"{option}: folder {str(parent)!r} does not exist")
-    if p.exists() and not os.access(p, os.W_OK) or not os.access(parent, os.W_OK):
+    if (p.exists() and not os.access(p, os.W_OK)) or not os.access(parent, os.W_OK):
         fail(f"{option}: {str(p)!r} is not writable")
     return p
 
 
-def save_figure(fig, path, option: str = "--plot", **kw) -> None:
-    """``fig.savefig`` through a temporary file and ``os.replace``: a failed save leaves the
-    old file as it was."""
-    p = Path(path)
-    fmt = p.suffix[1:].lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent) if str(p.parent) else ".")
-    os.close(fd)
+def save_figure(fig, path, option: str = "--plot", dpi: int | None = None) -> None:
+    """Save atomically (:func:`qnjax._style.save`); a failure is a named error and leaves an
+    existing file as it was."""
+    from .._style import save
+
+    if dpi:
+        fig.set_dpi(dpi)
     try:
-        fig.savefig(tmp, format=fmt, **kw)
-        os.replace(tmp, p)
+        save(fig, path, option)
     except (OSError, ValueError) as exc:
-        fail(f"{option}: cannot save {str(p)!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(msg if msg.startswith(option) else f"{option}: cannot save {str(path)!r}: {msg}")
 
 
 # ----------------------------------------------------------------------------- results
@@ -167,7 +166,7 @@ def _bounds(key: str):
         return 0.0, 1.0
     if "werner" in k:
         return -1 / 3, 1.0
-    if k in ("coverage", "success_probability") or k.endswith("_probability"):
+    if k in ("coverage", "success_probability", "p_gen", "p_swap") or k.endswith("_probability"):
         return 0.0, 1.0
     if k.startswith("key_fraction"):
         return -math.inf, 1.0
@@ -212,6 +211,19 @@ def check_result(out: dict, hint: str, reason: str | None = None) -> None:
         if bad:
             why = f" ({reason})" if reason else ""
             fail(f"the result is not trustworthy: {bad}{why}; {hint}")
+
+
+def finite_or_null(out: dict, prefixes: tuple) -> dict:
+    """Top-level fields named ``prefix…`` whose value is not finite (a gain over a baseline of
+    rate 0) become ``None`` (JSON ``null``; tables print n/a)."""
+    def fix(v):
+        if isinstance(v, (list, tuple)):
+            return [fix(x) for x in v]
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return {k: fix(v) if k.startswith(prefixes) else v for k, v in out.items()}
 
 
 def echo_json(out: dict) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -10,6 +9,8 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
+from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, delivery_bytes, echo_json, finite_or_null,
+                      float_in, int_in, items, need_memory, output_path, save_figure)
 
 DEFAULT_PLOT = "qnjax-optimize.png"
 
@@ -102,8 +103,7 @@ def plot_physical(res, scen, path) -> None:
     ax[2].set_title(f"{scen.name}\nrate/PLOB per channel use = "
                     f"{j['skr_per_channel_use'] / j['plob_per_channel_use']:.3g}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_step(res, path) -> None:
@@ -124,8 +124,28 @@ def plot_step(res, path) -> None:
     ax[1].set_ylabel("cut-off (steps)")
     ax[1].set_title(f"{j['protocol']}: {j['secret_key_rate']:.4g} bits/step", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
+
+
+def check_settings(seed, starts, steps) -> None:
+    """Optimizer options shared by optimize and sweep (ranges of the scenario's [search])."""
+    int_in(seed, "--seed", 0, SEED_MAX)
+    int_in(starts, "--starts", 1, 1024)
+    int_in(steps, "--steps", 1, 100_000)
+
+
+def optimize_bytes(problem, starts, n_distances: int) -> int:
+    """About the working memory of the batched optimizer: one exact-engine design per start and
+    distance (forward and gradient); automatic truncation counted at 4096 steps (a lower bound)."""
+    search = getattr(problem, "search", None)
+    if search is not None:
+        n = starts or search.starts
+        t = search.t_trunc or 4096
+        depth = max(search.segments).bit_length() + search.max_rounds_total
+    else:
+        n = (starts or 8) * (1 + 3 * problem.max_distill)
+        t, depth = problem.t_trunc, len(problem.protocol) + problem.max_distill
+    return 3 * n * n_distances * delivery_bytes(depth, t)
 
 
 @app.command("optimize")
@@ -149,16 +169,23 @@ def optimize_cmd(
     starts: Optional[int] = typer.Option(None, "--starts", help="Optimizer starts (vmapped)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Adam steps per start."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 (default float64)."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
 ) -> None:
     """Find the design with the highest secret-key rate (BB84, bits per step or per second)."""
     set_precision(float32)
+    check_settings(seed, starts, steps)
+    if protocol is not None:
+        protocol = ",".join(items(protocol, "--protocol"))
+        p_gen = float_in(p_gen, "--p-gen", 0, 1, lo_open=True)
+        p_swap = float_in(p_swap, "--p-swap", 0, 1, lo_open=True)
+        w0 = float_in(w0, "--w0", 0, 1)
+        t_coh = float_in(t_coh, "--t-coh", 0, math.inf, lo_open=True, allow_inf=True)
+        int_in(t_trunc, "--t-trunc", 16, 2**20)
+        int_in(max_distill, "--max-distill", 0, 3)
+    output_path(plot, "--plot")
     from ..optimize import StepProblem, default_scenario, load_scenario, optimize
 
     try:
-        if starts is not None and starts < 1:
-            raise ValueError(f"--starts must be >= 1; got {starts}")
-        if steps is not None and steps < 1:
-            raise ValueError(f"--steps must be >= 1; got {steps}")
         if protocol is not None:
             if scenario is not None:
                 raise ValueError("give either a SCENARIO file or --protocol (step model), not both")
@@ -170,17 +197,22 @@ def optimize_cmd(
             problem = default_scenario() if scenario is None else load_scenario(scenario)
     except (ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
-    res = optimize(problem, seed=seed, n_starts=starts, n_steps=steps, progress=True)
+    need_memory(optimize_bytes(problem, starts, 1), max_memory, "this optimization",
+                "lower --starts or --t-trunc" if protocol is not None else "lower --starts or search.t_trunc")
     physical = protocol is None
-    out = res.to_json()
     plot_path = plot if plot is not None else (Path(DEFAULT_PLOT) if physical and not json_out else None)
+    output_path(plot_path, "--plot")
+    res = optimize(problem, seed=seed, n_starts=starts, n_steps=steps, progress=True)
+    out = finite_or_null(res.to_json(), ("gain_",))
+    check_result({k: v for k, v in out.items() if k != "history"},
+                 "raise the truncation (search.t_trunc / --t-trunc) or report this design")
     if plot_path is not None:
         (plot_physical(res, problem, plot_path) if physical else plot_step(res, plot_path))
     if json_out:
         out.pop("history", None)
         if plot_path is not None:
             out["plot"] = str(plot_path)
-        typer.echo(json.dumps(out))
+        echo_json(out)
         return
     if physical:
         _table("qnjax optimize: physical scenario", _physical_rows(res, problem))

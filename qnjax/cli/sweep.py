@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -10,32 +9,53 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
+from ._checks import MAX_MEMORY_HELP, check_result, echo_json, int_in, need_memory, output_path, save_figure
+from .optimize import check_settings, optimize_bytes
 
 DEFAULT_PLOT = "qnjax-sweep.png"
 
 
+MAX_DISTANCES = 400
+
+
 def parse_distances(text: str) -> list[float]:
-    """``start:stop:step`` (stop included when on the grid) or a comma-separated list, in km."""
+    """``start:stop:step`` (stop included when on the grid) or a comma-separated list, in km.
+    The number of distances is counted before any list is built (at most 400)."""
     text = text.strip()
-    try:
-        if ":" in text:
-            parts = [float(x) for x in text.split(":")]
-            if len(parts) != 3:
-                raise ValueError
-            a, b, s = parts
-            if s <= 0 or b < a:
-                raise ValueError
-            n = int(math.floor((b - a) / s + 1e-9))
-            out = [a + i * s for i in range(n + 1)]
-        else:
-            out = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"--distances must be START:STOP:STEP (km, STEP > 0, STOP >= START) or a "
-                         f"comma-separated list; got {text!r}") from None
+    usage = (f"--distances must be START:STOP:STEP (km, STEP > 0, STOP >= START) or a comma-separated "
+             f"list; got {text!r}")
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3 or any(not p.strip() for p in parts):
+            raise ValueError(usage)
+        try:
+            a, b, s = (float(p) for p in parts)
+        except ValueError:
+            raise ValueError(usage) from None
+        if not all(math.isfinite(x) for x in (a, b, s)):
+            raise ValueError(f"--distances must be positive and finite (km); got {text!r}")
+        if not (s > 0) or b < a:
+            raise ValueError(usage)
+        span = (b - a) / s
+        if not math.isfinite(span) or span + 1 > MAX_DISTANCES:
+            raise ValueError(f"--distances {text} gives {'more than 1e308' if not math.isfinite(span) else f'{span + 1:.4g}'} "
+                             f"distances; at most {MAX_DISTANCES}")
+        n = int(math.floor(span + 1e-9))
+        out = [a + i * s for i in range(n + 1)]
+        if len(set(out)) != len(out):
+            raise ValueError(f"--distances {text}: STEP is below the floating-point resolution at START")
+    else:
+        parts = [p.strip() for p in text.split(",")]
+        if any(not p for p in parts):
+            raise ValueError(f"--distances: empty item in {text!r}; give comma-separated values without gaps")
+        if len(parts) > MAX_DISTANCES:
+            raise ValueError(f"--distances gives {len(parts)} distances; at most {MAX_DISTANCES}")
+        try:
+            out = [float(x) for x in parts]
+        except ValueError:
+            raise ValueError(usage) from None
     if not out or any(not (d > 0) or math.isinf(d) for d in out):
         raise ValueError(f"--distances must be positive and finite (km); got {text!r}")
-    if len(out) > 400:
-        raise ValueError(f"--distances gives {len(out)} distances; at most 400")
     return out
 
 
@@ -63,8 +83,7 @@ def plot_sweep(data: dict, title: str, path) -> None:
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 @app.command("sweep")
@@ -85,9 +104,19 @@ def sweep_cmd(
                                               "(or QNJAX_COORDINATOR; SLURM is detected)."),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Multi-host: number of processes."),
     process_id: Optional[int] = typer.Option(None, "--process-id", help="Multi-host: this process's rank."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
 ) -> None:
     """Optimized key rate against distance; every distance optimized in the same batched run."""
     set_precision(float32)
+    check_settings(seed, starts, steps)
+    int_in(group, "--group", 1, 400)
+    int_in(num_processes, "--num-processes", 1, 65536)
+    if process_id is not None:
+        int_in(process_id, "--process-id", 0, (num_processes or 65536) - 1)
+    if out is not None and out.is_dir():
+        fail(f"--out: {str(out)!r} is a directory; give a file name")
+    plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
+    output_path(plot_path, "--plot")
     from ..distributed import initialize
 
     try:  # before anything touches a JAX device (importing the engine does)
@@ -96,37 +125,35 @@ def sweep_cmd(
         fail(str(exc).replace("\n", " "))
     from ..optimize import load_scenario, sweep
 
-    if group < 1:
-        fail(f"--group must be >= 1; got {group}")
-
     try:
         ds = parse_distances(distances)
         scen = load_scenario(scenario)
         for d in ds:
             scen.check_distance(d, "--distances")
-        if starts is not None and starts < 1:
-            raise ValueError(f"--starts must be >= 1; got {starts}")
-        if steps is not None and steps < 1:
-            raise ValueError(f"--steps must be >= 1; got {steps}")
     except (ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
+    batch = min(len(ds), group) if (out is not None or multi) else len(ds)
+    need_memory(optimize_bytes(scen, starts, batch), max_memory, f"sweeping {batch} distance(s) at once",
+                "lower --starts, --group or the number of --distances")
     if out is not None or multi:
         try:
             data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, out=out, group=group,
                          progress=not json_out)
-        except ValueError as exc:  # e.g. --out holds rows of another scenario or settings
-            fail(str(exc).replace("\n", " "))
+        except ValueError as exc:  # --out is not a results file of this run: left unchanged
+            msg = str(exc).replace("\n", " ")
+            fail(msg.replace("out: ", "--out: ", 1) if msg.startswith("out: ") else msg)
         if data is None:  # not process 0: process 0 reports
             return
     else:
         data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, progress=True)
-    plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
+    check_result({k: v for k, v in data.items() if k != "structures"},
+                 "raise search.t_trunc in the scenario or report this design")
     if plot_path is not None:
         plot_sweep(data, scen.name, plot_path)
     if json_out:
         if plot_path is not None:
             data["plot"] = str(plot_path)
-        typer.echo(json.dumps(data))
+        echo_json(data)
         return
     from rich.console import Console
     from rich.table import Table
