@@ -18,6 +18,7 @@ from .problems import (
     Heralding, Memory, PhysicalScenario, Search, Station, StationOverride,
 )
 
+_SEED_MAX = 2**32 - 1
 _LENGTH = {"km": 1.0, "m": 1e-3}
 _TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _ATT = {"db/km": 1.0}
@@ -143,6 +144,9 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
             raise TypeError(f"{path}.index must be an integer; got {idx!r}")
         overrides.append(StationOverride(idx, _station(st, path, base=repeater)))
     srch = _normalise(top.get("search", {}), _SEARCH, "search")
+    seed = srch.get("seed", 0)
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= _SEED_MAX:
+        raise ValueError(f"search.seed must be an integer in [0, {_SEED_MAX}]; got {seed}")
     search = _build(Search, srch, "search", "search")
     kw = dict(distance_km=top["distance_km"], heralding=her, repeater=repeater,
               stations=tuple(overrides), search=search, name=name)
@@ -158,15 +162,31 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
 
 
 def load_scenario(path) -> PhysicalScenario:
-    """Read a scenario TOML file (see ``docs/scenario.md``); raises ``ValueError`` naming the field."""
+    """Read a scenario TOML file (see ``docs/scenario.md``); raises ``ValueError`` (or
+    ``TypeError`` for a value of the wrong type) with one line naming the file and the field."""
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise ValueError(f"scenario file {str(p)!r} is a directory; give a .toml file")
+    if not p.exists():
         raise ValueError(f"scenario file {str(p)!r} does not exist")
     try:
-        data = tomllib.loads(p.read_text())
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"scenario file {str(p)!r} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{p}: not UTF-8 text (byte {raw[exc.start]:#04x} at line {line}); "
+                         "a scenario is a UTF-8 TOML file") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{p}: not valid TOML: {exc}") from None
-    return scenario_from_dict(data)
+    try:
+        return scenario_from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{p}: {exc}") from None
 
 
 def default_scenario() -> PhysicalScenario:
