@@ -11,6 +11,7 @@ import numpy as np
 
 from ..keyrate import plob_bound, tgw_bound
 from ..physical import fiber_transmissivity
+from ._labels import plob_note, scheme_label
 from .chain import link_model, uniform_lengths
 from .problems import PhysicalScenario, StepProblem
 from .result import OptimizeResult
@@ -78,6 +79,9 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         "t_trunc": jnp.asarray(r["t_trunc"]),
     }
     uni, noc, free = r["uniform"], r["no_cutoff"], r["free"]
+    direct = float(_no_repeater_per_use(scen, [scen.distance_km])[0])
+    plob = float(plob_bound(eta))
+    note = plob_note(scen, [scen.distance_km], [direct], [plob])
     baselines = {
         "distance_km": jnp.asarray(scen.distance_km),
         "plob_per_channel_use": jnp.asarray(float(plob_bound(eta))),
@@ -89,6 +93,8 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         "free_spacing_skr_bits_per_s": jnp.asarray(free["skr"]),
         "gain_over_uniform_spacing": jnp.asarray(best["skr"] / uni["skr"] if uni["skr"] > 0 else np.inf),
         "gain_over_no_cutoff": jnp.asarray(best["skr"] / noc["skr"] if noc["skr"] > 0 else np.inf),
+        "skr_per_channel_use": jnp.asarray(best["skr_per_channel_use"] if best["skr"] > 0 else 0.0),
+        "no_repeater_per_channel_use": jnp.asarray(direct),
     }
     return OptimizeResult(
         kind="physical", protocol=st.tree, protocol_text=st.text, design=design,
@@ -99,8 +105,21 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         history=jnp.asarray(r["history"]), baselines=baselines,
         candidates=tuple(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in s.items())
                          for s in summaries),
-        wall_s=time.perf_counter() - t0,
+        wall_s=time.perf_counter() - t0, scheme=scheme_label(scen), notes=(note,) if note else (),
     )
+
+
+def _no_repeater_per_use(scenario: PhysicalScenario, distances) -> np.ndarray:
+    """Key rate per channel use of one segment over the whole distance, same hardware
+    (the scheme's own link, delivered at its first success: ``p_gen`` times the key fraction
+    of a fresh link, per mode)."""
+    from .chain import Structure, build_tree, hardware
+
+    distances = np.atleast_1d(np.asarray(distances, float))
+    one = Structure(1, (0,), build_tree(1, (0,)))
+    f1 = evaluate(one, scenario.heralding.scheme, hardware(scenario, one), distances[:, None],
+                  np.zeros((len(distances), 0)), 0)
+    return np.asarray(f1["skr_per_channel_use"])
 
 
 def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
@@ -119,7 +138,7 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
 
     kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, learning_rate=learning_rate)
     if out is None and group is None and jax.process_count() == 1:
-        return _sweep_batch(scenario, distances, progress=progress, **kw)
+        return _label_sweep(scenario, _sweep_batch(scenario, distances, progress=progress, **kw))
     from ._scaleout import sweep_grouped
 
     g = 4 if group is None else int(group)
@@ -139,11 +158,23 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
     else:
         bar, prog = None, None
     try:
-        return sweep_grouped(_sweep_batch, scenario, distances, group=g, out=out, resume=resume,
-                             settings=kw, progress=prog, **kw)
+        return _label_sweep(scenario, sweep_grouped(_sweep_batch, scenario, distances, group=g, out=out,
+                                                    resume=resume, settings=kw, progress=prog, **kw))
     finally:
         if bar is not None:
             bar.close()
+
+
+def _label_sweep(scenario: PhysicalScenario, data):
+    """Add ``scheme`` (the link scheme in words), ``no_repeater_per_channel_use`` (the same
+    figure as ``direct_per_channel_use``: one segment, same hardware) and ``notes``."""
+    if data is None:
+        return None
+    data["scheme"] = scheme_label(scenario)
+    data["no_repeater_per_channel_use"] = list(data["direct_per_channel_use"])
+    note = plob_note(scenario, data["distance_km"], data["direct_per_channel_use"], data["plob"])
+    data["notes"] = [note] if note else []
+    return data
 
 
 def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
@@ -158,21 +189,16 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     per, summaries = search(scenario, distances, seed=seed, n_starts=n_starts, n_steps=n_steps,
                             learning_rate=learning_rate, progress=progress, description="sweeping")
     eta = np.asarray(fiber_transmissivity(distances, scenario.attenuation_db_per_km))
-    from .chain import Structure, build_tree, hardware
-
-    one = Structure(1, (0,), build_tree(1, (0,)))
-    hw1 = hardware(scenario, one)
-    f1 = evaluate(one, scenario.heralding.scheme, hw1, distances[:, None], np.zeros((len(distances), 0)), 0)
     out = {
         "distance_km": distances.tolist(),
         "segments": [r["structure"].n for r in per],
         "protocol": [r["structure"].text for r in per],
         "rounds": [list(r["structure"].rounds) for r in per],
         "skr_bits_per_s": [float(r["best"]["skr"]) for r in per],
-        "skr_per_channel_use": [float(r["best"]["secret_key_rate"]) if r["best"]["skr"] > 0 else 0.0 for r in per],
+        "skr_per_channel_use": [float(r["best"]["skr_per_channel_use"]) if r["best"]["skr"] > 0 else 0.0 for r in per],
         "plob": np.asarray(plob_bound(eta)).tolist(),
         "tgw": np.asarray(tgw_bound(eta)).tolist(),
-        "direct_per_channel_use": f1["secret_key_rate"].tolist(),
+        "direct_per_channel_use": _no_repeater_per_use(scenario, distances).tolist(),
         "positions_km": [np.concatenate([[0.0], np.cumsum(r["best"]["lengths_km"])]).tolist() for r in per],
         "cutoff": [np.asarray(r["best"]["cutoff"]).astype(int).tolist() for r in per],
         "coverage": [float(r["best"]["coverage"]) for r in per],

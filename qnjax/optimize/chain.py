@@ -101,19 +101,31 @@ def hardware(scenario: PhysicalScenario, st: Structure, dtype=None) -> dict:
                     for v in nodes]).reshape(len(nodes), 4)
     srch = scenario.search
     lmax = srch.max_segment_km if math.isfinite(srch.max_segment_km) else 0.0
+    mux = scenario.multiplexing
     vals = dict(att=scenario.attenuation_db_per_km, eff=h.efficiency, vis=h.visibility,
                 fid=h.source_fidelity, alpha=h.alpha, prep=h.prep_time_s,
-                lmin=srch.min_segment_km, lmax=lmax, rates=rates, p_swap=p_swap, bsm=bsm)
+                lmin=srch.min_segment_km, lmax=lmax, rates=rates, p_swap=p_swap, bsm=bsm,
+                det=h.detector_efficiency, dark=h.dark_count_probability, phase=h.phase_noise_rad,
+                modes=mux.modes, mode_time=mux.mode_time_s, memories=mux.memories)
     return {k: jnp.asarray(v, dtype) for k, v in vals.items()}
 
 
 def link_model(scheme: str, hw: dict, lengths):
-    """``LinkModel`` of every segment (lengths ``(..., n)`` km)."""
+    """``LinkModel`` of every segment (lengths ``(..., n)`` km): the scheme's single-mode link
+    with the scenario's detectors, then ``modes`` attempts per round (:func:`qnjax.multiplex`,
+    first success kept), each mode adding ``mode_time`` to the attempt."""
+    noise = dict(dark_count_prob=hw.get("dark", 0.0), detector_efficiency=hw.get("det", 1.0))
     if scheme == "direct":
-        return phys.direct_transmission(lengths, hw["att"], hw["eff"], hw["fid"], hw["prep"])
-    if scheme == "double_click":
-        return phys.double_click(lengths, hw["att"], hw["eff"], hw["vis"], hw["prep"])
-    return phys.single_click(lengths, hw["alpha"], hw["att"], hw["eff"], hw["vis"], hw["prep"])
+        link = phys.direct_transmission(lengths, hw["att"], hw["eff"], hw["fid"], hw["prep"], **noise)
+    elif scheme == "double_click":
+        link = phys.double_click(lengths, hw["att"], hw["eff"], hw["vis"], hw["prep"], **noise)
+    else:
+        link = phys.single_click(lengths, hw["alpha"], hw["att"], hw["eff"], hw["vis"], hw["prep"],
+                                 phase_noise_rad=hw.get("phase", 0.0), **noise)
+    if "modes" not in hw:
+        return link
+    p = phys.multiplex(link.p_gen, hw["modes"])
+    return phys.LinkModel(p, link.duration_s + hw["modes"] * hw["mode_time"], link.lam0)
 
 
 Z_SCALE = 0.5
@@ -155,10 +167,13 @@ def chain_eval(st: Structure, scheme: str, hw: dict, lengths, tau, t_trunc: int)
                      cutoff=tau, bsm_noise=hw["bsm"], t_trunc=t_trunc, warn=False)
         kfs, T, lam, cov = r.key_fraction_smooth, r.mean_time, r.mean_state, r.coverage
     kf = jnp.maximum(kfs, 0)
+    chains = hw.get("memories", 1.0)
     return ChainFigures(
         key_fraction_smooth=kfs, key_fraction=kf, mean_time=T, mean_state=lam,
         mean_fidelity=lam[..., 0], mean_werner=(4 * lam[..., 0] - 1) / 3, coverage=cov,
-        clock_s=clock, p_gen=link.p_gen, secret_key_rate=kf / T, skr_bits_per_s=kf / (T * clock))
+        clock_s=clock, p_gen=link.p_gen, secret_key_rate=kf / T,
+        skr_per_channel_use=kf / (T * hw.get("modes", 1.0)),
+        skr_bits_per_s=chains * kf / (T * clock))
 
 
 def rate_upper_bound(st: Structure, scheme: str, hw: dict, distance_km: float) -> float:
@@ -176,7 +191,7 @@ def rate_upper_bound(st: Structure, scheme: str, hw: dict, distance_km: float) -
         c = np.asarray(walsh(link.lam0[0])) ** st.n * np.prod(np.asarray(hw["bsm"]), axis=0)
         if np.all(c >= 0):
             kf = float(np.clip(key_fraction_bb84_smooth(unwalsh(jnp.asarray(c))), 0, 1))
-    return max(kf, 0.0) * p / max(clock, 1e-300)
+    return max(kf, 0.0) * p / max(clock, 1e-300) * float(hw.get("memories", 1.0))
 
 
 def estimate_mean_steps(st: Structure, p_gen: np.ndarray, p_swap: np.ndarray) -> float:

@@ -25,6 +25,8 @@ from typing import Optional
 from ..protocol import parse_levels
 
 SCHEMES = ("direct", "double_click", "single_click")
+SCHEME_LABELS = {"direct": "direct (point-to-point)", "double_click": "midpoint double-click",
+                 "single_click": "midpoint single-click"}
 
 
 def _num(value, name: str, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False,
@@ -101,6 +103,12 @@ class Heralding:
         source_fidelity: fidelity of the emitted pair (``direct``), in [0.25, 1].
         alpha: bright-state population (``single_click``), in (0, 1).
         prep_time_s: local preparation time per attempt, seconds (>= 0).
+        detector_efficiency: efficiency of each detector, in (0, 1] (multiplies ``efficiency``).
+        dark_count_rate_hz: dark-count rate of each detector, Hz (>= 0; 0 = ideal detectors).
+        detection_window_s: detection window, seconds (> 0); a detector fires spuriously with
+            probability ``1 − exp(−rate · window)`` per window.
+        phase_noise_rad: standard deviation of the interferometric phase (``single_click``),
+            radians (>= 0).
     """
 
     scheme: str = "double_click"
@@ -109,6 +117,10 @@ class Heralding:
     source_fidelity: float = 1.0
     alpha: float = 0.1
     prep_time_s: float = 0.0
+    detector_efficiency: float = 1.0
+    dark_count_rate_hz: float = 0.0
+    detection_window_s: float = 1e-9
+    phase_noise_rad: float = 0.0
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -118,6 +130,49 @@ class Heralding:
         _set(self, "source_fidelity", _num(self.source_fidelity, "heralding.source_fidelity", 0.25, 1))
         _set(self, "alpha", _num(self.alpha, "heralding.alpha", 0, 1, lo_open=True, hi_open=True))
         _set(self, "prep_time_s", _num(self.prep_time_s, "heralding.prep_time_s", 0))
+        _set(self, "detector_efficiency", _num(self.detector_efficiency, "heralding.detector_efficiency",
+                                               0, 1, lo_open=True))
+        _set(self, "dark_count_rate_hz", _num(self.dark_count_rate_hz, "heralding.dark_count_rate_hz", 0))
+        _set(self, "detection_window_s", _num(self.detection_window_s, "heralding.detection_window_s",
+                                              0, 1, lo_open=True))
+        _set(self, "phase_noise_rad", _num(self.phase_noise_rad, "heralding.phase_noise_rad", 0, 10))
+        if self.dark_count_probability >= 0.5:
+            raise ValueError(f"heralding: dark_count_rate_hz × detection_window_s gives a dark-count "
+                             f"probability {self.dark_count_probability:.3g} per window; must be < 0.5")
+
+    @property
+    def dark_count_probability(self) -> float:
+        """Dark-count probability of one detector per window, ``1 − exp(−rate · window)``."""
+        return -math.expm1(-self.dark_count_rate_hz * self.detection_window_s)
+
+    @property
+    def label(self) -> str:
+        """The scheme in words, for tables and plots."""
+        return SCHEME_LABELS[self.scheme]
+
+
+@dataclass(frozen=True)
+class Multiplexing:
+    """Several attempts per round and several memories per station.
+
+    Attributes:
+        modes: attempts (modes) per round on every link (integer >= 1); a round succeeds with
+            ``1 − (1 − p)^modes`` (:func:`qnjax.multiplex`) and keeps the first success.
+        mode_time_s: time per mode, seconds (>= 0): the attempt lasts ``prep + modes ·
+            mode_time_s + travel`` (0: modes sent in parallel, e.g. frequency multiplexing).
+        memories: memories per station (integer >= 1), run as that many independent
+            parallel chains: the key rate in bits/s is ``memories`` times one chain's (the
+            parallel-chains model; cross-connecting links across chains can only do better).
+    """
+
+    modes: int = 1
+    mode_time_s: float = 0.0
+    memories: int = 1
+
+    def __post_init__(self):
+        _set(self, "modes", _int(self.modes, "multiplexing.modes", 1, 10**6))
+        _set(self, "mode_time_s", _num(self.mode_time_s, "multiplexing.mode_time_s", 0))
+        _set(self, "memories", _int(self.memories, "multiplexing.memories", 1, 10**6))
 
 
 @dataclass(frozen=True)
@@ -263,6 +318,7 @@ class PhysicalScenario:
         stations: per-station overrides (e.g. one poor memory).
         search: the design space and optimizer settings.
         name: a label for tables and plots.
+        multiplexing: modes per attempt and memories per station (default: one of each).
     """
 
     distance_km: float
@@ -272,6 +328,7 @@ class PhysicalScenario:
     stations: tuple = ()
     search: Search = field(default_factory=Search)
     name: str = "scenario"
+    multiplexing: Multiplexing = field(default_factory=Multiplexing)
 
     def __post_init__(self):
         _set(self, "distance_km", _num(self.distance_km, "distance_km", 0, math.inf, lo_open=True))

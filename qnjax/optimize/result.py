@@ -41,7 +41,12 @@ class OptimizeResult(eqx.Module):
             ``relaxed_secret_key_rate`` (bits/step); physical ``uniform_spacing_skr_bits_per_s``
             (best design with repeaters kept uniform), ``no_cutoff_skr_bits_per_s``,
             ``free_spacing_*`` (best start that moved the repeaters; the reported design is the
-            better of it and uniform spacing), ``plob_per_channel_use``, ``tgw_per_channel_use``.
+            better of it and uniform spacing), ``plob_per_channel_use``, ``tgw_per_channel_use``
+            (repeaterless bounds at the same total distance), ``skr_per_channel_use`` (bits per
+            clock step and optical mode), ``no_repeater_per_channel_use`` (one segment over the
+            whole distance, same hardware).
+        scheme: the elementary-link scheme in words (physical), e.g. "midpoint single-click".
+        notes: caveats to print with the result, e.g. when a rate without repeaters exceeds PLOB.
         candidates: one summary dict per structure tried (protocol text, key rate, ...).
         wall_s: wall time of the call, seconds (compilation included).
     """
@@ -61,6 +66,8 @@ class OptimizeResult(eqx.Module):
     baselines: dict
     candidates: tuple = eqx.field(static=True)
     wall_s: float = eqx.field(static=True)
+    scheme: str = eqx.field(static=True, default="")
+    notes: tuple = eqx.field(static=True, default=())
 
     def to_json(self) -> dict:
         """A JSON-ready dict with the keys the CLI prints."""
@@ -76,7 +83,9 @@ class OptimizeResult(eqx.Module):
         )
         if self.kind == "physical":
             out["skr_bits_per_s"] = _py(self.skr_bits_per_s)
-            out["skr_per_channel_use"] = _py(self.secret_key_rate)
+            out["skr_per_channel_use"] = _py(self.secret_key_rate)  # per mode: see baselines
+            out["scheme"] = self.scheme
+            out["notes"] = list(self.notes)
         for k, v in self.baselines.items():
             out[k] = _py(v)
         out["candidates"] = [dict(c) for c in self.candidates]

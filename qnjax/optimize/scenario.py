@@ -9,19 +9,22 @@ Field reference: ``docs/scenario.md``.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from .problems import (
-    Heralding, Memory, PhysicalScenario, Search, Station, StationOverride,
+    Heralding, Memory, Multiplexing, PhysicalScenario, Search, Station, StationOverride,
 )
 
 _SEED_MAX = 2**32 - 1
 _LENGTH = {"km": 1.0, "m": 1e-3}
 _TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _ATT = {"db/km": 1.0}
+_FREQ = {"hz": 1.0, "khz": 1e3, "mhz": 1e6}
+_ANGLE = {"rad": 1.0, "mrad": 1e-3, "deg": math.pi / 180}
 # base name -> (canonical key, canonical unit, allowed units)
 _QUANTITIES = {
     "distance": ("distance_km", "km", _LENGTH),
@@ -32,12 +35,18 @@ _QUANTITIES = {
     "t2": ("t2_s", "s", _TIME),
     "min_segment": ("min_segment_km", "km", _LENGTH),
     "max_segment": ("max_segment_km", "km", _LENGTH),
+    "dark_count_rate": ("dark_count_rate_hz", "Hz", _FREQ),
+    "detection_window": ("detection_window_s", "s", _TIME),
+    "phase_noise": ("phase_noise_rad", "rad", _ANGLE),
+    "mode_time": ("mode_time_s", "s", _TIME),
 }
 _BY_CANON = {v[0]: k for k, v in _QUANTITIES.items()}
 
 _TOP = {"name", "distance_km", "attenuation_db_per_km", "heralding", "repeater", "memory",
-        "station", "search"}
-_HERALDING = {"scheme", "efficiency", "visibility", "source_fidelity", "alpha", "prep_time_s"}
+        "station", "search", "multiplexing"}
+_HERALDING = {"scheme", "efficiency", "visibility", "source_fidelity", "alpha", "prep_time_s",
+              "detector_efficiency", "dark_count_rate_hz", "detection_window_s", "phase_noise_rad"}
+_MULTIPLEXING = {"modes", "mode_time_s", "memories"}
 _STATION = {"swap_success", "gate_depolarizing", "measurement_error", "memory"}
 _MEMORY = {"t_coh_s", "t1_s", "t2_s"}
 _SEARCH = {"segments", "min_segment_km", "max_segment_km", "max_rounds_per_level",
@@ -148,8 +157,10 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
     if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= _SEED_MAX:
         raise ValueError(f"search.seed must be an integer in [0, {_SEED_MAX}]; got {seed}")
     search = _build(Search, srch, "search", "search")
+    mux = _build(Multiplexing, _normalise(top.get("multiplexing", {}), _MULTIPLEXING, "multiplexing"),
+                 "multiplexing", "multiplexing")
     kw = dict(distance_km=top["distance_km"], heralding=her, repeater=repeater,
-              stations=tuple(overrides), search=search, name=name)
+              stations=tuple(overrides), search=search, name=name, multiplexing=mux)
     if "attenuation_db_per_km" in top:
         kw["attenuation_db_per_km"] = top["attenuation_db_per_km"]
     try:
