@@ -46,6 +46,7 @@ def _physical_rows(res, scen):
     plob = j["plob_per_channel_use"]
     rows = [
         ("scenario", scen.name),
+        ("heralding scheme", j.get("scheme", scen.heralding.scheme)),
         ("distance", f"{scen.distance_km:g} km"),
         ("segments", str(j["segments"])),
         ("station positions", f"{pos} km"),
@@ -57,7 +58,9 @@ def _physical_rows(res, scen):
         ("secret-key rate", f"{_fmt(j['skr_bits_per_s'])} bits/s"),
         ("secret-key rate per channel use", f"{_fmt(rate_use)} bits"),
         ("PLOB bound at the same distance", f"{_fmt(plob)} bits per channel use"),
+        ("TGW bound at the same distance", f"{_fmt(j['tgw_per_channel_use'])} bits per channel use"),
         ("rate / PLOB", _fmt(rate_use / plob if plob else float('nan'))),
+        ("no repeater (same hardware)", f"{_fmt(j['no_repeater_per_channel_use'])} bits per channel use"),
         ("gain over no cut-offs", f"{_fmt(j['gain_over_no_cutoff'])}x"),
         ("gain over uniform spacing", f"{_fmt(j['gain_over_uniform_spacing'])}x"),
         ("mean fidelity", _fmt(j["mean_fidelity"], 5)),
@@ -100,7 +103,7 @@ def plot_physical(res, scen, path) -> None:
     vals = [j["skr_bits_per_s"], j["uniform_spacing_skr_bits_per_s"], j["no_cutoff_skr_bits_per_s"]]
     ax[2].bar(names, vals, color=["C0", "C1", "C2"])
     ax[2].set_ylabel("secret-key rate (bits/s)")
-    ax[2].set_title(f"{scen.name}\nrate/PLOB per channel use = "
+    ax[2].set_title(f"{scen.name} ({j['scheme']})\nrate/PLOB per channel use = "
                     f"{j['skr_per_channel_use'] / j['plob_per_channel_use']:.3g}", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
@@ -216,6 +219,8 @@ def optimize_cmd(
         return
     if physical:
         _table("qnjax optimize: physical scenario", _physical_rows(res, problem))
+        for note in out.get("notes", []):
+            typer.echo(f"note: {note}")
     else:
         _table("qnjax optimize: step model", [
             ("protocol", out["protocol"]),

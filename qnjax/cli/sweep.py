@@ -1,4 +1,5 @@
-"""``qnjax sweep``: optimized secret-key rate against distance, with PLOB, TGW and direct transmission."""
+"""``qnjax sweep``: optimized secret-key rate against distance, with PLOB, TGW and the same
+scheme without repeaters (one segment over the whole distance)."""
 
 from __future__ import annotations
 
@@ -70,10 +71,12 @@ def plot_sweep(data: dict, title: str, path) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     rate = np.asarray(data["skr_per_channel_use"], float)
     ax.semilogy(d, np.where(rate > 0, rate, np.nan), "o-", color="C0", label="qnjax optimized chain")
-    ax.semilogy(d, data["plob"], "k--", label="PLOB bound")
-    ax.semilogy(d, data["tgw"], "k:", label="TGW bound")
+    ax.semilogy(d, data["plob"], "k--", label="PLOB bound (repeaterless, same total distance)")
+    ax.semilogy(d, data["tgw"], "k:", label="TGW bound (repeaterless, same total distance)")
     direct = np.asarray(data["direct_per_channel_use"], float)
-    ax.semilogy(d, np.where(direct > 0, direct, np.nan), "-", color="C2", label="direct transmission (same hardware)")
+    scheme = data.get("scheme", "same scheme")
+    ax.semilogy(d, np.where(direct > 0, direct, np.nan), "-", color="C2",
+                label=f"no repeater: {scheme} (same hardware)")
     for x, y, n in zip(d, rate, data["segments"]):
         if y > 0:
             ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
@@ -158,8 +161,8 @@ def sweep_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"qnjax sweep: {scen.name}", header_style="bold")
-    for c in ("km", "segments", "bits/s", "bits/use", "PLOB", "rate/PLOB", "direct", "cut-offs"):
+    t = Table(title=f"qnjax sweep: {scen.name} ({data.get('scheme', '')})", header_style="bold")
+    for c in ("km", "segments", "bits/s", "bits/use", "PLOB", "rate/PLOB", "no repeater", "cut-offs"):
         t.add_column(c)
     for i, d in enumerate(data["distance_km"]):
         r, p = data["skr_per_channel_use"][i], data["plob"][i]
@@ -167,6 +170,8 @@ def sweep_cmd(
                   f"{p:.3g}", f"{r / p:.3g}", f"{data['direct_per_channel_use'][i]:.3g}",
                   ",".join(map(str, data["cutoff"][i])))
     Console().print(t)
+    for note in data.get("notes", []):
+        typer.echo(f"note: {note}")
     typer.echo(f"wall time {data['wall_s']:.1f} s (compilation included)")
     if plot_path is not None:
         typer.echo(f"plot saved to {plot_path}")

@@ -12,7 +12,7 @@ import numpy as np
 from ..keyrate import plob_bound, tgw_bound
 from ..physical import fiber_transmissivity
 from ._labels import plob_note, scheme_label
-from .chain import link_model, uniform_lengths
+from .chain import ALPHA_MAX, link_model, uniform_lengths
 from .problems import PhysicalScenario, StepProblem
 from .result import OptimizeResult
 from .search import evaluate, search
@@ -78,6 +78,8 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         "p_gen": jnp.asarray(best["p_gen"]),
         "t_trunc": jnp.asarray(r["t_trunc"]),
     }
+    if scen.heralding.scheme == "single_click":
+        design["alpha"] = jnp.asarray(best["alpha"])
     uni, noc, free = r["uniform"], r["no_cutoff"], r["free"]
     direct = float(_no_repeater_per_use(scen, [scen.distance_km])[0])
     plob = float(plob_bound(eta))
@@ -117,9 +119,17 @@ def _no_repeater_per_use(scenario: PhysicalScenario, distances) -> np.ndarray:
 
     distances = np.atleast_1d(np.asarray(distances, float))
     one = Structure(1, (0,), build_tree(1, (0,)))
-    f1 = evaluate(one, scenario.heralding.scheme, hardware(scenario, one), distances[:, None],
-                  np.zeros((len(distances), 0)), 0)
-    return np.asarray(f1["skr_per_channel_use"])
+    hw = hardware(scenario, one)
+    if not (scenario.search.tune_alpha and scenario.heralding.scheme == "single_click"):
+        f1 = evaluate(one, scenario.heralding.scheme, hw, distances[:, None],
+                      np.zeros((len(distances), 0)), 0)
+        return np.asarray(f1["skr_per_channel_use"])
+    # alpha tuned: the best alpha on a fine grid at every distance (no memory waits, so cheap)
+    grid = np.geomspace(1e-5, ALPHA_MAX, 256)
+    dd, aa = np.repeat(distances, len(grid)), np.tile(grid, len(distances))
+    f1 = evaluate(one, "single_click", hw, dd[:, None], np.zeros((len(dd), 0)), 0, alpha=aa)
+    r = np.where(np.isfinite(f1["skr_per_channel_use"]), f1["skr_per_channel_use"], 0.0)
+    return r.reshape(len(distances), len(grid)).max(axis=1)
 
 
 def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,

@@ -17,6 +17,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -126,6 +127,24 @@ def link_model(scheme: str, hw: dict, lengths):
         return link
     p = phys.multiplex(link.p_gen, hw["modes"])
     return phys.LinkModel(p, link.duration_s + hw["modes"] * hw["mode_time"], link.lam0)
+
+
+ALPHA_MAX = 0.5
+"""Largest single-click ``alpha`` the optimizer may choose (above 1/2 the fresh fidelity is below 1/2)."""
+
+
+A_SCALE = 3.0
+"""``alpha``'s logit moves at three times the Adam step (``a`` enters as ``A_SCALE · a``)."""
+
+
+def alpha_from_a(a):
+    """Single-click ``alpha = ALPHA_MAX · sigmoid(A_SCALE · a)`` from an unconstrained coordinate."""
+    return ALPHA_MAX * jax.nn.sigmoid(A_SCALE * a)
+
+
+def a_from_alpha(alpha):
+    x = np.clip(np.asarray(alpha, float) / ALPHA_MAX, 1e-9, 1 - 1e-9)
+    return np.log(x / (1 - x)) / A_SCALE
 
 
 Z_SCALE = 0.5

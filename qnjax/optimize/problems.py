@@ -256,6 +256,8 @@ class Search:
             in order of their key-rate upper bound; bound-dominated ones are skipped.
         seed: PRNG seed (results are deterministic per seed).
         t_trunc: truncation length (steps) or 0 for automatic.
+        tune_alpha: optimize the single-click ``alpha`` (in (0, 0.5)) jointly with the
+            cut-offs and spacing, starting from ``heralding.alpha``.
     """
 
     segments: tuple = (1, 2, 3, 4)
@@ -269,8 +271,11 @@ class Search:
     top_structures: int = 4
     seed: int = 0
     t_trunc: int = 0
+    tune_alpha: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.tune_alpha, bool):
+            raise TypeError(f"search.tune_alpha must be true or false; got {self.tune_alpha!r}")
         segs = self.segments
         if isinstance(segs, int) and not isinstance(segs, bool):
             segs = (segs,)

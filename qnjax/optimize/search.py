@@ -26,8 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._common import Progress, integer_neighbourhood, make_runner, surrogate
-from .chain import (Structure, auto_t_trunc, chain_eval, enumerate_structures, hardware,
-                    lengths_from_z, rate_upper_bound, uniform_lengths, z_from_lengths)
+from .chain import (ALPHA_MAX, Structure, a_from_alpha, alpha_from_a, auto_t_trunc, chain_eval,
+                    enumerate_structures, hardware, lengths_from_z, rate_upper_bound,
+                    uniform_lengths, z_from_lengths)
 from .problems import PhysicalScenario
 
 CHUNK = 20
@@ -39,29 +40,35 @@ def _forward(st: Structure, scheme: str, t_trunc: int):
     return jax.jit(lambda hw, lengths, tau: dict(chain_eval(st, scheme, hw, lengths, tau, t_trunc)))
 
 
-def evaluate(st, scheme, hw, lengths, tau, t_trunc):
-    """Exact figures of a batch of designs (padded to a power of two to reuse compiled code)."""
+def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None):
+    """Exact figures of a batch of designs (padded to a power of two to reuse compiled code);
+    ``alpha``: the single-click ``alpha`` of every design (default: the scenario's)."""
     lengths, tau = np.asarray(lengths, float), np.asarray(tau, float).reshape(len(lengths), -1)
     b = len(lengths)
     size = max(8, 1 << (b - 1).bit_length())
     pad = lambda a: np.concatenate([a, np.repeat(a[:1], size - b, 0)], 0)
     dt = jnp.result_type(float)
+    if alpha is not None:
+        hw = {**hw, "alpha": jnp.asarray(pad(np.asarray(alpha, float).reshape(b, 1)), dt)}
     f = _forward(st, scheme, t_trunc)(hw, jnp.asarray(pad(lengths), dt), jnp.asarray(pad(tau), dt))
     return {k: np.asarray(v)[:b] for k, v in f.items()}
 
 
 @lru_cache(maxsize=64)
 def _runner(st: Structure, scheme: str, bounded: bool, t_trunc: int, lr: float, n_steps: int,
-            mode: str):
-    tmax = math.log(t_trunc)
+            mode: str, tune_alpha: bool = False):
+    tmax = math.log(max(t_trunc, 2))
 
     def value(free, fixed, hw):
+        if tune_alpha:  # single-click alpha as a design variable, gradients through the link model
+            hw = {**hw, "alpha": alpha_from_a(free["a"])}
         lengths = lengths_from_z(free["z"], fixed["D"], hw, bounded)
         f = chain_eval(st, scheme, hw, lengths, jnp.exp(free["u"]), t_trunc)
         j = surrogate(f.key_fraction_smooth, f.mean_time * f.clock_s) - 50.0 * (1 - f.coverage)
         return j, f.skr_bits_per_s
 
-    project = lambda p: {**p, "u": jnp.clip(p["u"], -3.0, tmax)}
+    project = lambda p: {**p, "u": jnp.clip(p["u"], -3.0, tmax),
+                         **({"a": jnp.clip(p["a"], -5.0, 5.0)} if tune_alpha else {})}
     return make_runner(value, lr, n_steps, CHUNK, project, mode)
 
 
@@ -126,28 +133,36 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     flat = lambda a: jnp.asarray(a.reshape((B * S,) + a.shape[2:]), dt)
     n_chunks = max(1, math.ceil(n_steps / CHUNK))
     hist = []
-    if K > 0 or n > 1:
+    tune = bool(scenario.search.tune_alpha) and scheme == "single_click"
+    # alpha starts: the scenario's value, the others spread log-uniformly over (0.005, 0.3)
+    a0 = np.broadcast_to(a_from_alpha(np.r_[float(hw["alpha"]),
+                                            np.geomspace(0.005, 0.3, max(S - 1, 1))][:S]), (B, S))
+    if K > 0 or n > 1 or tune:
         mode = "fwd" if n + K <= 10 else "rev"
-        init, run = _runner(st, scheme, bounded, t_trunc, float(lr), n_chunks * CHUNK, mode)
-        # phase 1 (first chunk, or a third of the steps): every start tunes its cut-offs at
-        # uniform spacing; phase 2: the free starts also move the repeaters
+        init, run = _runner(st, scheme, bounded, t_trunc, float(lr), n_chunks * CHUNK, mode, tune)
+        # phase 1 (first chunk, or a third of the steps): every start tunes its cut-offs (and
+        # alpha) at uniform spacing; phase 2: the free starts also move the repeaters
         mask_u = jnp.ones((B * S, K), dt)
-        state = init({"z": flat(z0), "u": flat(u0)}, {"D": flat(D)},
-                     {"z": flat(np.zeros_like(mask_z)) if n_chunks > 1 else flat(mask_z), "u": mask_u})
+        extra = {"a": flat(a0)} if tune else {}
+        extra_mask = {"a": jnp.ones((B * S,), dt)} if tune else {}
+        state = init({"z": flat(z0), "u": flat(u0), **extra}, {"D": flat(D)},
+                     {"z": flat(np.zeros_like(mask_z)) if n_chunks > 1 else flat(mask_z), "u": mask_u,
+                      **extra_mask})
         for c in range(n_chunks):
             if c == max(1, n_chunks // 3) and n_chunks > 1:
-                state = (state[0], state[1], {"z": flat(mask_z), "u": mask_u}) + tuple(state[3:])
+                state = (state[0], state[1], {"z": flat(mask_z), "u": mask_u, **extra_mask}) + tuple(state[3:])
             state, h = run(state, hw)
             hist.append(np.asarray(h))
             bar.advance(description=f"optimizing {st.label}")
         best_val = np.asarray(state[4]).reshape(B, S)
         zb = np.asarray(state[5]["z"]).reshape(B, S, n)
         ub = np.asarray(state[5]["u"]).reshape(B, S, K)
+        ab = np.asarray(state[5]["a"]).reshape(B, S) if tune else a0
     else:
         bar.advance(n_chunks)
-        best_val, zb, ub = np.zeros((B, S)), z0, u0
+        best_val, zb, ub, ab = np.zeros((B, S)), z0, u0, a0
     # integer stage: candidates of the best free and best uniform start, every distance at once
-    lens_b, taus, owner = [], [], []
+    lens_b, taus, owner, alphas = [], [], [], []
     for b, d in enumerate(distances):
         groups = [(0, n_free)] + ([(n_free, S)] if n_unif else [])
         for g, (lo, hi) in enumerate(groups):
@@ -160,12 +175,15 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
                     lens_b.append(L)
                     taus.append(c)
                     owner.append((b, g))
+                    alphas.append(float(alpha_from_a(ab[b, i])))
             i = top[0]
             L = np.asarray(lengths_from_z(jnp.asarray(zb[b, i], dt), jnp.asarray(d, dt), hw, bounded))
             lens_b.append(L)
             taus.append(np.full(K, np.inf))
             owner.append((b, 2 + g))  # no cut-off at the same spacing
-    f = evaluate(st, scheme, hw, np.array(lens_b), np.array(taus).reshape(len(lens_b), K), t_trunc)
+            alphas.append(float(alpha_from_a(ab[b, i])))
+    f = evaluate(st, scheme, hw, np.array(lens_b), np.array(taus).reshape(len(lens_b), K), t_trunc,
+                 alpha=np.array(alphas) if tune else None)
     skr = np.where(np.isfinite(f["skr_bits_per_s"]), f["skr_bits_per_s"], 0.0)
     owner = np.array(owner)
     out = []
@@ -177,7 +195,8 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
                 continue
             i = idx[np.argmax(skr[idx])]
             res[name] = {"lengths_km": lens_b[i], "cutoff": np.asarray(taus[i]),
-                         **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0}
+                         **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0,
+                         "alpha": alphas[i] if tune else float(hw["alpha"])}
         if "uniform" not in res:  # one segment: the only spacing is uniform
             res["uniform"] = res["best"]
         res["free"] = res["best"]
@@ -214,7 +233,8 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
         for st in structs:
             hw = hardware(scenario, st)
             t, ok = _t_trunc(scenario, st, hw, distances)
-            ub = np.array([rate_upper_bound(st, scenario.heralding.scheme, hw, d) for d in distances])
+            hw_ub = {**hw, "alpha": jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)} if s.tune_alpha else hw
+            ub = np.array([rate_upper_bound(st, scenario.heralding.scheme, hw_ub, d) for d in distances])
             prep.append((st, hw, t, ok & (ub > 0), ub))
         # cheapest first (no nodes), then by upper bound; skip a structure whose bound is
         # below the best rate already found at every distance
