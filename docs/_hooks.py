@@ -5,7 +5,8 @@
   appears in the reference without editing the docs.
 * MathJax 3 (``tex-svg-full.js``, self-contained: SVG output needs no web fonts) is copied from
   the ``django-static-mathjax`` wheel into ``assets/mathjax/``, so equations render offline.
-* Sphinx roles left in docstrings (``:func:`x``` and friends) are shown as plain code.
+* Sphinx roles left in docstrings (``:func:`x``` and friends) are shown as plain code
+  (``~a.b.c`` as ``c``, as Sphinx does).
 """
 
 from __future__ import annotations
@@ -97,8 +98,13 @@ def on_files(files, config, **kwargs):
     return files
 
 
-_ROLE = re.compile(r":(?:func|meth|class|mod|attr|data|obj|exc):(<code>)")
+_ROLE = re.compile(r":(?:func|meth|class|mod|attr|data|obj|exc):<code>(~?)([^<]*)</code>")
+
+
+def _role(m: re.Match) -> str:
+    target = m.group(2)
+    return f"<code>{target.rsplit('.', 1)[-1] if m.group(1) else target}</code>"
 
 
 def on_page_content(html, page, config, files, **kwargs):
-    return _ROLE.sub(r"\1", html)
+    return _ROLE.sub(_role, html)

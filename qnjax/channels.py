@@ -24,6 +24,13 @@ def pauli_channel(lam, p):
 
     The Klein-group convolution ``lam ⊛ p`` (Dür, Briegel, Cirac & Zoller, PRA 59, 169
     (1999)); the same on either qubit because ``(σ ⊗ 1)|Φ+> = ±(1 ⊗ σ*)|Φ+>``.
+
+    Args:
+        lam: Bell-diagonal coefficients ``(..., 4)``.
+        p: Pauli probabilities ``(..., 4)``, each in [0, 1], summing to 1.
+
+    Returns:
+        Bell-diagonal ``(..., 4)`` (batch axes of ``lam`` and ``p`` broadcast).
     """
     check_bell(lam, "lam")
     check_bell(p, "p")
@@ -35,7 +42,8 @@ def pauli_channel(lam, p):
 def depolarize(lam, p):
     """Two-qubit (pair) depolarising: ``lam -> (1 − p) lam + p/4``, ``p`` in [0, 1]
     (``ρ -> (1 − p) ρ + p 1/4``; Nielsen & Chuang §8.3.4, the gate-noise model of
-    Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998))."""
+    Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998)). ``lam`` is Bell-diagonal
+    ``(..., 4)``, ``p`` has shape ``(...)``; returns ``(..., 4)``."""
     check_bell(lam, "lam")
     check_probability(p, "p")
     lam = _float(lam)
@@ -45,7 +53,8 @@ def depolarize(lam, p):
 
 def depolarize_qubit(lam, p):
     """One-qubit depolarising ``ρ -> (1 − p) ρ + p 1/2`` on either qubit of ``lam``: Pauli
-    probabilities ``(1 − 3p/4, p/4, p/4, p/4)`` (Nielsen & Chuang §8.3.4)."""
+    probabilities ``(1 − 3p/4, p/4, p/4, p/4)`` (Nielsen & Chuang §8.3.4). ``lam``
+    ``(..., 4)``, ``p`` in [0, 1] with shape ``(...)``; returns ``(..., 4)``."""
     check_probability(p, "p")
     p = _float(p)
     probs = jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], axis=-1)
@@ -54,7 +63,8 @@ def depolarize_qubit(lam, p):
 
 def dephase(lam, p):
     """One-qubit dephasing: a ``Z`` flip with probability ``p`` on either qubit (phase-flip
-    channel, Nielsen & Chuang §8.3.3)."""
+    channel, Nielsen & Chuang §8.3.3). ``lam`` ``(..., 4)``, ``p`` in [0, 1] with shape
+    ``(...)``; returns ``(..., 4)``."""
     check_probability(p, "p")
     p = _float(p)
     z = jnp.zeros_like(p)
@@ -102,6 +112,16 @@ def memory_decohere(lam, t, t1, t2, qubits: int = 2):
     For two memories each is twirled separately: the correlated relaxation of both
     memories towards ``|00>`` (untwirled fixed point Bell-diagonal ``(1/2, 0, 0, 1/2)``)
     is replaced by relaxation towards ``1/4``.
+
+    Args:
+        lam: Bell-diagonal coefficients ``(..., 4)``.
+        t: idle time, ``>= 0``, in the unit of ``t1`` and ``t2``.
+        t1: relaxation (amplitude-damping) time, ``> 0``.
+        t2: dephasing time, ``> 0`` and ``<= 2 t1``.
+        qubits: how many of the pair's memories idle (1 or 2).
+
+    Returns:
+        Bell-diagonal ``(..., 4)``.
     """
     if qubits not in (1, 2):
         raise ValueError(f"qubits must be 1 or 2; got {qubits!r}")

@@ -54,6 +54,9 @@ def swap(a, b, gate_depolarizing=0.0, measurement_error=0.0):
 def swap_werner(wa, wb, gate_depolarizing=0.0):
     """Swap of Werner pairs: ``w = (1 − g) wa wb`` (``g`` the BSM gate depolarising).
 
+    ``wa, wb`` in [−1/3, 1] and ``gate_depolarizing`` in [0, 1], any broadcastable shapes;
+    returns the Werner parameter of the output pair.
+
     Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998); Dür et al., PRA 59, 169 (1999).
     Measurement errors do not keep the state Werner; use :func:`swap` for them.
     """
@@ -68,7 +71,8 @@ def swap_werner(wa, wb, gate_depolarizing=0.0):
 def distill_dejmps(a, b):
     """DEJMPS recurrence distillation of Bell-diagonal pairs ``a`` and ``b``.
 
-    Returns ``(p_success, lam_out)``. Deutsch, Ekert, Jozsa, Macchiavello, Popescu
+    ``a, b``: Bell-diagonal ``(..., 4)``. Returns ``(p_success, lam_out)`` with shapes
+    ``(...)`` and ``(..., 4)``; ``lam_out`` is normalised. Deutsch, Ekert, Jozsa, Macchiavello, Popescu
     & Sanpera, PRL 77, 2818 (1996), with ``A = Φ+, B = Ψ−, C = Ψ+, D = Φ−``:
     ``p = (A1 + B1)(A2 + B2) + (C1 + D1)(C2 + D2)``,
     ``A' = (A1 A2 + B1 B2)/p``, ``B' = (C1 D2 + D1 C2)/p``,
@@ -89,8 +93,8 @@ def distill_bbpssw(a, b):
     """BBPSSW recurrence distillation of Bell-diagonal pairs ``a`` and ``b``.
 
     Both inputs are first twirled to Werner states of the same fidelity, and the
-    output is twirled to a Werner state. Returns ``(p_success, lam_out)`` with
-    ``lam_out`` Werner. Bennett, Brassard, Popescu, Schumacher, Smolin & Wootters,
+    output is twirled to a Werner state. ``a, b``: Bell-diagonal ``(..., 4)``. Returns
+    ``(p_success, lam_out)`` with shapes ``(...)`` and ``(..., 4)``, ``lam_out`` Werner. Bennett, Brassard, Popescu, Schumacher, Smolin & Wootters,
     PRL 76, 722 (1996); formulas in :func:`qnjax._formulas.bbpssw_fidelity`.
     """
     check_bell(a, "a")
@@ -103,7 +107,10 @@ def distill_bbpssw(a, b):
 
 def distill_bbpssw_werner(wa, wb):
     """BBPSSW on Werner parameters: ``p = (1 + wa wb)/2``,
-    ``w_out = (wa + wb + 4 wa wb) / (3 (1 + wa wb))``. Returns ``(p, w_out)``."""
+    ``w_out = (wa + wb + 4 wa wb) / (3 (1 + wa wb))``. Returns ``(p, w_out)``.
+
+    ``wa, wb`` in [−1/3, 1], broadcastable. Bennett, Brassard, Popescu, Schumacher, Smolin
+    & Wootters, PRL 76, 722 (1996) (fidelity form in :func:`distill_bbpssw`)."""
     check_range(wa, "wa", -1 / 3, 1.0)
     check_range(wb, "wb", -1 / 3, 1.0)
     check_broadcastable(("wa", wa), ("wb", wb), core_ndim=0)

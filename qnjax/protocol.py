@@ -29,7 +29,12 @@ LEVEL_NAMES = ("swap", "distill")
 
 @dataclass(frozen=True)
 class Link:
-    """Elementary link over segment ``segment`` (stations ``segment``, ``segment + 1``)."""
+    """Elementary link over segment ``segment`` (stations ``segment``, ``segment + 1``).
+
+    Attributes:
+        segment: segment index, ``0 .. n_segments − 1`` from the left end node. Per-segment
+            parameters of the engines (``p_gen``, ``lam0``) carry this index in their last axis.
+    """
 
     segment: int
 
@@ -40,7 +45,12 @@ class Link:
 
 @dataclass(frozen=True)
 class Swap:
-    """Entanglement swap at the station shared by two adjacent sub-chains."""
+    """Entanglement swap at the station shared by two adjacent sub-chains.
+
+    Attributes:
+        left, right: the sub-trees (:class:`Link`, :class:`Swap` or :class:`Distill`); the
+            right one must start at the station where the left one ends (else ``ValueError``).
+    """
 
     left: "Node"
     right: "Node"
@@ -59,7 +69,12 @@ class Swap:
 
 @dataclass(frozen=True)
 class Distill:
-    """Distillation of two independent copies of ``child`` (same stations)."""
+    """Distillation of two independent copies of ``child`` (same stations).
+
+    Attributes:
+        child: the sub-tree both copies follow; each copy is generated independently
+            (DEJMPS in Bell-diagonal mode, BBPSSW in Werner mode).
+    """
 
     child: "Node"
 
@@ -94,7 +109,12 @@ def levels_segments(levels: tuple[str, ...]) -> int:
 
 
 def levels_to_tree(levels: Union[str, Iterable[str]]) -> Node:
-    """Expand a level list into the explicit tree over ``2**n_swap`` segments."""
+    """Expand a level list into the explicit tree over ``2**n_swap`` segments.
+
+    ``levels``: ``"swap,distill,swap"`` or an iterable of ``"swap"`` / ``"distill"``,
+    bottom-up (Li, Coopmans & Elkouss, IEEE TQE 2, 4100315 (2021)). Example:
+    ``levels_to_tree("swap,swap")`` is ``Swap(Swap(Link(0), Link(1)), Swap(Link(2), Link(3)))``.
+    """
     levels = parse_levels(levels)
     nodes: list[Node] = [Link(i) for i in range(levels_segments(levels))]
     for lv in levels:
@@ -139,7 +159,11 @@ def validate_tree(tree: Node) -> Node:
 
 
 def swap_asap_tree(n_segments_: int) -> Node:
-    """A balanced swap tree over any number of segments (left-heavy split)."""
+    """A balanced swap tree over ``n_segments_ >= 1`` segments (left-heavy split).
+
+    Example: 3 segments give ``Swap(Swap(Link(0), Link(1)), Link(2))``; one segment gives
+    ``Link(0)``. The physical-scenario optimizer builds its chains from this tree.
+    """
     if n_segments_ < 1:
         raise ValueError(f"n_segments must be >= 1; got {n_segments_}")
 
