@@ -80,6 +80,8 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
     }
     if scen.heralding.scheme == "single_click":
         design["alpha"] = jnp.asarray(best["alpha"])
+    if scen.search.max_modes or scen.multiplexing.modes > 1:
+        design["modes"] = jnp.asarray(int(round(best["modes"])))
     uni, noc, free = r["uniform"], r["no_cutoff"], r["free"]
     direct = float(_no_repeater_per_use(scen, [scen.distance_km])[0])
     plob = float(plob_bound(eta))

@@ -107,7 +107,8 @@ def hardware(scenario: PhysicalScenario, st: Structure, dtype=None) -> dict:
                 fid=h.source_fidelity, alpha=h.alpha, prep=h.prep_time_s,
                 lmin=srch.min_segment_km, lmax=lmax, rates=rates, p_swap=p_swap, bsm=bsm,
                 det=h.detector_efficiency, dark=h.dark_count_probability, phase=h.phase_noise_rad,
-                modes=mux.modes, mode_time=mux.mode_time_s, memories=mux.memories)
+                modes=mux.modes, mode_time=mux.mode_time_s, memories=mux.memories,
+                max_modes=max(srch.max_modes, 1))
     return {k: jnp.asarray(v, dtype) for k, v in vals.items()}
 
 
@@ -145,6 +146,24 @@ def alpha_from_a(a):
 def a_from_alpha(alpha):
     x = np.clip(np.asarray(alpha, float) / ALPHA_MAX, 1e-9, 1 - 1e-9)
     return np.log(x / (1 - x)) / A_SCALE
+
+
+def knob_value(name: str, x, hw: dict):
+    """A tuned link knob from its unconstrained coordinate ``x``: ``alpha`` (:func:`alpha_from_a`)
+    or ``modes = max_modes ** sigmoid(A_SCALE · x)`` in ``[1, max_modes]`` (a continuous,
+    log-uniform relaxation of the integer number of modes; :func:`qnjax.multiplex` accepts
+    real ``m``)."""
+    if name == "alpha":
+        return alpha_from_a(x)
+    return hw["max_modes"] ** jax.nn.sigmoid(A_SCALE * x)
+
+
+def knob_coordinate(name: str, value, hw: dict) -> np.ndarray:
+    if name == "alpha":
+        return a_from_alpha(value)
+    lm = math.log(max(float(hw["max_modes"]), 1.0))
+    s = np.clip(np.log(np.asarray(value, float)) / max(lm, 1e-12), 1e-4, 1 - 1e-4)
+    return np.log(s / (1 - s)) / A_SCALE
 
 
 Z_SCALE = 0.5
@@ -187,11 +206,13 @@ def chain_eval(st: Structure, scheme: str, hw: dict, lengths, tau, t_trunc: int)
         kfs, T, lam, cov = r.key_fraction_smooth, r.mean_time, r.mean_state, r.coverage
     kf = jnp.maximum(kfs, 0)
     chains = hw.get("memories", 1.0)
+    modes = jnp.asarray(hw.get("modes", 1.0))
+    modes = modes[..., 0] if modes.ndim == jnp.ndim(kf) + 1 else modes  # per-design (b, 1)
     return ChainFigures(
         key_fraction_smooth=kfs, key_fraction=kf, mean_time=T, mean_state=lam,
         mean_fidelity=lam[..., 0], mean_werner=(4 * lam[..., 0] - 1) / 3, coverage=cov,
         clock_s=clock, p_gen=link.p_gen, secret_key_rate=kf / T,
-        skr_per_channel_use=kf / (T * hw.get("modes", 1.0)),
+        skr_per_channel_use=kf / (T * modes),
         skr_bits_per_s=chains * kf / (T * clock))
 
 

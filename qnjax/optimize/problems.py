@@ -258,6 +258,8 @@ class Search:
         t_trunc: truncation length (steps) or 0 for automatic.
         tune_alpha: optimize the single-click ``alpha`` (in (0, 0.5)) jointly with the
             cut-offs and spacing, starting from ``heralding.alpha``.
+        max_modes: 0 keeps ``multiplexing.modes``; ``>= 1`` optimizes the modes per round in
+            ``1 .. max_modes`` (each mode costs ``multiplexing.mode_time_s`` per attempt).
     """
 
     segments: tuple = (1, 2, 3, 4)
@@ -272,8 +274,10 @@ class Search:
     seed: int = 0
     t_trunc: int = 0
     tune_alpha: bool = False
+    max_modes: int = 0
 
     def __post_init__(self):
+        _set(self, "max_modes", _int(self.max_modes, "search.max_modes", 0, 10**6))
         if not isinstance(self.tune_alpha, bool):
             raise TypeError(f"search.tune_alpha must be true or false; got {self.tune_alpha!r}")
         segs = self.segments

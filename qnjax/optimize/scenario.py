@@ -51,7 +51,7 @@ _STATION = {"swap_success", "gate_depolarizing", "measurement_error", "memory"}
 _MEMORY = {"t_coh_s", "t1_s", "t2_s"}
 _SEARCH = {"segments", "min_segment_km", "max_segment_km", "max_rounds_per_level",
            "max_rounds_total", "starts", "steps", "learning_rate", "top_structures", "seed",
-           "t_trunc", "tune_alpha"}
+           "t_trunc", "tune_alpha", "max_modes"}
 
 
 def _parse_quantity(text: str, path: str, units: dict, canon_unit: str) -> float:

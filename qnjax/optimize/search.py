@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._common import Progress, integer_neighbourhood, make_runner, surrogate
-from .chain import (ALPHA_MAX, Structure, a_from_alpha, alpha_from_a, auto_t_trunc, chain_eval,
-                    enumerate_structures, hardware, lengths_from_z, rate_upper_bound,
+from .chain import (ALPHA_MAX, Structure, auto_t_trunc, chain_eval, enumerate_structures,
+                    hardware, knob_coordinate, knob_value, lengths_from_z, rate_upper_bound,
                     uniform_lengths, z_from_lengths)
 from .problems import PhysicalScenario
 
@@ -40,36 +40,46 @@ def _forward(st: Structure, scheme: str, t_trunc: int):
     return jax.jit(lambda hw, lengths, tau: dict(chain_eval(st, scheme, hw, lengths, tau, t_trunc)))
 
 
-def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None):
+def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None, knobs=None):
     """Exact figures of a batch of designs (padded to a power of two to reuse compiled code);
-    ``alpha``: the single-click ``alpha`` of every design (default: the scenario's)."""
+    ``alpha`` / ``knobs`` (``{"alpha" | "modes": values}``): link knobs of every design
+    (default: the scenario's)."""
     lengths, tau = np.asarray(lengths, float), np.asarray(tau, float).reshape(len(lengths), -1)
     b = len(lengths)
     size = max(8, 1 << (b - 1).bit_length())
     pad = lambda a: np.concatenate([a, np.repeat(a[:1], size - b, 0)], 0)
     dt = jnp.result_type(float)
-    if alpha is not None:
-        hw = {**hw, "alpha": jnp.asarray(pad(np.asarray(alpha, float).reshape(b, 1)), dt)}
+    knobs = dict(knobs or {}, **({"alpha": alpha} if alpha is not None else {}))
+    for k, v in knobs.items():
+        hw = {**hw, k: jnp.asarray(pad(np.asarray(v, float).reshape(b, 1)), dt)}
     f = _forward(st, scheme, t_trunc)(hw, jnp.asarray(pad(lengths), dt), jnp.asarray(pad(tau), dt))
     return {k: np.asarray(v)[:b] for k, v in f.items()}
 
 
 @lru_cache(maxsize=64)
 def _runner(st: Structure, scheme: str, bounded: bool, t_trunc: int, lr: float, n_steps: int,
-            mode: str, tune_alpha: bool = False):
+            mode: str, knobs: tuple = ()):
     tmax = math.log(max(t_trunc, 2))
 
     def value(free, fixed, hw):
-        if tune_alpha:  # single-click alpha as a design variable, gradients through the link model
-            hw = {**hw, "alpha": alpha_from_a(free["a"])}
+        # link knobs (single-click alpha, modes) as design variables: gradients through the link model
+        hw = {**hw, **{k: knob_value(k, free["knobs"][i], hw) for i, k in enumerate(knobs)}}
         lengths = lengths_from_z(free["z"], fixed["D"], hw, bounded)
         f = chain_eval(st, scheme, hw, lengths, jnp.exp(free["u"]), t_trunc)
         j = surrogate(f.key_fraction_smooth, f.mean_time * f.clock_s) - 50.0 * (1 - f.coverage)
         return j, f.skr_bits_per_s
 
     project = lambda p: {**p, "u": jnp.clip(p["u"], -3.0, tmax),
-                         **({"a": jnp.clip(p["a"], -5.0, 5.0)} if tune_alpha else {})}
+                         **({"knobs": jnp.clip(p["knobs"], -5.0, 5.0)} if knobs else {})}
     return make_runner(value, lr, n_steps, CHUNK, project, mode)
+
+
+def _knobs(scenario) -> tuple:
+    """Link knobs the search optimizes: single-click ``alpha`` (``search.tune_alpha``) and the
+    modes per round (``search.max_modes``)."""
+    s = scenario.search
+    return ((("alpha",) if s.tune_alpha and scenario.heralding.scheme == "single_click" else ())
+            + (("modes",) if s.max_modes else ()))
 
 
 def _int_candidates(tau, t_trunc):
@@ -133,18 +143,23 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     flat = lambda a: jnp.asarray(a.reshape((B * S,) + a.shape[2:]), dt)
     n_chunks = max(1, math.ceil(n_steps / CHUNK))
     hist = []
-    tune = bool(scenario.search.tune_alpha) and scheme == "single_click"
-    # alpha starts: the scenario's value, the others spread log-uniformly over (0.005, 0.3)
-    a0 = np.broadcast_to(a_from_alpha(np.r_[float(hw["alpha"]),
-                                            np.geomspace(0.005, 0.3, max(S - 1, 1))][:S]), (B, S))
-    if K > 0 or n > 1 or tune:
+    knobs = _knobs(scenario)
+    # knob starts: the scenario's value, the others spread log-uniformly (alpha over 0.005..0.3,
+    # modes over 1..max_modes)
+    spread = {"alpha": (0.005, 0.3), "modes": (1.0, float(hw["max_modes"]))}
+    start = {"alpha": float(hw["alpha"]), "modes": min(float(hw["modes"]), float(hw["max_modes"]))}
+    x0 = np.zeros((B, S, len(knobs)))
+    for j, k in enumerate(knobs):
+        v = np.r_[start[k], np.geomspace(*spread[k], max(S - 1, 1))][:S]
+        x0[:, :, j] = knob_coordinate(k, v, hw)
+    if K > 0 or n > 1 or knobs:
         mode = "fwd" if n + K <= 10 else "rev"
-        init, run = _runner(st, scheme, bounded, t_trunc, float(lr), n_chunks * CHUNK, mode, tune)
+        init, run = _runner(st, scheme, bounded, t_trunc, float(lr), n_chunks * CHUNK, mode, knobs)
         # phase 1 (first chunk, or a third of the steps): every start tunes its cut-offs (and
         # alpha) at uniform spacing; phase 2: the free starts also move the repeaters
         mask_u = jnp.ones((B * S, K), dt)
-        extra = {"a": flat(a0)} if tune else {}
-        extra_mask = {"a": jnp.ones((B * S,), dt)} if tune else {}
+        extra = {"knobs": flat(x0)} if knobs else {}
+        extra_mask = {"knobs": jnp.ones((B * S, len(knobs)), dt)} if knobs else {}
         state = init({"z": flat(z0), "u": flat(u0), **extra}, {"D": flat(D)},
                      {"z": flat(np.zeros_like(mask_z)) if n_chunks > 1 else flat(mask_z), "u": mask_u,
                       **extra_mask})
@@ -157,12 +172,20 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
         best_val = np.asarray(state[4]).reshape(B, S)
         zb = np.asarray(state[5]["z"]).reshape(B, S, n)
         ub = np.asarray(state[5]["u"]).reshape(B, S, K)
-        ab = np.asarray(state[5]["a"]).reshape(B, S) if tune else a0
+        xb = np.asarray(state[5]["knobs"]).reshape(B, S, len(knobs)) if knobs else x0
     else:
         bar.advance(n_chunks)
-        best_val, zb, ub, ab = np.zeros((B, S)), z0, u0, a0
+        best_val, zb, ub, xb = np.zeros((B, S)), z0, u0, x0
+
+    def knob_sets(b, i):
+        """Knob values of start ``i`` for the exact stage: modes rounded down and up."""
+        vals = {k: float(knob_value(k, jnp.asarray(xb[b, i, j]), hw)) for j, k in enumerate(knobs)}
+        if "modes" not in vals:
+            return [vals]
+        m = min(max(vals["modes"], 1.0), float(hw["max_modes"]))
+        return [{**vals, "modes": float(v)} for v in sorted({math.floor(m), math.ceil(m)})]
     # integer stage: candidates of the best free and best uniform start, every distance at once
-    lens_b, taus, owner, alphas = [], [], [], []
+    lens_b, taus, owner, kvals = [], [], [], []
     for b, d in enumerate(distances):
         groups = [(0, n_free)] + ([(n_free, S)] if n_unif else [])
         for g, (lo, hi) in enumerate(groups):
@@ -172,18 +195,19 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
                 cands = _int_candidates(np.exp(ub[b, i]), t_trunc) if K else np.zeros((1, 0))
                 cands = np.concatenate([cands, np.full((1, K), float(t_trunc))]) if K else cands
                 for c in cands:
-                    lens_b.append(L)
-                    taus.append(c)
-                    owner.append((b, g))
-                    alphas.append(float(alpha_from_a(ab[b, i])))
+                    for kv in knob_sets(b, i):
+                        lens_b.append(L)
+                        taus.append(c)
+                        owner.append((b, g))
+                        kvals.append(kv)
             i = top[0]
             L = np.asarray(lengths_from_z(jnp.asarray(zb[b, i], dt), jnp.asarray(d, dt), hw, bounded))
             lens_b.append(L)
             taus.append(np.full(K, np.inf))
             owner.append((b, 2 + g))  # no cut-off at the same spacing
-            alphas.append(float(alpha_from_a(ab[b, i])))
+            kvals.append(knob_sets(b, i)[0])
     f = evaluate(st, scheme, hw, np.array(lens_b), np.array(taus).reshape(len(lens_b), K), t_trunc,
-                 alpha=np.array(alphas) if tune else None)
+                 knobs={k: np.array([kv[k] for kv in kvals]) for k in knobs})
     skr = np.where(np.isfinite(f["skr_bits_per_s"]), f["skr_bits_per_s"], 0.0)
     owner = np.array(owner)
     out = []
@@ -196,7 +220,7 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
             i = idx[np.argmax(skr[idx])]
             res[name] = {"lengths_km": lens_b[i], "cutoff": np.asarray(taus[i]),
                          **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0,
-                         "alpha": alphas[i] if tune else float(hw["alpha"])}
+                         "alpha": float(hw["alpha"]), "modes": float(hw["modes"]), **kvals[i]}
         if "uniform" not in res:  # one segment: the only spacing is uniform
             res["uniform"] = res["best"]
         res["free"] = res["best"]
@@ -233,7 +257,11 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
         for st in structs:
             hw = hardware(scenario, st)
             t, ok = _t_trunc(scenario, st, hw, distances)
-            hw_ub = {**hw, "alpha": jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)} if s.tune_alpha else hw
+            hw_ub = dict(hw)  # the largest alpha and modes the search may choose, modes at no time cost
+            if s.tune_alpha:
+                hw_ub["alpha"] = jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)
+            if s.max_modes:
+                hw_ub.update(modes=hw["max_modes"], mode_time=jnp.zeros_like(hw["mode_time"]))
             ub = np.array([rate_upper_bound(st, scenario.heralding.scheme, hw_ub, d) for d in distances])
             prep.append((st, hw, t, ok & (ub > 0), ub))
         # cheapest first (no nodes), then by upper bound; skip a structure whose bound is
