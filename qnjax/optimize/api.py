@@ -195,7 +195,8 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     run per structure. Returns a dict of arrays (one entry per distance): ``distance_km``,
     ``segments``, ``protocol``, ``skr_bits_per_s``, ``skr_per_channel_use``, ``plob``, ``tgw``
     (bits per channel use), ``direct_per_channel_use`` (one segment, same hardware: ``p_gen``
-    times the key fraction of a fresh link), ``positions_km``, ``cutoff``, ``coverage``."""
+    times the key fraction of a fresh link), ``positions_km``, ``cutoff``, ``coverage``,
+    ``alpha`` (single-click; tuned with ``search.tune_alpha``), ``modes`` (per round)."""
     t0 = time.perf_counter()
     distances = np.atleast_1d(np.asarray(distances, float))
     per, summaries = search(scenario, distances, seed=seed, n_starts=n_starts, n_steps=n_steps,
@@ -214,6 +215,8 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
         "positions_km": [np.concatenate([[0.0], np.cumsum(r["best"]["lengths_km"])]).tolist() for r in per],
         "cutoff": [np.asarray(r["best"]["cutoff"]).astype(int).tolist() for r in per],
         "coverage": [float(r["best"]["coverage"]) for r in per],
+        "alpha": [float(r["best"]["alpha"]) for r in per],  # single-click (tuned with search.tune_alpha)
+        "modes": [int(round(r["best"]["modes"])) for r in per],
         "structures": summaries,
     }
     out["wall_s"] = time.perf_counter() - t0
