@@ -79,6 +79,14 @@ def test_every_tutorial_is_in_the_nav_and_executes():
             assert 'exec="on"' in page.read_text(encoding="utf-8"), f"{rel} runs no code"
 
 
+def test_tutorials_use_the_public_api_only():
+    """Tutorials import ``qnjax`` (and the ``qnjax.interop`` adapters), never private names."""
+    for page in sorted((DOCS / "tutorials").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        private = re.findall(r"\bqnjax\._\w+|\bq\._\w+|from qnjax\.(?!interop\b)[\w.]+ import", text)
+        assert not private, f"{page.name} uses private or non-top-level API: {private}"
+
+
 def test_hooks_cover_every_public_name():
     """The API pages are generated from the same table as ``qnjax.__all__``."""
     import qnjax
