@@ -65,11 +65,12 @@ def test_example_200_400km_no_longer_beats_plob_by_orders_of_magnitude():
     np.testing.assert_allclose(r_ideal[[0, 2]], [2.32, 230.2], rtol=2e-3)
     note = plob_note(ideal, ds, r_ideal * plob, plob)
     assert "without dark counts" in note and "stable optical phase" in note and "relay" in note
-    ex = load_scenario("examples/single_click_200_400km.toml")
+    tuned = load_scenario("examples/single_click_200_400km.toml")
+    assert tuned.search.tune_alpha
+    ex = scenario_from_dict({**_toml("examples/single_click_200_400km.toml"), "search": {"tune_alpha": False}})
     r_ex, plob = _ratio_to_plob(ex, ds)
     assert np.all(r_ex < 3) and r_ex[-1] == 0, r_ex
     # with the alpha tuned per distance the example is still within a small factor
-    tuned = scenario_from_dict({**_toml("examples/single_click_200_400km.toml"), "search": {"tune_alpha": True}})
     r_tuned, _ = _ratio_to_plob(tuned, ds)
     assert np.all(r_tuned >= r_ex) and np.all(r_tuned < 3) and r_tuned[-1] == 0, r_tuned
 

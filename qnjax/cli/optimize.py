@@ -61,6 +61,8 @@ def _physical_rows(res, scen):
         ("TGW bound at the same distance", f"{_fmt(j['tgw_per_channel_use'])} bits per channel use"),
         ("rate / PLOB", _fmt(rate_use / plob if plob else float('nan'))),
         ("no repeater (same hardware)", f"{_fmt(j['no_repeater_per_channel_use'])} bits per channel use"),
+        *([("single-click alpha", _fmt(j["alpha"], 4))] if "alpha" in j else []),
+        *([("modes per round", str(j["modes"]))] if "modes" in j else []),
         ("gain over no cut-offs", f"{_fmt(j['gain_over_no_cutoff'])}x"),
         ("gain over uniform spacing", f"{_fmt(j['gain_over_uniform_spacing'])}x"),
         ("mean fidelity", _fmt(j["mean_fidelity"], 5)),
@@ -93,7 +95,8 @@ def plot_physical(res, scen, path) -> None:
     a.set_ylim(-1, 1)
     a.set_yticks([])
     a.set_xlabel("position (km)")
-    a.set_title(f"{j['segments']} segments, cut-offs {j['cutoff']} steps\n{j['protocol']}", fontsize=9)
+    a.set_title(f"{j['segments']} segments of {j['scheme']}, cut-offs {j['cutoff']} steps\n{j['protocol']}",
+                fontsize=9)
     h = np.asarray(j["history"], float)
     ax[1].plot(np.arange(1, len(h) + 1), h)
     ax[1].set_xlabel("Adam step")
@@ -103,9 +106,11 @@ def plot_physical(res, scen, path) -> None:
     vals = [j["skr_bits_per_s"], j["uniform_spacing_skr_bits_per_s"], j["no_cutoff_skr_bits_per_s"]]
     ax[2].bar(names, vals, color=["C0", "C1", "C2"])
     ax[2].set_ylabel("secret-key rate (bits/s)")
-    ax[2].set_title(f"{scen.name} ({j['scheme']})\nrate/PLOB per channel use = "
+    ax[2].set_title(f"{scen.name}\nrate/PLOB per channel use = "
                     f"{j['skr_per_channel_use'] / j['plob_per_channel_use']:.3g}", fontsize=9)
-    fig.tight_layout()
+    from ..optimize._labels import add_notes_to_figure
+
+    add_notes_to_figure(fig, j.get("notes", []), width=220)
     save_figure(fig, path, dpi=110)
 
 

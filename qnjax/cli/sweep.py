@@ -85,7 +85,9 @@ def plot_sweep(data: dict, title: str, path) -> None:
     ax.set_title(f"{title}\n(numbers: optimized segment count)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    from ..optimize._labels import add_notes_to_figure
+
+    add_notes_to_figure(fig, data.get("notes", []), width=120)
     save_figure(fig, path, dpi=110)
 
 

@@ -63,3 +63,16 @@ def plob_note(scenario: PhysicalScenario, distances, no_repeater_per_use, plob) 
 
 
 __all__ = ["scheme_label", "idealizations", "plob_note"]
+
+
+def add_notes_to_figure(fig, notes, width: int = 140) -> None:
+    """Print ``notes`` under a figure (wrapped, small) and lay the axes out above them."""
+    import textwrap
+
+    lines = [ln for note in notes for ln in textwrap.wrap("note: " + note, width)]
+    if not lines:
+        fig.tight_layout()
+        return
+    h = 0.03 * len(lines) + 0.02
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom", ha="left", color="0.25")
+    fig.tight_layout(rect=(0, h, 1, 1))
