@@ -51,7 +51,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # optimizer
     "optimize": (
         "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding", "Memory",
-        "Station", "StationOverride", "Search", "load_scenario",
+        "Station", "StationOverride", "Search", "Multiplexing", "load_scenario",
     ),
     # scale-out
     "distributed": ("sweep_designs", "design_grid", "init_distributed"),

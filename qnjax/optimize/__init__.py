@@ -18,15 +18,15 @@ import sys as _sys
 import types as _types
 
 from .api import optimize, sweep
-from .problems import (Heralding, Memory, PhysicalScenario, Search, Station, StationOverride,
-                       StepProblem)
+from .problems import (Heralding, Memory, Multiplexing, PhysicalScenario, Search, Station,
+                       StationOverride, StepProblem)
 from .result import OptimizeResult
 from .scenario import default_scenario, load_scenario, scenario_from_dict
 
 __all__ = [
     "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding",
     "Memory", "Station", "StationOverride", "Search", "load_scenario", "scenario_from_dict",
-    "default_scenario",
+    "default_scenario", "Multiplexing",
 ]
 
 
