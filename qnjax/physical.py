@@ -70,8 +70,8 @@ def _mix(parts, fallback):
 def dark_count_probability(rate_hz, window_s):
     """Probability of at least one dark count in a detection window, ``1 − exp(−R τ)`` for a
     Poissonian dark-count rate ``rate_hz`` (Hz) and window ``window_s`` (s); ``≈ R τ``, e.g.
-    ``1e-8`` for 10 Hz and 1 ns (superconducting nanowire detectors reach dark-count rates
-    of 1–10 Hz at 1550 nm, e.g. Marsili et al., Nat. Photon. 7, 210 (2013))."""
+    ``1e-8`` for 10 Hz and 1 ns (superconducting nanowire detectors at 1550 nm have dark-count
+    rates of order 1–100 Hz, e.g. Marsili et al., Nat. Photon. 7, 210 (2013))."""
     check_nonnegative(rate_hz, "rate_hz")
     check_nonnegative(window_s, "window_s")
     return -jnp.expm1(-_float(rate_hz) * _float(window_s))

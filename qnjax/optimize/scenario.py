@@ -203,8 +203,9 @@ def load_scenario(path) -> PhysicalScenario:
 def default_scenario() -> PhysicalScenario:
     """The built-in scenario of ``qnjax optimize`` without a file: 300 km, double-click
     heralding with 10 Hz dark counts over a 1 ns window (superconducting nanowire detectors at
-    1550 nm; Marsili et al., Nat. Photon. 7, 210 (2013)), 1 s memories, deterministic noisy swaps; 1, 2 or 4 segments (2 is ruled out by
-    its key-rate bound once 4 is optimized, so one structure is compiled)."""
+    1550 nm: 1–100 Hz, e.g. Marsili et al., Nat. Photon. 7, 210 (2013)), 1 s memories,
+    deterministic noisy swaps; 1, 2 or 4 segments (2 is ruled out by its key-rate bound once 4
+    is optimized, so one structure is compiled)."""
     return scenario_from_dict({
         "name": "default: 300 km, double-click, 1 s memories",
         "distance_km": 300.0,
