@@ -103,6 +103,9 @@ def evaluate(
     hint = (f"raise --t-trunc (now {n}) or use --t-trunc auto" if t_trunc_v != "auto" else
             f"the automatic truncation stopped at {n} steps (coverage {out['coverage']:.3g}); "
             "raise --max-memory or lower the depth")
+    tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
+    if tiny:
+        hint = f"{' and '.join(tiny)} below 1e-12 lies outside the range the engine resolves; raise it"
     reason = getattr(r, "reason", None)
     reason = None if reason is None or not isinstance(reason, str) or not reason else reason
     check_result(out, hint, reason)

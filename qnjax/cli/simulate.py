@@ -15,12 +15,19 @@ from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, echo_json, float_
 SAMPLES_MAX = 2**31 - 1  # trajectory counts are int32 on the device
 NODES_MAX = 65536
 NESTED_INSTANCES_MAX = 255  # the nested Monte Carlo compiles one block per node of the expanded tree
-WORK_MAX = 10**9  # trajectories x segments of a swap-asap run (at least one slot each; ~1e6 per second on a CPU)
+WORK_MAX = 10**10  # estimated node updates of one run (about 1e6 per second on a CPU core)
+SLOT_CAP = 100_000  # simulate_swap_asap's default max_time
 
 
 class Policy(str, Enum):
     swap_asap = "swap-asap"
     nested = "nested"
+
+
+def _work(n: float, lower: str) -> None:
+    if not n <= WORK_MAX:
+        fail(f"this simulation needs about {n:.3g} node updates (--samples x nodes x expected attempts); "
+             f"the limit is {WORK_MAX:.0e}; {lower}")
 
 
 @app.command()
@@ -54,9 +61,9 @@ def simulate(
         int_in(nodes, "--nodes", 2, NODES_MAX)
         # at least 64 parallel lanes of nodes x (int32 fields + state), with the engine's margin
         need_memory(64 * nodes * (12 + 8 * 2) * 16, max_memory, f"--nodes {nodes}", "lower --nodes")
-        if samples * (nodes - 1) > WORK_MAX:
-            fail(f"--samples {samples} x --nodes {nodes} needs at least {samples * (nodes - 1):.3g} segment "
-                 f"updates (one slot per trajectory); the limit is {WORK_MAX:.0e}; lower --samples or --nodes")
+        # every trajectory runs at least 1 / (p_gen p_swap) slots (or to the slot cap) over n - 1 segments
+        slots = min(SLOT_CAP, 1 / (p_gen * p_swap)) if p_gen * p_swap > 0 else SLOT_CAP
+        _work(samples * (nodes - 1) * slots, "lower --samples or --nodes, or raise --p-gen / --p-swap")
     if protocol is not None:
         from ..protocol import parse_levels
 
@@ -69,6 +76,10 @@ def simulate(
                  f"Monte Carlo compiles one block per instance and allows at most {NESTED_INSTANCES_MAX} "
                  "(8 levels); use qnjax evaluate (exact engine) for deeper protocols")
         protocol = ",".join(levels)
+        # a swap failure restarts its sub-tree: each swap level multiplies the node attempts by 1 / p_swap
+        n_swap = sum(lv == "swap" for lv in levels)
+        with_p = math.exp(min(700.0, -n_swap * math.log(p_swap)))
+        _work(samples * 2 ** len(levels) * with_p, "lower --samples, or raise --p-swap")
     from ..montecarlo import simulate_nested, simulate_swap_asap
 
     kwargs = dict(p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, samples=samples, seed=seed)
@@ -108,7 +119,7 @@ def simulate(
     d.update(policy=policy.value, seed=seed, dtype="float32" if float32 else "float64")
     if d.get("samples", 1) == 0:
         fail(f"no trajectory was delivered within the slot cap ({d.get('undelivered', 0)} undelivered); "
-             "raise --p-gen or --cutoff, or shorten the chain")
+             "raise --p-gen, --p-swap or --cutoff, or shorten the chain")
     check_result(d, "the Monte Carlo estimate is not defined for these parameters; check --p-gen, --t-coh "
                     "and --cutoff")
     if as_json:

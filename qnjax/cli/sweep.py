@@ -133,7 +133,10 @@ def sweep_cmd(
     try:
         ds = parse_distances(distances)
         scen = load_scenario(scenario)
+        from ..optimize.scenario import check_fiber
+
         for d in ds:
+            check_fiber(d, scen.attenuation_db_per_km, "--distances")
             scen.check_distance(d, "--distances")
     except (ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))

@@ -164,12 +164,30 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
     if "attenuation_db_per_km" in top:
         kw["attenuation_db_per_km"] = top["attenuation_db_per_km"]
     try:
-        return PhysicalScenario(**kw)
+        scen = PhysicalScenario(**kw)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         if msg.startswith("station.index"):
             msg = "station[].index" + msg[len("station.index"):]
         raise type(exc)(msg) from None
+    check_fiber(scen.distance_km, scen.attenuation_db_per_km)
+    return scen
+
+
+MIN_DISTANCE_KM = 1e-3
+MAX_LOSS_DB = 3000.0
+
+
+def check_fiber(distance_km: float, attenuation_db_per_km: float, name: str = "distance_km") -> None:
+    """Refuse distances whose figures cannot be represented: below 1 m (the PLOB bound diverges as
+    the transmissivity reaches 1) or above 3000 dB of fibre loss (a transmissivity below 1e-300
+    underflows)."""
+    if not distance_km >= MIN_DISTANCE_KM:
+        raise ValueError(f"{name} = {distance_km:g} km is below {MIN_DISTANCE_KM:g} km (1 m)")
+    loss = distance_km * attenuation_db_per_km
+    if not loss <= MAX_LOSS_DB:
+        raise ValueError(f"{name} = {distance_km:g} km at {attenuation_db_per_km:g} dB/km is {loss:.4g} dB of "
+                         f"fibre loss; at most {MAX_LOSS_DB:g} dB (transmissivity 1e-300)")
 
 
 def load_scenario(path) -> PhysicalScenario:
@@ -218,4 +236,4 @@ def default_scenario() -> PhysicalScenario:
     })
 
 
-__all__ = ["load_scenario", "scenario_from_dict", "default_scenario"]
+__all__ = ["load_scenario", "scenario_from_dict", "default_scenario", "check_fiber"]
