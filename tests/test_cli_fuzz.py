@@ -185,6 +185,9 @@ def _unphysical(obj, key="") -> str | None:
         return None
     if isinstance(obj, list):
         return next((b for b in (_unphysical(v, key) for v in obj) if b), None)
+    figure = any(rx.search(key) for rx, _, _ in _RANGES)
+    if figure and (obj is None or isinstance(obj, str) and obj.lower() in ("nan", "inf", "-inf")):
+        return f"{key}={obj!r}"  # NaN / infinity smuggled into JSON as null or a string
     if isinstance(obj, bool) or not isinstance(obj, (int, float)):
         return None
     if not math.isfinite(obj):

@@ -188,7 +188,12 @@ def _walk(obj, key: str, path: str):
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             yield from _walk(v, key, f"{path}[{i}]")
-    elif isinstance(obj, bool) or obj is None or isinstance(obj, str):
+    elif obj is None or isinstance(obj, str):
+        # a figure written as null / "inf" (JSON-safe encodings of NaN and infinities) is not a number
+        b = _bounds(key)
+        if b is not None and (obj is None or obj.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity")):
+            yield path, math.nan if obj is None else float(obj), b
+    elif isinstance(obj, bool):
         return
     else:
         try:

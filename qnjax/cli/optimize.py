@@ -212,8 +212,11 @@ def optimize_cmd(
     output_path(plot_path, "--plot")
     res = optimize(problem, seed=seed, n_starts=starts, n_steps=steps, progress=True)
     out = finite_or_null(res.to_json(), ("gain_",))
-    check_result({k: v for k, v in out.items() if k != "history"},
-                 "raise the truncation (search.t_trunc / --t-trunc) or report this design")
+    hint = "raise the truncation (search.t_trunc / --t-trunc) or report this design"
+    tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if protocol and v < 1e-12]
+    if tiny:
+        hint = f"{' and '.join(tiny)} below 1e-12 lies outside the range the engine resolves; raise it"
+    check_result({k: v for k, v in out.items() if k != "history"}, hint)
     if plot_path is not None:
         (plot_physical(res, problem, plot_path) if physical else plot_step(res, plot_path))
     if json_out:
