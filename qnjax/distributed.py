@@ -69,10 +69,16 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         return True
     env = os.environ
     coordinator = coordinator or env.get("QNJAX_COORDINATOR") or None
+    def env_int(name):
+        try:
+            return int(env[name])
+        except ValueError:
+            raise ValueError(f"{name} must be an integer; got {env[name]!r}") from None
+
     if num_processes is None and env.get("QNJAX_NUM_PROCESSES"):
-        num_processes = int(env["QNJAX_NUM_PROCESSES"])
+        num_processes = env_int("QNJAX_NUM_PROCESSES")
     if process_id is None and env.get("QNJAX_PROCESS_ID"):
-        process_id = int(env["QNJAX_PROCESS_ID"])
+        process_id = env_int("QNJAX_PROCESS_ID")
     if num_processes is not None and num_processes < 1:
         raise ValueError(f"num_processes must be >= 1; got {num_processes}")
     if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:

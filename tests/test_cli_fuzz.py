@@ -143,6 +143,10 @@ def _cases() -> list[Case]:
                 if v not in ("0", "-0") or opt != "--seed"]
     out += [Case(sw + ["--max-memory", v], "--max-memory", must_fail=True) for v in SIZES if v != "1"]
     out += [Case(sw + ["--max-memory", "1"], "--max-memory", must_fail=True)]
+    out += [Case(sw + ["--coordinator", v, "--num-processes", "2", "--process-id", "0"], "--coordinator",
+                 must_fail=True) for v in ("abc", "host:", ":123", "host:99999", "host:-1", "")]
+    out += [Case(sw + ["--num-processes", "2", "--process-id", v], "--process-id", must_fail=True)
+            for v in ("2", "-1", str(2**70))]
     for target in ("adir", "adir.jsonl", "notes.md", "foo.json", "foo_nl.json", "binary.bin", "other_run.jsonl",
                    "corrupt_middle.jsonl", "tiny.toml"):
         out += [Case(sw + ["--out", f"@{target}"], "--out", must_fail=True)]

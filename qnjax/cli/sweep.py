@@ -118,6 +118,10 @@ def sweep_cmd(
     int_in(num_processes, "--num-processes", 1, 65536)
     if process_id is not None:
         int_in(process_id, "--process-id", 0, (num_processes or 65536) - 1)
+    if coordinator is not None:
+        host, _, port = coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            fail(f"--coordinator must be HOST:PORT (port 1 .. 65535); got {coordinator!r}")
     if out is not None and out.is_dir():
         fail(f"--out: {str(out)!r} is a directory; give a file name")
     plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
