@@ -14,11 +14,16 @@ with a ``ValueError`` naming the file and the line, and left byte-identical:
 Only a torn tail (bytes after the last newline that begin like one of our rows) is cut off,
 by writing the good part to a temporary file and ``os.replace`` (atomic). ``resume=False``
 replaces a qnjax results file by an empty one the same way.
+
+Rows are strict JSON: a NaN or infinity is written as ``null`` and the field's true value is
+kept under ``"nonfinite"`` (``{"mean_time": null, "nonfinite": {"mean_time": "inf"}}``);
+reading restores it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +32,50 @@ from typing import Callable, Iterable, Mapping
 
 def _hashable(x):
     return tuple(_hashable(v) for v in x) if isinstance(x, list) else x
+
+
+NONFINITE = "nonfinite"  # field holding, as strings, the values written as null in a row
+
+
+def _has_nonfinite(v) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    return isinstance(v, (list, tuple)) and any(_has_nonfinite(x) for x in v)
+
+
+def _as_text(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return [_as_text(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def _as_null(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return [_as_null(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def _from_text(v):
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        return float(v)
+    return [_from_text(x) for x in v] if isinstance(v, list) else v
+
+
+def encode_row(row: Mapping) -> str:
+    """One strict-JSON line: a non-finite number becomes ``null`` and the field's value is kept,
+    with ``"nan"`` / ``"inf"`` / ``"-inf"`` strings, under ``"nonfinite"`` (lossless)."""
+    bad = {k: _as_text(v) for k, v in row.items() if _has_nonfinite(v)}
+    if bad:
+        row = {**{k: _as_null(v) if k in bad else v for k, v in row.items()}, NONFINITE: bad}
+    return json.dumps(row, allow_nan=False)
+
+
+def decode_row(row: dict) -> dict:
+    """Inverse of :func:`encode_row` (older rows with ``NaN`` / ``Infinity`` literals read as well)."""
+    bad = row.pop(NONFINITE, None) if isinstance(row, dict) else None
+    if isinstance(bad, dict):
+        row.update({k: _from_text(v) for k, v in bad.items()})
+    return row
 
 
 def _not_ours(path, why: str) -> ValueError:
@@ -54,7 +103,7 @@ def scan_results(path, data: bytes, *, key: str, head: Mapping | None = None,
         if not line.strip():
             continue
         try:
-            row = json.loads(line.decode("utf-8"))
+            row = decode_row(json.loads(line.decode("utf-8")))
         except UnicodeDecodeError:
             raise _not_ours(path, f"line {n} is not UTF-8 text") from None
         except ValueError:
@@ -139,7 +188,7 @@ class ResultsWriter:
             raise ValueError(f"out: cannot write {str(p)!r}: {exc.strerror or exc}") from None
 
     def write(self, rows: Iterable[dict]) -> None:
-        text = "".join(json.dumps(r) + "\n" for r in rows)
+        text = "".join(encode_row(r) + "\n" for r in rows)
         self._fh.write(text)
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -155,4 +204,4 @@ class ResultsWriter:
         self.close()
 
 
-__all__ = ["ResultsWriter", "scan_results", "replace_bytes"]
+__all__ = ["ResultsWriter", "scan_results", "replace_bytes", "encode_row", "decode_row"]

@@ -159,6 +159,22 @@ def test_writer_cuts_only_a_torn_tail(tmp_path):
     assert p.read_bytes() == good
 
 
+def test_rows_are_strict_json_and_round_trip_non_finite_values(tmp_path):
+    p = tmp_path / "w.jsonl"
+    row = {"index": 0, "mean_time": float("inf"), "mean_state": [0.5, float("nan"), 0.5, 0.0], "x": 1.0}
+    with ResultsWriter(p) as w:
+        w.write([row])
+
+    def strict(name):
+        raise ValueError(name)
+
+    line = json.loads(p.read_text(), parse_constant=strict)
+    assert line["mean_time"] is None and line["nonfinite"]["mean_time"] == "inf"
+    back = ResultsWriter(p).rows[0]
+    assert back["mean_time"] == float("inf") and np.isnan(back["mean_state"][1]) and "nonfinite" not in back
+    assert back["x"] == 1.0
+
+
 @pytest.mark.parametrize("content,needle", [
     (b"# my notes\nkeep me\n", "not a qnjax results file"),
     (b"# my notes, no newline", "not a qnjax results file"),
