@@ -108,7 +108,7 @@ def _memory(table, path: str) -> Memory:
     return _build(Memory, _normalise(table, _MEMORY, path), path, "memory")
 
 
-def _station(table, path: str, base: Station | None = None) -> Station:
+def _station(table, path: str, base: Station | None = None, memory_path: str | None = None) -> Station:
     t = _normalise(table, _STATION, path)
     kw: dict[str, Any] = {}
     if base is not None:
@@ -116,7 +116,7 @@ def _station(table, path: str, base: Station | None = None) -> Station:
                   gate_depolarizing=base.gate_depolarizing,
                   measurement_error=base.measurement_error)
     if "memory" in t:
-        kw["memory"] = _memory(t.pop("memory"), f"{path}.memory")
+        kw["memory"] = _memory(t.pop("memory"), memory_path or f"{path}.memory")
     kw.update(t)
     return _build(Station, kw, path, "repeater")
 
@@ -138,7 +138,7 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
         rep_table["memory"] = top["memory"]
     if "memory" not in rep_table:
         raise ValueError("memory: missing; add a [memory] table with t_coh_s (or t1_s and t2_s)")
-    repeater = _station(rep_table, "repeater")
+    repeater = _station(rep_table, "repeater", memory_path="memory" if "memory" in top else None)
     overrides = []
     raw_st = top.get("station", [])
     if not isinstance(raw_st, list):
