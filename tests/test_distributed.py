@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import qnjax
+from qnjax._results_file import decode_row
 from qnjax.distributed import ResultsWriter, design_grid, run_in_groups, sweep_designs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,7 +68,7 @@ def _load(path):
 
 def _rows(path):
     with open(path) as fh:
-        return [json.loads(line) for line in fh]
+        return [decode_row(json.loads(line)) for line in fh]
 
 
 # ------------------------------------------------------------------------- in process
@@ -91,7 +92,9 @@ def test_single_device_matches_unsharded(reference, tmp_path):
     assert [r["index"] for r in rows] == list(range(30))
     assert rows[3]["protocol"] == "swap,swap,swap" and rows[3]["t_trunc"] == W.T_TRUNC
     assert rows[3]["p_gen"] == float(W.designs()["p_gen"][3]) and rows[3]["w0"] == 0.97
-    assert rows[29]["cutoff"] == [float("inf")] * 3
+    assert rows[29]["cutoff"] == [float("inf")] * 3  # written as null, kept under "nonfinite"
+    raw = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[29])
+    assert raw["cutoff"] == [None] * 3 and raw["nonfinite"]["cutoff"] == ["inf"] * 3
     assert rows[5]["mean_time"] == float(res["mean_time"][5])  # JSON round-trips exactly
 
 

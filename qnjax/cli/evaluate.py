@@ -20,6 +20,17 @@ def _bytes(levels, t_trunc: int) -> int:
     return delivery_bytes(len(levels), t_trunc) + 3 * 8 * int(t_trunc)
 
 
+def _reason(r) -> str | None:
+    """The engine's own explanation of a NaN field, when the result carries one as text."""
+    import dataclasses
+
+    for f in dataclasses.fields(r) if dataclasses.is_dataclass(r) else ():
+        v = getattr(r, f.name, None)
+        if "reason" in f.name and isinstance(v, str) and v:
+            return v
+    return None
+
+
 @app.command()
 def evaluate(
     protocol: str = typer.Option("swap,swap,swap", "--protocol",
@@ -106,9 +117,7 @@ def evaluate(
     tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
     if tiny:
         hint = f"{' and '.join(tiny)} below 1e-12 lies outside the range the engine resolves; raise it"
-    reason = getattr(r, "reason", None)
-    reason = None if reason is None or not isinstance(reason, str) or not reason else reason
-    check_result(out, hint, reason)
+    check_result(out, hint, _reason(r))
     # every segment needs one successful attempt: E[T] >= 1 / p_gen
     if out["mean_time"] < (1 - 1e-6) / p_gen:
         fail(f"the result is not trustworthy: mean_time = {out['mean_time']:.6g} steps is below the physical "
