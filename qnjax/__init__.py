@@ -58,6 +58,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # provenance and exports
     "_provenance": ("provenance", "scenario_hash"),
     "export": ("write_csv", "read_csv"),
+    # network planning
+    "network": ("plan", "load_network", "NetworkPlan", "DemandPlan", "NetworkHardware", "NetworkError"),
 }
 
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -1,0 +1,14 @@
+"""Network planning on fiber graphs: repeater sites, routes, protocols and cut-offs per demand.
+
+Entry point: :func:`plan`. Modules: :mod:`.load` (graphs in), :mod:`.hardware`,
+:mod:`.chains` (one chain, exact engine), :mod:`.candidates` (the candidate table),
+:mod:`.search` (repeater sets), :mod:`.result`, :mod:`.plot`.
+"""
+
+from .hardware import NetworkHardware, default_hardware, load_hardware
+from .load import NetworkError, load_network
+from .plan import parse_demands, plan
+from .result import DemandPlan, NetworkPlan
+
+__all__ = ["plan", "load_network", "load_hardware", "default_hardware", "NetworkHardware",
+           "NetworkPlan", "DemandPlan", "NetworkError", "parse_demands"]

@@ -1,0 +1,365 @@
+"""One candidate chain of a network plan: unequal segments, a tree shape, cut-offs.
+
+A chain follows a fiber route; the repeaters it uses split the route into segments whose
+lengths are sums of fiber lengths. Elementary links use the network's heralding scheme
+(:mod:`qnjax.physical`); all segments run on one synchronous clock, the longest attempt
+time. Station ``i`` of the chain (``0`` and ``n`` are the end nodes) brings its own
+memories (Walsh decay rates per second times the clock) and swap hardware. The key rate
+(bits/s) is the exact engine's BB84 key fraction over mean delivery time (steps) times the
+clock: ``kf / (E[T] · clock)``; one segment without distillation is delivered at the first
+success, ``kf(lam0) · p_gen / clock``.
+
+Tree shapes: every binary swap tree over ``n`` segments (Catalan(n − 1) shapes), optionally
+with one DEJMPS round on every elementary link. Evaluation is batched per shape in chunks
+of :data:`CHUNK` designs, so each shape compiles once per truncation length.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import physical as phys
+from ..exact import delivery, delivery_station_rates
+from ..keyrate import key_fraction_bb84, key_fraction_bb84_smooth
+from ..protocol import Distill, Link, Node, Swap, format_tree, internal_nodes, n_segments
+from .load import NetworkError
+
+CHUNK = 64
+"""Designs per engine call (the last chunk is padded), so batch shapes never recompile."""
+
+
+# --------------------------------------------------------------------------- tree shapes
+@lru_cache(maxsize=None)
+def swap_shapes(lo: int, hi: int) -> tuple[Node, ...]:
+    """Every binary swap tree over segments ``lo .. hi − 1``."""
+    if hi - lo == 1:
+        return (Link(lo),)
+    return tuple(Swap(a, b) for mid in range(lo + 1, hi)
+                 for a in swap_shapes(lo, mid) for b in swap_shapes(mid, hi))
+
+
+def with_link_distill(tree: Node) -> Node:
+    """The same tree with one distillation round on every elementary link."""
+    if isinstance(tree, Link):
+        return Distill(tree)
+    if isinstance(tree, Swap):
+        return Swap(with_link_distill(tree.left), with_link_distill(tree.right))
+    return Distill(with_link_distill(tree.child))
+
+
+def tree_shapes(n: int, distill: bool = False) -> tuple[Node, ...]:
+    """Candidate protocols over ``n`` segments: all swap trees, and with ``distill`` also each
+    with one round on every elementary link."""
+    base = swap_shapes(0, n)
+    return base + tuple(with_link_distill(t) for t in base) if distill else base
+
+
+def parse_tree(text: str) -> Node:
+    """Inverse of :func:`qnjax.protocol.format_tree`: ``"S(S(L0,L1),D(L2))"`` → tree."""
+    s = text.replace(" ", "")
+    pos = 0
+
+    def node() -> Node:
+        nonlocal pos
+        if s.startswith("L", pos):
+            end = pos + 1
+            while end < len(s) and s[end].isdigit():
+                end += 1
+            if end == pos + 1:
+                raise ValueError(f"protocol {text!r}: L needs a segment number at {pos}")
+            seg, pos = int(s[pos + 1:end]), end
+            return Link(seg)
+        for tag in ("S(", "D("):
+            if s.startswith(tag, pos):
+                pos += 2
+                a = node()
+                if tag == "S(":
+                    if not s.startswith(",", pos):
+                        raise ValueError(f"protocol {text!r}: expected ',' at {pos}")
+                    pos += 1
+                    b = node()
+                if not s.startswith(")", pos):
+                    raise ValueError(f"protocol {text!r}: expected ')' at {pos}")
+                pos += 1
+                return Swap(a, b) if tag == "S(" else Distill(a)
+        raise ValueError(f"protocol {text!r}: unexpected text at {pos}")
+
+    tree = node()
+    if pos != len(s):
+        raise ValueError(f"protocol {text!r}: trailing text at {pos}")
+    return tree
+
+
+# --------------------------------------------------------------------------- inputs
+def station_arrays(stations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walsh memory rates per second ``(n+1, 4)``, swap success ``(n+1,)``, BSM multiplier ``(n+1, 4)``."""
+    return (np.array([s.memory.walsh_rates_per_s() for s in stations], float),
+            np.array([s.swap_success for s in stations], float),
+            np.array([s.bsm_walsh() for s in stations], float))
+
+
+def hw_params(hw) -> tuple[str, dict]:
+    """The heralding scheme (static) and the link hardware as numbers (traced: new hardware
+    values reuse compiled programs)."""
+    h = hw.heralding
+    return h.scheme, dict(att=hw.attenuation_db_per_km, eff=h.efficiency, vis=h.visibility,
+                          fid=h.source_fidelity, alpha=h.alpha, prep=h.prep_time_s)
+
+
+def _link(scheme: str, hp: dict, seg_km):
+    if scheme == "direct":
+        return phys.direct_transmission(seg_km, hp["att"], hp["eff"], hp["fid"], hp["prep"])
+    if scheme == "double_click":
+        return phys.double_click(seg_km, hp["att"], hp["eff"], hp["vis"], hp["prep"])
+    return phys.single_click(seg_km, hp["alpha"], hp["att"], hp["eff"], hp["vis"], hp["prep"])
+
+
+def link_model(hw, seg_km):
+    """``LinkModel`` of segments ``seg_km`` (km, any shape) under the network's heralding."""
+    scheme, hp = hw_params(hw)
+    return _link(scheme, hp, seg_km)
+
+
+@lru_cache(maxsize=None)
+def _link_jit(scheme: str):
+    return jax.jit(lambda hp, s: _link(scheme, hp, s))
+
+
+def link_numpy(hw, seg_km) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``p_gen``, attempt duration (s) and ``lam0`` of segments ``seg_km`` as NumPy arrays (one
+    compiled program per power-of-two size, so host-side look-ups do not recompile)."""
+    s = np.asarray(seg_km, float)
+    flat = s.reshape(-1)
+    n = max(64, 1 << max(0, math.ceil(math.log2(max(flat.size, 1)))))
+    pad = np.concatenate([flat, np.full(n - flat.size, 1.0)])
+    scheme, hp = hw_params(hw)
+    lk = _link_jit(scheme)(hp, jnp.asarray(pad))
+    return (np.asarray(lk.p_gen)[: flat.size].reshape(s.shape),
+            np.asarray(lk.duration_s)[: flat.size].reshape(s.shape),
+            np.asarray(lk.lam0)[: flat.size].reshape(s.shape + (4,)))
+
+
+def engine_inputs(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st) -> dict:
+    """Keyword arguments of :func:`qnjax.delivery` (less ``cutoff``/``t_trunc``) for chains
+    with segments ``seg_km (..., n)`` and station hardware ``(..., n+1[, 4])``; plus ``clock``."""
+    link = _link(*hw, jnp.asarray(seg_km)) if isinstance(hw, tuple) else link_model(hw, jnp.asarray(seg_km))
+    clock = jnp.max(link.duration_s, axis=-1)
+    rates = delivery_station_rates(tree, jnp.asarray(rates_s) * clock[..., None, None])
+    nodes = internal_nodes(tree)
+    swap_at = [v.left.span[1] if isinstance(v, Swap) else None for v in nodes]
+    ps = jnp.stack([jnp.asarray(p_swap_st)[..., i] if i is not None else jnp.ones_like(clock)
+                    for i in swap_at], -1)
+    bsm = jnp.stack([jnp.asarray(bsm_st)[..., i, :] if i is not None else jnp.ones(clock.shape + (4,))
+                     for i in swap_at], -2)
+    return dict(p_gen=link.p_gen, lam0=link.lam0, p_swap=ps, rates=rates, bsm_noise=bsm, clock=clock)
+
+
+def mean_steps_estimate(tree: Node, p_gen: np.ndarray) -> np.ndarray:
+    """Rough mean delivery time without cut-offs (steps), ``(..., n)`` → ``(...)``: children as
+    exponentials, ``E[max] = a + b − ab/(a + b)``; distillation succeeds with probability 0.6."""
+    def rec(v):
+        if isinstance(v, Link):
+            return 1.0 / np.maximum(p_gen[..., v.segment], 1e-300)
+        if isinstance(v, Swap):
+            a, b = rec(v.left), rec(v.right)
+            return a + b - a * b / (a + b)
+        a = rec(v.child)
+        return 1.5 * a / 0.6
+    return rec(tree)
+
+
+BUCKETS = (2048, 16384)
+"""Truncation lengths (steps) of screening evaluations: few, so each tree compiles at most
+twice. A chain is screened at the first length above 16 estimated mean delivery times."""
+
+MAX_MEAN_STEPS = BUCKETS[-1] // 16
+"""Chains whose estimated mean delivery time exceeds this many clock steps are not
+candidates (:func:`too_slow`): their memories would wait ~1000 attempts for a partner."""
+
+
+def too_slow(tree: Node, hw, seg_km) -> np.ndarray:
+    """Whether chains ``(B, n)`` exceed :data:`MAX_MEAN_STEPS` (never for one bare segment)."""
+    if not internal_nodes(tree):
+        return np.zeros(np.shape(seg_km)[0], bool)
+    return mean_steps_estimate(tree, link_numpy(hw, seg_km)[0]) > MAX_MEAN_STEPS
+
+
+def _bucket(steps: float) -> int:
+    return next((b for b in BUCKETS if steps <= b), BUCKETS[-1])
+
+
+def rate_bits_per_s(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoff_steps, t_trunc,
+                    smooth: bool = False, **kw_engine):
+    """Key rate (bits/s), coverage and clock of a batch of chains with one ``tree``.
+    ``cutoff_steps (..., K)`` (``inf``: none); ``t_trunc`` an int or ``"auto"``."""
+    if not internal_nodes(tree):  # one segment, no distillation
+        link = _link(*hw, jnp.asarray(seg_km)) if isinstance(hw, tuple) else link_model(hw, jnp.asarray(seg_km))
+        kf = (key_fraction_bb84_smooth if smooth else key_fraction_bb84)(link.lam0[..., 0, :])
+        clock = link.duration_s[..., 0]
+        return kf * link.p_gen[..., 0] / clock, jnp.ones_like(clock), clock
+    kw = engine_inputs(tree, hw, seg_km, rates_s, p_swap_st, bsm_st)
+    clock = kw.pop("clock")
+    r = delivery(tree, **kw, cutoff=cutoff_steps, t_trunc=t_trunc, warn=False, **kw_engine)
+    kf = r.key_fraction_smooth if smooth else r.key_fraction
+    return kf / (r.mean_time * clock), r.coverage, clock
+
+
+@lru_cache(maxsize=None)
+def _eval_jit(tree: Node, scheme: str, t_trunc: int):
+    def f(hp, seg_km, rates_s, p_swap_st, bsm_st, cut):
+        r, c, _ = rate_bits_per_s(tree, (scheme, hp), seg_km, rates_s, p_swap_st, bsm_st,
+                                  cut if internal_nodes(tree) else None, t_trunc)
+        return r, c
+    return jax.jit(f)
+
+
+def evaluate_batch(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoff_steps) -> tuple[np.ndarray, np.ndarray]:
+    """Key rates (bits/s) and coverage of ``B`` chains, in chunks of :data:`CHUNK` with one
+    truncation length per chunk (about 16 estimated mean delivery times, a power of two)."""
+    seg_km = np.asarray(seg_km, float)
+    B = seg_km.shape[0]
+    out, cov = np.zeros(B), np.ones(B)
+    if B == 0:
+        return out, cov
+    p = link_numpy(hw, seg_km)[0]
+    est = mean_steps_estimate(tree, p)
+    order = np.argsort(est)
+    for i in range(0, B, CHUNK):
+        idx = order[i:i + CHUNK]
+        pad = np.concatenate([idx, np.full(CHUNK - len(idx), idx[-1])])
+        t = _bucket(16 * float(est[idx].max()))
+        scheme, hp = hw_params(hw)
+        r, c = _eval_jit(tree, scheme, t)(hp, seg_km[pad], rates_s[pad], p_swap_st[pad], bsm_st[pad],
+                                      cutoff_steps[pad] if internal_nodes(tree) else np.zeros((len(pad), 0)))
+        out[idx], cov[idx] = np.asarray(r)[: len(idx)], np.asarray(c)[: len(idx)]
+    return out, cov
+
+
+def _kf_np(lam: np.ndarray) -> np.ndarray:
+    """BB84 key fraction of Bell-diagonal ``lam (..., 4)`` in NumPy, clipped at 0."""
+    def h(x):
+        x = np.clip(x, 1e-300, 1 - 1e-16)
+        return -x * np.log2(x) - (1 - x) * np.log2(1 - x)
+    ez, ex = lam[..., 1] + lam[..., 2], lam[..., 2] + lam[..., 3]
+    return np.maximum(1 - h(ez) - h(ex), 0.0)
+
+
+def rate_upper_bound(hw, seg_km: np.ndarray, bsm_st: np.ndarray, distill: bool) -> np.ndarray:
+    """Upper bound (bits/s) on the key rate of chains ``(B, n)`` over every tree shape and
+    cut-off: the delivered pair consumed one link of every segment, so ``E[T]`` is at least
+    the mean of the maximum of any two segments' first-success times,
+    ``1/p + 1/q − 1/(p + q − pq)``; and the clock is the longest attempt. Without distillation
+    the key fraction is at most that of fresh links swapped once at every repeater with
+    noise-free memories (decay only shrinks the non-negative Walsh coordinates), else 1."""
+    p, dur, lam0 = link_numpy(hw, seg_km)
+    clock = dur.max(-1)
+    n = p.shape[-1]
+    lb = 1 / p.min(-1)
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = p[:, i], p[:, j]
+            lb = np.maximum(lb, 1 / a + 1 / b - 1 / (a + b - a * b))
+    from ..states import _H_NP
+
+    c = np.prod(lam0 @ _H_NP, axis=-2) * np.prod(bsm_st[:, 1:-1], axis=-2)
+    lam = np.clip(c, 0, None) @ _H_NP / 4
+    kf = np.asarray(_kf_np(lam))
+    kf = np.where(np.all(c >= 0, -1), kf, 1.0)
+    if distill:
+        kf = np.ones_like(kf)
+    return kf / (lb * clock)
+
+
+# --------------------------------------------------------------------------- cut-offs
+def cutoff_grid(hw, rates_s: np.ndarray, clock: np.ndarray, K: int) -> list[np.ndarray]:
+    """Screening cut-offs ``(B, K)`` in steps: none, and the same value at every node equal to
+    0.3 and 0.05 of the slowest memory pair's coherence time (the pair's Werner decay time)."""
+    r = np.max(rates_s[..., 1:].sum(-1) / 3, axis=-1)  # mean Walsh rate of the worst station, 1/s
+    tcoh = 1 / np.maximum(2 * r, 1e-300) / clock  # a pair in two such memories, steps
+    out = [np.full((len(clock), K), np.inf)]
+    for f in (0.3, 0.05):
+        out.append(np.repeat(np.maximum(np.floor(f * tcoh), 1.0)[:, None], K, 1))
+    return out
+
+
+@lru_cache(maxsize=None)
+def _adam_step(tree: Node, scheme: str, t_trunc: int, lr: float):
+    opt = optax.adam(lr)
+
+    def loss(u, hp, seg_km, rates_s, p_swap_st, bsm_st):
+        r, _, _ = rate_bits_per_s(tree, (scheme, hp), seg_km, rates_s, p_swap_st, bsm_st, jnp.exp(u), t_trunc, smooth=True)
+        return -jnp.sum(r)
+
+    @jax.jit
+    def step(u, state, *args):
+        val, g = jax.value_and_grad(loss)(u, *args)
+        upd, state = opt.update(g, state, u)
+        return optax.apply_updates(u, upd), state, val
+
+    return opt, step
+
+
+def refine_cutoffs(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cut0, steps: int = 40,
+                   lr: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient refinement of cut-offs (Adam on ``log τ`` with the engine's continuous cut-off
+    relaxation), then the best of the start, the rounded optimum and its floor / ceiling
+    (integers, exact). Returns cut-offs ``(B, K)`` in steps (``inf`` = none) and rates (bits/s)."""
+    K = len(internal_nodes(tree))
+    seg_km = np.asarray(seg_km, float)
+    B = seg_km.shape[0]
+    r0, _ = evaluate_batch(tree, hw, seg_km, rates_s, p_swap_st, bsm_st, cut0)
+    if K == 0 or B == 0:
+        return cut0, r0
+    p = link_numpy(hw, seg_km)[0]
+    est = mean_steps_estimate(tree, p)
+    best_cut, best_r = cut0.copy(), r0.copy()
+    for i in range(0, B, CHUNK):
+        idx = np.arange(i, min(B, i + CHUNK))
+        pad = np.concatenate([idx, np.full(CHUNK - len(idx), idx[-1])])
+        t = _bucket(16 * float(est[idx].max()))
+        start = np.where(np.isfinite(cut0[pad]), cut0[pad], 4 * est[pad, None])
+        u = jnp.log(jnp.asarray(np.maximum(start, 1.0)))
+        scheme, hp = hw_params(hw)
+        opt, step = _adam_step(tree, scheme, t, lr)
+        state = opt.init(u)
+        args = (hp,) + tuple(jnp.asarray(a[pad]) for a in (seg_km, rates_s, p_swap_st, bsm_st))
+        for _ in range(steps):
+            u, state, _ = step(u, state, *args)
+        tau = np.exp(np.asarray(u))[: len(idx)]
+        for cand in (np.round(tau), np.floor(tau), np.ceil(tau)):
+            cand = np.maximum(cand, 0.0)
+            r, _ = evaluate_batch(tree, hw, seg_km[idx], rates_s[idx], p_swap_st[idx], bsm_st[idx], cand)
+            better = r > best_r[idx]
+            best_r[idx] = np.where(better, r, best_r[idx])
+            best_cut[idx] = np.where(better[:, None], cand, best_cut[idx])
+    return best_cut, best_r
+
+
+COVERAGE_TARGET = 1 - 1e-12
+"""Coverage the reported figures are computed at (``t_trunc="auto"``)."""
+
+
+def exact_rate(tree: Node, hw, seg_km, stations, cutoff_steps) -> tuple[float, float, float]:
+    """Key rate (bits/s), clock (s) and coverage of one chain at ``t_trunc="auto"`` (the
+    engine's coverage target), the figure a plan reports."""
+    rates_s, ps, bsm = station_arrays(stations)
+    K = len(internal_nodes(tree))
+    cut = np.asarray(cutoff_steps, float).reshape(K) if K else None
+    r, cov, clock = rate_bits_per_s(tree, hw, np.asarray(seg_km, float), rates_s, ps, bsm, cut, "auto",
+                                    coverage_target=COVERAGE_TARGET)
+    return float(r), float(clock), float(cov)
+
+
+def check_tree(tree: Node, n: int) -> None:
+    if n_segments(tree) != n or tree.span[0] != 0:
+        raise NetworkError(f"protocol {format_tree(tree)} does not cover {n} segments")
+
+
+__all__ = ["tree_shapes", "parse_tree", "evaluate_batch", "refine_cutoffs", "exact_rate",
+           "rate_upper_bound", "cutoff_grid", "station_arrays", "engine_inputs", "link_model"]
