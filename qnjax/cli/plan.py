@@ -35,8 +35,13 @@ def plan(
     """Plan repeater sites, fiber routes, protocols and cut-offs for demands on a fiber network."""
     if budget is not None and target is not None:
         fail("--budget and --target: give one of them (with --target, sites are minimized)")
-    if plot is not None and plot.exists():
-        fail(f"--plot: {plot} exists; qnjax does not overwrite files it did not write")
+    if plot is not None:
+        from .._style import check_path
+
+        try:
+            check_path(plot)
+        except ValueError as exc:
+            fail(str(exc))
     set_precision(float32)
     from ..network import NetworkError
     from ..network import plan as run_plan

@@ -107,17 +107,27 @@ def station_arrays(stations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def hw_params(hw) -> tuple[str, dict]:
     """The heralding scheme (static) and the link hardware as numbers (traced: new hardware
     values reuse compiled programs)."""
-    h = hw.heralding
+    h, mux = hw.heralding, hw.multiplexing
+    dark = -math.expm1(-h.dark_count_rate_hz * h.detection_window_s)
     return h.scheme, dict(att=hw.attenuation_db_per_km, eff=h.efficiency, vis=h.visibility,
-                          fid=h.source_fidelity, alpha=h.alpha, prep=h.prep_time_s)
+                          fid=h.source_fidelity, alpha=h.alpha, prep=h.prep_time_s, dark=dark,
+                          det=h.detector_efficiency, phase=h.phase_noise_rad, modes=float(mux.modes),
+                          mode_time=mux.mode_time_s, memories=float(mux.memories))
 
 
 def _link(scheme: str, hp: dict, seg_km):
+    """Single-mode link with the detectors' efficiency and dark counts, then ``modes`` attempts
+    per round (:func:`qnjax.multiplex`), each mode adding ``mode_time`` to the attempt."""
+    noise = dict(dark_count_prob=hp["dark"], detector_efficiency=hp["det"])
     if scheme == "direct":
-        return phys.direct_transmission(seg_km, hp["att"], hp["eff"], hp["fid"], hp["prep"])
-    if scheme == "double_click":
-        return phys.double_click(seg_km, hp["att"], hp["eff"], hp["vis"], hp["prep"])
-    return phys.single_click(seg_km, hp["alpha"], hp["att"], hp["eff"], hp["vis"], hp["prep"])
+        link = phys.direct_transmission(seg_km, hp["att"], hp["eff"], hp["fid"], hp["prep"], **noise)
+    elif scheme == "double_click":
+        link = phys.double_click(seg_km, hp["att"], hp["eff"], hp["vis"], hp["prep"], **noise)
+    else:
+        link = phys.single_click(seg_km, hp["alpha"], hp["att"], hp["eff"], hp["vis"], hp["prep"],
+                                 phase_noise_rad=hp["phase"], **noise)
+    p = phys.multiplex(link.p_gen, hp["modes"])
+    return phys.LinkModel(p, link.duration_s + hp["modes"] * hp["mode_time"], link.lam0)
 
 
 def link_model(hw, seg_km):
@@ -197,17 +207,20 @@ def _bucket(steps: float) -> int:
 def rate_bits_per_s(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoff_steps, t_trunc,
                     smooth: bool = False, **kw_engine):
     """Key rate (bits/s), coverage and clock of a batch of chains with one ``tree``.
-    ``cutoff_steps (..., K)`` (``inf``: none); ``t_trunc`` an int or ``"auto"``."""
+    ``cutoff_steps (..., K)`` (``inf``: none); ``t_trunc`` an int or ``"auto"``. With
+    ``memories`` per station the chain runs as that many independent parallel chains (rate
+    times ``memories``, as in :class:`qnjax.Multiplexing`)."""
+    mem = (hw[1] if isinstance(hw, tuple) else hw_params(hw)[1])["memories"]
     if not internal_nodes(tree):  # one segment, no distillation
         link = _link(*hw, jnp.asarray(seg_km)) if isinstance(hw, tuple) else link_model(hw, jnp.asarray(seg_km))
         kf = (key_fraction_bb84_smooth if smooth else key_fraction_bb84)(link.lam0[..., 0, :])
         clock = link.duration_s[..., 0]
-        return kf * link.p_gen[..., 0] / clock, jnp.ones_like(clock), clock
+        return mem * kf * link.p_gen[..., 0] / clock, jnp.ones_like(clock), clock
     kw = engine_inputs(tree, hw, seg_km, rates_s, p_swap_st, bsm_st)
     clock = kw.pop("clock")
     r = delivery(tree, **kw, cutoff=cutoff_steps, t_trunc=t_trunc, warn=False, **kw_engine)
     kf = r.key_fraction_smooth if smooth else r.key_fraction
-    return kf / (r.mean_time * clock), r.coverage, clock
+    return mem * kf / (r.mean_time * clock), r.coverage, clock
 
 
 @lru_cache(maxsize=None)
@@ -273,7 +286,7 @@ def rate_upper_bound(hw, seg_km: np.ndarray, bsm_st: np.ndarray, distill: bool) 
     kf = np.where(np.all(c >= 0, -1), kf, 1.0)
     if distill:
         kf = np.ones_like(kf)
-    return kf / (lb * clock)
+    return hw.multiplexing.memories * kf / (lb * clock)
 
 
 # --------------------------------------------------------------------------- cut-offs

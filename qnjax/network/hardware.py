@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..optimize.problems import Heralding, Memory, Station
+from ..optimize.problems import Heralding, Memory, Multiplexing, Station
 from .load import NetworkError
 
 NODE_KEYS = ("t_coh_s", "t1_s", "t2_s", "swap_success", "gate_depolarizing", "measurement_error")
@@ -27,11 +27,13 @@ class NetworkHardware:
         attenuation_db_per_km: fiber loss α (dB/km).
         heralding: elementary-link generation (scheme, efficiency, visibility, ...).
         repeater: memories and swap hardware of every node unless a node overrides them.
+        multiplexing: modes per attempt and memories per station (:class:`qnjax.Multiplexing`).
     """
 
     attenuation_db_per_km: float = 0.2
     heralding: Heralding = field(default_factory=Heralding)
     repeater: Station = field(default_factory=Station)
+    multiplexing: Multiplexing = field(default_factory=Multiplexing)
 
     def station(self, attrs: dict, node: str = "") -> Station:
         """The hardware of a node with attributes ``attrs`` (overrides of :data:`NODE_KEYS`)."""
@@ -75,7 +77,8 @@ def hardware_from_dict(data: dict, where: str = "hardware") -> NetworkHardware:
         sc = scenario_from_dict({**keep, "distance_km": 1.0})
     except (ValueError, TypeError) as exc:
         raise NetworkError(f"{where}: {exc}") from None
-    return NetworkHardware(sc.attenuation_db_per_km, sc.heralding, sc.repeater)
+    return NetworkHardware(sc.attenuation_db_per_km, sc.heralding, sc.repeater,
+                           getattr(sc, "multiplexing", Multiplexing()))
 
 
 def load_hardware(path) -> NetworkHardware:

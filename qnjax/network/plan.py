@@ -106,7 +106,8 @@ def _demand_plan(G, hw, e, share: float) -> DemandPlan:
     rate, clock, cov = exact_rate(e.tree, hw, e.seg_km, e.stations, e.cut if K else ())
     total = float(sum(e.seg_km))
     eta = float(fiber_transmissivity(total, hw.attenuation_db_per_km))
-    plob = float(plob_bound(eta)) / clock
+    mux = hw.multiplexing
+    plob = float(plob_bound(eta)) * mux.modes * mux.memories / clock
     cut_steps = tuple(float(c) for c in (e.cut if K else ()))
     return DemandPlan(pair=(e.route[0], e.route[-1]), path=tuple(e.route), repeaters=tuple(e.reps),
                       segments_km=tuple(e.seg_km), protocol=format_tree(e.tree),

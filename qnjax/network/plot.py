@@ -9,7 +9,8 @@ import numpy as np
 
 
 def plot_plan(res, G: nx.Graph, path) -> None:
-    """Save a figure of :class:`~qnjax.network.NetworkPlan` ``res`` on network ``G`` to ``path``.
+    """Save a figure of :class:`~qnjax.network.NetworkPlan` ``res`` on network ``G`` to ``path``
+    (PNG, PDF or SVG; an existing file is replaced only if it is an image of that format).
     Nodes without coordinates are placed by a spring layout."""
     import matplotlib
 
@@ -51,8 +52,9 @@ def plot_plan(res, G: nx.Graph, path) -> None:
     tab.set_fontsize(7)
     tab.auto_set_column_width(list(range(6)))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from .._style import save
+
+    save(fig, path)
 
 
 __all__ = ["plot_plan"]

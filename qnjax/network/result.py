@@ -21,8 +21,9 @@ class DemandPlan:
         cutoff_steps: the same in clock steps (integers or ``inf``).
         clock_s: duration of one step, the longest elementary-link attempt (s).
         skr_bits_per_s: BB84 secret-key rate (bits/s), times ``time_share``.
-        plob_bits_per_s: PLOB repeaterless bound of the whole route at one attempt per clock
-            step, ``−log2(1 − η(route)) / clock_s`` (pure fiber loss).
+        plob_bits_per_s: PLOB repeaterless bound of the whole route at the chain's attempt
+            rate, ``−log2(1 − η(route)) · modes · memories / clock_s`` (pure fiber loss; one
+            channel use per mode and memory per clock step).
         time_share: fraction of time the chain runs (1 with dedicated memories).
         coverage: truncation coverage of the exact evaluation.
     """
