@@ -68,15 +68,37 @@ def _physical_rows(res, scen):
         ("mean fidelity", _fmt(j["mean_fidelity"], 5)),
         ("mean delivery time", f"{_fmt(j['mean_time'])} steps"),
         ("coverage", _fmt(j["coverage"], 8)),
-        ("structures optimized", "; ".join(f"{c['structure']}: {_fmt(c['skr_bits_per_s'][0])} bits/s"
-                                           for c in j["candidates"])),
         ("wall time", f"{j['wall_s']:.1f} s (compilation included)"),
     ]
     return rows
 
 
+def _candidate_rows(res):
+    """One row per segment count (and purification structure) the search considered."""
+    rows = []
+    for c in res.to_json()["candidates"]:
+        why = c.get("reason") or ""
+        rows.append((str(c["segments"]), c["status"], _fmt(c["skr_bits_per_s"]), _fmt(c["bound_bits_per_s"]),
+                     c["protocol"] if c["status"] in ("optimized", "screened") else why))
+    return rows
+
+
+def _candidates_table(res):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="segment counts (key rate: best design found; bound: rigorous upper bound)",
+              header_style="bold")
+    for col in ("segments", "status", "bits/s", "bound bits/s", "protocol / reason"):
+        t.add_column(col)
+    for row in _candidate_rows(res):
+        t.add_row(*row)
+    Console().print(t)
+
+
 def plot_physical(res, scen, path) -> None:
-    """Chain layout, optimization history and the key rate against its baselines."""
+    """Chain layout, optimization history, the key rate against its baselines, and the key
+    rate against the number of segments (with the upper bound that stopped the search)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,14 +106,15 @@ def plot_physical(res, scen, path) -> None:
     import numpy as np
 
     j = res.to_json()
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [2.2, 1.2, 1.2]})
+    fig, ax = plt.subplots(1, 4, figsize=(19, 4.2), gridspec_kw={"width_ratios": [2.2, 1.2, 1.2, 1.4]})
     pos = np.asarray(j["positions_km"])
     a = ax[0]
     a.hlines(0, 0, pos[-1], color="0.6", lw=2)
     a.plot(pos, np.zeros_like(pos), "o", ms=11, color="C0")
     a.plot(pos[[0, -1]], [0, 0], "s", ms=13, color="C3")
     for i in range(len(pos) - 1):
-        a.annotate(f"{pos[i + 1] - pos[i]:.1f} km", ((pos[i] + pos[i + 1]) / 2, 0.12), ha="center")
+        a.annotate(f"{pos[i + 1] - pos[i]:.1f} km", ((pos[i] + pos[i + 1]) / 2, 0.12 + 0.1 * (i % 2)),
+                   ha="center", fontsize=9 if len(pos) <= 7 else 7)
     a.set_ylim(-1, 1)
     a.set_yticks([])
     a.set_xlabel("position (km)")
@@ -99,8 +122,8 @@ def plot_physical(res, scen, path) -> None:
                 fontsize=9)
     h = np.asarray(j["history"], float)
     ax[1].plot(np.arange(1, len(h) + 1), h)
-    ax[1].set_xlabel("Adam step")
-    ax[1].set_ylabel("surrogate log key rate (best start)")
+    ax[1].set_xlabel("search round")
+    ax[1].set_ylabel("log key rate (best design)")
     ax[1].set_title("optimization history", fontsize=9)
     names = ["optimized", "uniform\nspacing", "no\ncut-offs"]
     vals = [j["skr_bits_per_s"], j["uniform_spacing_skr_bits_per_s"], j["no_cutoff_skr_bits_per_s"]]
@@ -108,6 +131,21 @@ def plot_physical(res, scen, path) -> None:
     ax[2].set_ylabel("secret-key rate (bits/s)")
     ax[2].set_title(f"{scen.name}\nrate/PLOB per channel use = "
                     f"{j['skr_per_channel_use'] / j['plob_per_channel_use']:.3g}", fontsize=9)
+    cands = [c for c in j["candidates"] if not any(c.get("rounds") or [])]
+    n = np.array([c["segments"] for c in cands])
+    rate = np.array([c["skr_bits_per_s"] or 0.0 for c in cands], float)
+    bound = np.array([c["bound_bits_per_s"] or 0.0 for c in cands], float)
+    done = np.array([c["status"] in ("optimized", "screened") for c in cands], bool)
+    a = ax[3]
+    a.plot(n, bound, "k--", lw=1, label="upper bound")
+    a.plot(n[done], rate[done], "o-", color="C0", label="best design found")
+    a.plot(n[~done], np.zeros((~done).sum()), "x", color="0.5", label="pruned / infeasible")
+    a.plot([j["segments"]], [j["skr_bits_per_s"]], "*", ms=14, color="C3", label="chosen")
+    a.set_xlabel("number of segments")
+    a.set_ylabel("secret-key rate (bits/s)")
+    a.set_title("key rate vs number of segments", fontsize=9)
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3)
     from ..optimize._labels import add_notes_to_figure
 
     add_notes_to_figure(fig, j.get("notes", []), width=220)
@@ -149,7 +187,8 @@ def optimize_bytes(problem, starts, n_distances: int) -> int:
     if search is not None:
         n = starts or search.starts
         t = search.t_trunc or 4096
-        depth = max(search.segments).bit_length() + search.max_rounds_total
+        # without a segments list every count up to 16 shares the depth-4 padded program
+        depth = max(search.segments or (16,)).bit_length() + search.max_rounds_total
     else:
         n = (starts or 8) * (1 + 3 * problem.max_distill)
         t, depth = problem.t_trunc, len(problem.protocol) + problem.max_distill
@@ -191,7 +230,10 @@ def optimize_cmd(
         int_in(t_trunc, "--t-trunc", 16, 2**20)
         int_in(max_distill, "--max-distill", 0, 3)
     output_path(plot, "--plot")
-    from ..optimize import StepProblem, default_scenario, load_scenario, optimize
+    from ..cache import enable_compilation_cache
+
+    enable_compilation_cache()
+    from ..optimize import NoFeasibleDesign, StepProblem, default_scenario, load_scenario, optimize
 
     try:
         if protocol is not None:
@@ -210,7 +252,10 @@ def optimize_cmd(
     physical = protocol is None
     plot_path = plot if plot is not None else (Path(DEFAULT_PLOT) if physical and not json_out else None)
     output_path(plot_path, "--plot")
-    res = optimize(problem, seed=seed, n_starts=starts, n_steps=steps, progress=True)
+    try:
+        res = optimize(problem, seed=seed, n_starts=starts, n_steps=steps, progress=True)
+    except NoFeasibleDesign as exc:
+        fail(str(exc))
     out = finite_or_null(res.to_json(), ("gain_",))
     hint = "raise the truncation (search.t_trunc / --t-trunc) or report this design"
     tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if protocol and v < 1e-12]
@@ -229,6 +274,7 @@ def optimize_cmd(
         _table("qnjax optimize: physical scenario", _physical_rows(res, problem))
         for note in out.get("notes", []):
             typer.echo(f"note: {note}")
+        _candidates_table(res)
     else:
         _table("qnjax optimize: step model", [
             ("protocol", out["protocol"]),

@@ -126,6 +126,9 @@ def sweep_cmd(
         fail(f"--out: {str(out)!r} is a directory; give a file name")
     plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
     output_path(plot_path, "--plot")
+    from ..cache import enable_compilation_cache
+
+    enable_compilation_cache()
     from ..distributed import initialize
 
     try:  # before anything touches a JAX device (importing the engine does)
@@ -171,12 +174,13 @@ def sweep_cmd(
     from rich.table import Table
 
     t = Table(title=f"qnjax sweep: {scen.name} ({data.get('scheme', '')})", header_style="bold")
-    for c in ("km", "segments", "bits/s", "bits/use", "PLOB", "rate/PLOB", "no repeater", "cut-offs"):
+    for c in ("km", "segments", "bits/s", "bits/use", "PLOB", "rate/PLOB", "no repeater", "cut-offs / reason"):
         t.add_column(c)
     for i, d in enumerate(data["distance_km"]):
         r, p = data["skr_per_channel_use"][i], data["plob"][i]
         t.add_row(f"{d:g}", str(data["segments"][i]), f"{data['skr_bits_per_s'][i]:.3g}", f"{r:.3g}",
                   f"{p:.3g}", f"{r / p:.3g}", f"{data['direct_per_channel_use'][i]:.3g}",
+                  (data.get("reason") or [None] * len(data["distance_km"]))[i] or
                   ",".join(map(str, data["cutoff"][i])))
     Console().print(t)
     for note in data.get("notes", []):

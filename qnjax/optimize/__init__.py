@@ -21,12 +21,13 @@ from .api import optimize, sweep
 from .problems import (Heralding, Memory, Multiplexing, PhysicalScenario, Search, Station,
                        StationOverride, StepProblem)
 from .result import OptimizeResult
+from .search import NoFeasibleDesign
 from .scenario import default_scenario, load_scenario, scenario_from_dict
 
 __all__ = [
     "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding",
     "Memory", "Station", "StationOverride", "Search", "load_scenario", "scenario_from_dict",
-    "default_scenario", "Multiplexing",
+    "default_scenario", "Multiplexing", "NoFeasibleDesign",
 ]
 
 

@@ -15,7 +15,7 @@ from ._labels import plob_note, scheme_label
 from .chain import ALPHA_MAX, link_model, uniform_lengths
 from .problems import PhysicalScenario, StepProblem
 from .result import OptimizeResult
-from .search import evaluate, search
+from .search import NoFeasibleDesign, evaluate, search
 from .step import optimize_step
 
 
@@ -37,6 +37,10 @@ def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None 
 
     Returns:
         :class:`OptimizeResult` with the integer design and its exact clipped key rate.
+
+    Raises:
+        NoFeasibleDesign: (a ``ValueError``) a physical scenario where no structure yields a
+            key; its message and ``reasons`` say what stopped each segment count.
     """
     step_kw = {k: v for k, v in dict(seed=seed, n_starts=n_starts, n_steps=n_steps,
                                       learning_rate=learning_rate).items() if v is not None}
@@ -61,6 +65,8 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
     t0 = time.perf_counter()
     per, summaries = search(scen, [scen.distance_km], **kw)
     r = per[0]
+    if r["reason"] is not None:
+        raise NoFeasibleDesign(scen.distance_km, r["reason"])
     st, best = r["structure"], r["best"]
     _check_coverage(best, "optimize")
     dt = jnp.result_type(float)
@@ -107,8 +113,8 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         mean_fidelity=jnp.asarray(best["mean_fidelity"]), mean_werner=jnp.asarray(best["mean_werner"]),
         key_fraction=jnp.asarray(best["key_fraction"]), coverage=jnp.asarray(best["coverage"]),
         history=jnp.asarray(r["history"]), baselines=baselines,
-        candidates=tuple(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in s.items())
-                         for s in summaries),
+        candidates=tuple(tuple((k, v[0] if isinstance(v, list) and k not in ("rounds",) else v)
+                               for k, v in s.items()) for s in summaries),
         wall_s=time.perf_counter() - t0, scheme=scheme_label(scen), notes=(note,) if note else (),
     )
 
@@ -196,7 +202,9 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     ``segments``, ``protocol``, ``skr_bits_per_s``, ``skr_per_channel_use``, ``plob``, ``tgw``
     (bits per channel use), ``direct_per_channel_use`` (one segment, same hardware: ``p_gen``
     times the key fraction of a fresh link), ``positions_km``, ``cutoff``, ``coverage``,
-    ``alpha`` (single-click; tuned with ``search.tune_alpha``), ``modes`` (per round)."""
+    ``alpha`` (single-click; tuned with ``search.tune_alpha``), ``modes`` (per round),
+    ``reason`` (``None``, or why no design yields a key at that distance: its rate is 0), and
+    ``structures`` (every segment count considered, as :func:`.search.search` reports them)."""
     t0 = time.perf_counter()
     distances = np.atleast_1d(np.asarray(distances, float))
     per, summaries = search(scenario, distances, seed=seed, n_starts=n_starts, n_steps=n_steps,
@@ -217,6 +225,8 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
         "coverage": [float(r["best"]["coverage"]) for r in per],
         "alpha": [float(r["best"]["alpha"]) for r in per],  # single-click (tuned with search.tune_alpha)
         "modes": [int(round(r["best"]["modes"])) for r in per],
+        "reason": [None if r["reason"] is None else str(NoFeasibleDesign(r["distance_km"], r["reason"]))
+                   for r in per],
         "structures": summaries,
     }
     out["wall_s"] = time.perf_counter() - t0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -216,22 +217,114 @@ def chain_eval(st: Structure, scheme: str, hw: dict, lengths, tau, t_trunc: int)
         skr_bits_per_s=chains * kf / (T * clock))
 
 
-def rate_upper_bound(st: Structure, scheme: str, hw: dict, distance_km: float) -> float:
-    """An upper bound (bits/s) on the key rate of ``st`` at ``distance_km``, valid for every
-    spacing and cut-off: some segment is at least ``D/n`` long, so the clock is at least its
-    attempt time and ``E[T] >= 1/p_gen(D/n)`` (every link must be generated once); memory
-    decay only shrinks the (positive) Walsh coordinates, so without purification the key
-    fraction is at most that of noise-free swaps of fresh links (else at most 1)."""
-    link = link_model(scheme, hw, jnp.asarray([distance_km / st.n]))
-    p, clock = float(link.p_gen[0]), float(link.duration_s[0])
-    kf = 1.0
-    if not any(st.rounds) and scheme != "single_click":
-        from ..states import walsh, unwalsh
+@lru_cache(maxsize=8)
+def _host_fns(scheme: str):
+    """Jitted helpers for host-side bounds (one small compilation each, not one per op)."""
+    import jax
 
-        c = np.asarray(walsh(link.lam0[0])) ** st.n * np.prod(np.asarray(hw["bsm"]), axis=0)
-        if np.all(c >= 0):
-            kf = float(np.clip(key_fraction_bb84_smooth(unwalsh(jnp.asarray(c))), 0, 1))
-    return max(kf, 0.0) * p / max(clock, 1e-300) * float(hw.get("memories", 1.0))
+    from ..states import unwalsh, walsh
+
+    def link(hw, lengths):
+        m = link_model(scheme, hw, lengths)
+        return m.p_gen, m.duration_s, walsh(m.lam0)
+
+    return jax.jit(link), jax.jit(lambda c: key_fraction_bb84_smooth(unwalsh(c)))
+
+
+def link_host(scheme: str, hw: dict, lengths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(p_gen, duration_s, walsh(lam0))`` of two lengths (km) as NumPy arrays."""
+    L = np.broadcast_to(np.asarray(lengths, float), (2,))
+    p, dur, c = _host_fns(scheme)[0](hw, jnp.asarray(L, jnp.result_type(float)))
+    return np.asarray(p), np.asarray(dur), np.asarray(c)
+
+
+def mean_max_geometric(p: float, n: int, t_max: int = 1 << 20) -> float:
+    """``E[max of n independent Geometric(p)]`` (support 1, 2, ...), summed as
+    ``Σ_{t>=0} 1 − (1 − q^t)^n``; terms past ``t_max`` are dropped, so the value never
+    exceeds the true mean (a lower bound when truncated)."""
+    if p >= 1:
+        return 1.0
+    if p <= 0:
+        return math.inf
+    if n == 1 or p < 1e-12:
+        return 1.0 / p  # E[max] >= E[G_1]
+    q = 1.0 - p
+    tail = math.log(1e-17 / n) / math.log1p(-p)
+    t = np.arange(1, int(min(max(tail, 1.0), t_max)) + 1)
+    return max(1.0 / p, 1.0 + float(np.sum(-np.expm1(n * np.log1p(-np.power(q, t))))))
+
+
+def key_fraction_bound(st: Structure, scheme: str, hw: dict, distance_km: float) -> float:
+    """An upper bound on the BB84 key fraction of the mean delivered state of ``st``.
+
+    Without purification every delivered pair has Walsh coordinates ``c_k = Π_links c_k(link)
+    · Π_swaps b_k · Π exp(−r_k · wait)`` (swaps and Pauli noise multiply Walsh coordinates,
+    Dür et al., PRA 59, 169 (1999)); memory decay and cut-offs only shrink ``|c_k|``, and so
+    does averaging over deliveries. Each QBER is ``(1 − c_k)/2`` for one coordinate and
+    ``1 − h(e_X) − h(e_Z)`` grows with ``|c_k|``, so the fraction is at most that of
+    ``|c_k| = Π |c_k(link)| · Π |b_k|`` with every link at its best fresh state (the
+    single-click state improves as a segment shortens: both ends of the allowed lengths
+    are tried, each coordinate being monotone in the length). With purification: 1."""
+    if any(st.rounds):
+        return 1.0
+    lmin = float(hw["lmin"])
+    lmax = min(distance_km - (st.n - 1) * lmin, float(hw["lmax"]) or math.inf)
+    ends = [max(lmin, 1e-9), max(lmax, lmin, 1e-9)]
+    c_link = np.max(np.abs(link_host(scheme, hw, ends)[2]), axis=0)
+    c = c_link ** st.n * np.prod(np.abs(np.asarray(hw["bsm"])), axis=0)
+    c[0] = 1.0
+    kf = float(_host_fns(scheme)[1](jnp.asarray(c, jnp.result_type(float))))
+    return float(min(1.0, max(0.0, kf)))
+
+
+def rate_upper_bound(st: Structure, scheme: str, hw: dict, distance_km: float, hw_kf=None) -> float:
+    """A rigorous upper bound (bits/s) on the key rate of ``st`` at ``distance_km``, valid for
+    every spacing and cut-off: ``R <= chains · f_max / (E[T]_min · clock_min)``.
+
+    * ``clock_min``: some segment is at least ``D/n`` long and the attempt time grows with
+      the length, so the clock (the longest attempt) is at least the attempt time at ``D/n``.
+    * ``E[T]_min``: delivery needs every segment's link at least once, so ``T >= max_i G_i``
+      with ``G_i`` the first success of link ``i`` (geometric, ``p_i = p_gen(L_i)``).
+      ``log P(G <= t) = log(1 − (1 − p)^t)`` is concave and increasing in ``log p`` (its slope
+      ``t / Σ_{j<t} (1 − p)^(−j)`` falls with ``p``). Without dark counts ``log p_gen`` is
+      concave in the length (linear for direct and double-click, ``log(2αη(1 − αη/2))`` for
+      single-click; multiplexing keeps it so, being the same ``1 − (1 − p)^m``); with dark
+      counts ``p_gen <= (1 + ε) p_0`` with ``p_0`` the dark-free probability and ``ε`` the
+      largest relative excess over the allowed lengths. By Jensen ``P(max G_i <= t) = Π_i
+      P(G_i <= t)`` is then largest at uniform spacing, so ``E[max G_i] >= E[max of n
+      Geometric((1 + ε) p_0(D/n))]``. Also, each link is consumed by every swap above it:
+      with swap success at most ``p_s`` some link must be produced ``p_s^(−h)`` times on
+      average (``h = floor(log2 n)``, the smallest leaf depth of a balanced tree), and ``2^r``
+      times with ``r`` purification rounds on the links, so by Wald's identity
+      ``E[T] >= p_s^(−h) 2^r / p_gen(D/n)``. ``E[T]_min`` is the larger of the two.
+    * ``f_max``: :func:`key_fraction_bound` (with ``hw_kf``, e.g. the best single-click
+      ``alpha``, when given); ``chains``: parallel chains (``memories``).
+
+    ``hw`` should hold the knob values that maximize the rate (largest ``alpha`` and modes,
+    no mode time) when the search tunes them. The bound falls to zero for every count beyond
+    the one where ``f_max`` reaches zero, and a count whose bound is below a design already
+    found cannot win (branch and bound).
+    """
+    kf = key_fraction_bound(st, scheme, hw if hw_kf is None else hw_kf, distance_km)
+    if kf <= 0:
+        return 0.0
+    p_, dur_, _ = link_host(scheme, hw, distance_km / st.n)
+    p, clock = float(p_[0]), float(dur_[0])
+    if p <= 0 or clock <= 0:
+        return 0.0 if p <= 0 else math.inf
+    p_up = p
+    if float(hw.get("dark", 0.0)) > 0:  # log-concave majorant (1 + eps) p_0 of p_gen
+        lmin = max(float(hw["lmin"]), 1e-9)
+        Ls = np.linspace(lmin, max(distance_km - (st.n - 1) * float(hw["lmin"]), lmin), 17)
+        hw0 = {**hw, "dark": jnp.zeros_like(hw["dark"])}
+        ratio = max(float(np.max(link_host(scheme, hw, L)[0] / np.maximum(link_host(scheme, hw0, L)[0], 1e-300)))
+                    for L in Ls)
+        p_up = min(1.0, max(ratio, 1.0) * float(link_host(scheme, hw0, distance_km / st.n)[0][0]))
+    ps = float(np.max(np.asarray(hw["p_swap"]))) if st.n_nodes else 1.0
+    h = int(math.floor(math.log2(st.n)))
+    r0 = st.rounds[0] if st.rounds else 0
+    t_min = max(mean_max_geometric(p_up, st.n), ps ** (-h) * 2**r0 / p)
+    return float(hw.get("memories", 1.0)) * kf / (t_min * clock)
 
 
 def estimate_mean_steps(st: Structure, p_gen: np.ndarray, p_swap: np.ndarray) -> float:

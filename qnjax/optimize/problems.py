@@ -245,15 +245,16 @@ class Search:
     """What the optimizer may choose, and how hard it looks.
 
     Attributes:
-        segments: candidate numbers of segments (each >= 1).
+        segments: candidate numbers of segments (each >= 1); empty (the default): every
+            count the segment bounds allow, searched by branch and bound on the key rate.
         min_segment_km / max_segment_km: bounds on every segment length (km).
         max_rounds_per_level: purification rounds tried at each level (0 = none).
         max_rounds_total: total purification rounds over all levels.
-        starts: optimizer starts per candidate structure (vmapped together).
-        steps: Adam steps per start.
-        learning_rate: Adam step size in the unconstrained coordinates.
-        top_structures: at most this many structures (with swap/distill nodes) are optimized,
-            in order of their key-rate upper bound; bound-dominated ones are skipped.
+        starts: gradient stage (structures with purification rounds): starts per structure.
+        steps: gradient stage: Adam steps per start.
+        learning_rate: gradient stage: Adam step size in the unconstrained coordinates.
+        top_structures: at most this many screened structures per distance are refined (and
+            this many purification structures optimized); bound-dominated ones are skipped.
         seed: PRNG seed (results are deterministic per seed).
         t_trunc: truncation length (steps) or 0 for automatic.
         tune_alpha: optimize the single-click ``alpha`` (in (0, 0.5)) jointly with the
@@ -262,7 +263,7 @@ class Search:
             ``1 .. max_modes`` (each mode costs ``multiplexing.mode_time_s`` per attempt).
     """
 
-    segments: tuple = (1, 2, 3, 4)
+    segments: tuple = ()
     min_segment_km: float = 0.0
     max_segment_km: float = math.inf
     max_rounds_per_level: int = 0
@@ -280,11 +281,11 @@ class Search:
         _set(self, "max_modes", _int(self.max_modes, "search.max_modes", 0, 10**6))
         if not isinstance(self.tune_alpha, bool):
             raise TypeError(f"search.tune_alpha must be true or false; got {self.tune_alpha!r}")
-        segs = self.segments
+        segs = () if self.segments is None else self.segments
         if isinstance(segs, int) and not isinstance(segs, bool):
             segs = (segs,)
-        if not isinstance(segs, (list, tuple)) or not segs:
-            raise TypeError(f"search.segments must be an integer or a non-empty list of integers; got {segs!r}")
+        if not isinstance(segs, (list, tuple)):
+            raise TypeError(f"search.segments must be an integer or a list of integers; got {segs!r}")
         segs = tuple(sorted({_int(s, "search.segments", 1, 64) for s in segs}))
         _set(self, "segments", segs)
         _set(self, "min_segment_km", _num(self.min_segment_km, "search.min_segment_km", 0))
@@ -352,8 +353,18 @@ class PhysicalScenario:
                         f"(stations 0..{n}); restrict search.segments or change the index")
 
     def check_distance(self, distance_km: float, name: str = "distance_km") -> None:
-        """Raise if some segment count cannot satisfy the segment-length bounds at this distance."""
+        """Raise if some listed segment count (or, without a list, every count up to 64)
+        cannot satisfy the segment-length bounds at this distance."""
         s = self.search
+        if not s.segments:
+            lo = math.ceil(distance_km * (1 - 1e-12) / s.max_segment_km) if math.isfinite(s.max_segment_km) else 1
+            hi = math.floor(distance_km * (1 + 1e-12) / s.min_segment_km) if s.min_segment_km > 0 else 64
+            if max(lo, 1) > min(hi, 64):
+                raise ValueError(
+                    f"no segment count in 1..64 keeps every segment within search.min_segment_km = "
+                    f"{s.min_segment_km} and search.max_segment_km = {s.max_segment_km} at {name} = "
+                    f"{distance_km}")
+            return
         for n in s.segments:
             if n * s.min_segment_km > distance_km * (1 + 1e-12):
                 raise ValueError(

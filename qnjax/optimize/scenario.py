@@ -222,8 +222,7 @@ def default_scenario() -> PhysicalScenario:
     """The built-in scenario of ``qnjax optimize`` without a file: 300 km, double-click
     heralding with 10 Hz dark counts over a 1 ns window (superconducting nanowire detectors at
     1550 nm: 1–100 Hz, e.g. Marsili et al., Nat. Photon. 7, 210 (2013)), 1 s memories,
-    deterministic noisy swaps; 1, 2 or 4 segments (2 is ruled out by its key-rate bound once 4
-    is optimized, so one structure is compiled)."""
+    deterministic noisy swaps; the number of segments is searched."""
     return scenario_from_dict({
         "name": "default: 300 km, double-click, 1 s memories",
         "distance_km": 300.0,
@@ -232,7 +231,7 @@ def default_scenario() -> PhysicalScenario:
                       "prep_time_s": 1e-6, "dark_count_rate_hz": 10.0, "detection_window_s": 1e-9},
         "memory": {"t_coh_s": 1.0},
         "repeater": {"swap_success": 1.0, "gate_depolarizing": 0.005, "measurement_error": 0.002},
-        "search": {"segments": [1, 2, 4], "starts": 4, "steps": 60, "learning_rate": 0.1},
+        "search": {"starts": 4, "steps": 60, "learning_rate": 0.1},
     })
 
 

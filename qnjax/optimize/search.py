@@ -1,233 +1,87 @@
-"""Physical-scenario search over structures, positions and cut-offs, for one or many distances.
+"""Physical-scenario search over segment counts, tree shapes, positions and cut-offs, for one
+or many distances.
 
-1. **Structures** (segment count × purification rounds) are static trees: a short outer loop,
-   ordered by an upper bound on their key rate (:func:`.chain.rate_upper_bound`); a
-   structure whose bound is below the best rate already found (at every distance) is skipped
-   without compiling anything. At most ``search.top_structures`` structures with swap or
-   distill nodes are optimized.
-2. **Gradient stage**, per kept structure, one jitted, vmapped Adam step (looped) over
-   ``distances × starts``: segment lengths by softmax (or bounded stick-breaking with
-   min/max) of ``z``, cut-offs ``τ = exp(u)`` steps, the smooth surrogate of
-   :mod:`._common` on bits per second. Half of the starts keep the spacing frozen at uniform
-   (gradient mask 0), which gives the "uniform spacing" baseline in the same call.
-3. **Integer stage**: cut-offs of the best free and best uniform start are rounded and the
-   neighbourhood ``{floor, ceil}^K`` (or, for many nodes, nearest ± 1 per node) is evaluated
-   exactly in one batch; the best integer design's exact clipped rate is reported.
+1. **Counts**: the scenario's ``search.segments``, or every count from 1 up to
+   ``MAX_SEGMENTS`` that the segment-length bounds and station overrides allow. Each gets a
+   rigorous key-rate upper bound (:func:`.chain.rate_upper_bound`); counts past the first
+   whose bound is zero (the links and swaps alone leave no key) are never considered.
+2. **Branch and bound**: counts are screened best bound first (:mod:`.treesearch`: every
+   balanced tree variant at uniform spacing, a few cut-off scales); a count whose bound is
+   below the best design already found at a distance is pruned there, so the search stops
+   once the bound of every remaining count falls below the best key rate.
+3. **Refinement**: the ``search.top_structures`` best screened structures per distance are
+   refined by a pattern search on integer cut-offs at uniform spacing (the uniform-spacing
+   baseline); the best of them also moves its repeaters (free spacing).
+4. Structures with purification rounds (``max_rounds_per_level > 0``) keep the gradient
+   stage of :mod:`.gradient`, for the counts whose bound is above the best design.
+
+If nothing yields a key, :class:`NoFeasibleDesign` says what stopped each count.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._common import Progress, integer_neighbourhood, make_runner, surrogate
-from .chain import (ALPHA_MAX, Structure, auto_t_trunc, chain_eval, enumerate_structures,
-                    hardware, knob_coordinate, knob_value, lengths_from_z, rate_upper_bound,
-                    uniform_lengths, z_from_lengths)
+from ._common import Progress
+from .chain import (ALPHA_MAX, Structure, build_tree, hardware, link_host, mean_max_geometric, n_levels,
+                    rate_upper_bound)
+from .gradient import T_CAP, _knobs, _optimize_structure, evaluate
 from .problems import PhysicalScenario
+from .padded import depth_of
+from .treesearch import Job, _objective, evaluate_designs, refine, screen, screen_cutoffs, tree_variants
 
-CHUNK = 20
-T_CAP = 1 << 15
-
-
-@lru_cache(maxsize=128)
-def _forward(st: Structure, scheme: str, t_trunc: int):
-    return jax.jit(lambda hw, lengths, tau: dict(chain_eval(st, scheme, hw, lengths, tau, t_trunc)))
-
-
-def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None, knobs=None):
-    """Exact figures of a batch of designs (padded to a power of two to reuse compiled code);
-    ``alpha`` / ``knobs`` (``{"alpha" | "modes": values}``): link knobs of every design
-    (default: the scenario's)."""
-    lengths, tau = np.asarray(lengths, float), np.asarray(tau, float).reshape(len(lengths), -1)
-    b = len(lengths)
-    size = max(8, 1 << (b - 1).bit_length())
-    pad = lambda a: np.concatenate([a, np.repeat(a[:1], size - b, 0)], 0)
-    dt = jnp.result_type(float)
-    knobs = dict(knobs or {}, **({"alpha": alpha} if alpha is not None else {}))
-    for k, v in knobs.items():
-        hw = {**hw, k: jnp.asarray(pad(np.asarray(v, float).reshape(b, 1)), dt)}
-    f = _forward(st, scheme, t_trunc)(hw, jnp.asarray(pad(lengths), dt), jnp.asarray(pad(tau), dt))
-    return {k: np.asarray(v)[:b] for k, v in f.items()}
+MAX_SEGMENTS = 64
+T_MIN = 512
+MEAN_TIMES = 10
+SHARED_DEPTH = 4
 
 
-@lru_cache(maxsize=64)
-def _runner(st: Structure, scheme: str, bounded: bool, t_trunc: int, lr: float, n_steps: int,
-            mode: str, knobs: tuple = ()):
-    tmax = math.log(max(t_trunc, 2))
+class NoFeasibleDesign(ValueError):
+    """No structure yields a secret key; ``reasons`` maps each segment count to what stopped it."""
 
-    def value(free, fixed, hw):
-        # link knobs (single-click alpha, modes) as design variables: gradients through the link model
-        hw = {**hw, **{k: knob_value(k, free["knobs"][i], hw) for i, k in enumerate(knobs)}}
-        lengths = lengths_from_z(free["z"], fixed["D"], hw, bounded)
-        f = chain_eval(st, scheme, hw, lengths, jnp.exp(free["u"]), t_trunc)
-        j = surrogate(f.key_fraction_smooth, f.mean_time * f.clock_s) - 50.0 * (1 - f.coverage)
-        return j, f.skr_bits_per_s
-
-    project = lambda p: {**p, "u": jnp.clip(p["u"], -3.0, tmax),
-                         **({"knobs": jnp.clip(p["knobs"], -5.0, 5.0)} if knobs else {})}
-    return make_runner(value, lr, n_steps, CHUNK, project, mode)
+    def __init__(self, distance_km: float, reasons: dict):
+        self.distance_km, self.reasons = distance_km, dict(reasons)
+        parts = "; ".join(f"{n} segments: {r}" for n, r in self.reasons.items())
+        super().__init__(f"no design yields a secret key at {distance_km:g} km ({parts})")
 
 
-def _knobs(scenario) -> tuple:
-    """Link knobs the search optimizes: single-click ``alpha`` (``search.tune_alpha``) and the
-    modes per round (``search.max_modes``)."""
+def _stations(scenario, n):
+    st = [scenario.station(i, n) for i in range(n + 1)]
+    return dict(rates=np.array([s.memory.walsh_rates_per_s() for s in st], float),
+                p_swap=np.array([s.swap_success for s in st], float),
+                bsm=np.array([s.bsm_walsh() for s in st], float)), st == st[::-1]
+
+
+def _count_reason(scenario, n, d):
     s = scenario.search
-    return ((("alpha",) if s.tune_alpha and scenario.heralding.scheme == "single_click" else ())
-            + (("modes",) if s.max_modes else ()))
+    if n * s.min_segment_km > d * (1 + 1e-12):
+        return f"infeasible: min_segment_km = {s.min_segment_km:g} times {n} exceeds {d:g} km"
+    if n * s.max_segment_km < d * (1 - 1e-12):
+        return f"infeasible: max_segment_km = {s.max_segment_km:g} times {n} is below {d:g} km"
+    for ov in scenario.stations:
+        if not -(n + 1) <= ov.index <= n:
+            return f"infeasible: station index {ov.index} does not exist with {n} segments"
+    return None
 
 
-def _int_candidates(tau, t_trunc):
-    tau = np.clip(np.asarray(tau, float), 0, t_trunc)
-    if 2 ** len(tau) <= 256:
-        return integer_neighbourhood(tau, t_trunc, radius=0)
-    base = np.round(tau)
-    out = [base]
-    for k in range(len(tau)):
-        for d in (-1, 1):
-            c = base.copy()
-            c[k] = min(max(c[k] + d, 0), t_trunc)
-            out.append(c)
-    return np.unique(np.array(out), axis=0)
-
-
-def _t_trunc(scenario, st, hw, distances):
-    if st.n_nodes == 0:
-        return 0, np.ones(len(distances), bool)
-    if scenario.search.t_trunc:
-        return scenario.search.t_trunc, np.ones(len(distances), bool)
-    ests = np.array([auto_t_trunc(st, scenario.heralding.scheme, hw, uniform_lengths(st.n, d), T_CAP)[1]
-                     for d in distances])
-    ok = 20 * ests <= 4 * T_CAP
-    dmax = distances[ok].max() if ok.any() else distances.min()
-    t, _ = auto_t_trunc(st, scenario.heralding.scheme, hw, uniform_lengths(st.n, dmax), T_CAP)
-    return t, ok
-
-
-def _p_gen(scheme, hw, L):
-    from .chain import link_model
-
-    return link_model(scheme, hw, jnp.asarray(L)).p_gen
-
-
-def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts, n_steps, lr, bar):
-    """Gradient + integer stages of one structure at every distance (one batched run)."""
-    scheme = scenario.heralding.scheme
-    bounded = math.isfinite(scenario.search.max_segment_km)
-    K, n, B = st.n_nodes, st.n, len(distances)
-    dt = jnp.result_type(float)
-    n_free = max(1, (n_starts + 1) // 2) if n > 1 else n_starts
-    n_unif = n_starts - n_free if n > 1 else 0
-    S = n_free + n_unif
-    z0 = np.zeros((B, S, n))
-    u0 = np.zeros((B, S, K))
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()[-1])
-    for b, d in enumerate(distances):
-        zu = z_from_lengths(uniform_lengths(n, d), d, hw, bounded)
-        z0[b] = zu
-        z0[b, 1:n_free] += rng.normal(0, 0.2, (n_free - 1, n))
-        p = float(np.min(np.asarray(_p_gen(scheme, hw, uniform_lengths(n, d)))))
-        if K:
-            u0[b] = rng.uniform(0, math.log(t_trunc), (S, K))
-            u0[b, 0] = math.log(min(3.0 / p, t_trunc))
-        if n_unif:
-            u0[b, n_free] = u0[b, 0]
-    mask_z = np.ones((B, S, n))
-    mask_z[:, n_free:] = 0.0
-    D = np.repeat(np.asarray(distances, float)[:, None], S, 1)
-    flat = lambda a: jnp.asarray(a.reshape((B * S,) + a.shape[2:]), dt)
-    n_chunks = max(1, math.ceil(n_steps / CHUNK))
-    hist = []
-    knobs = _knobs(scenario)
-    # knob starts: the scenario's value, the others spread log-uniformly (alpha over 0.005..0.3,
-    # modes over 1..max_modes)
-    spread = {"alpha": (0.005, 0.3), "modes": (1.0, float(hw["max_modes"]))}
-    start = {"alpha": float(hw["alpha"]), "modes": min(float(hw["modes"]), float(hw["max_modes"]))}
-    x0 = np.zeros((B, S, len(knobs)))
-    for j, k in enumerate(knobs):
-        v = np.r_[start[k], np.geomspace(*spread[k], max(S - 1, 1))][:S]
-        x0[:, :, j] = knob_coordinate(k, v, hw)
-    if K > 0 or n > 1 or knobs:
-        mode = "fwd" if n + K <= 10 else "rev"
-        init, run = _runner(st, scheme, bounded, t_trunc, float(lr), n_chunks * CHUNK, mode, knobs)
-        # phase 1 (first chunk, or a third of the steps): every start tunes its cut-offs (and
-        # alpha) at uniform spacing; phase 2: the free starts also move the repeaters
-        mask_u = jnp.ones((B * S, K), dt)
-        extra = {"knobs": flat(x0)} if knobs else {}
-        extra_mask = {"knobs": jnp.ones((B * S, len(knobs)), dt)} if knobs else {}
-        state = init({"z": flat(z0), "u": flat(u0), **extra}, {"D": flat(D)},
-                     {"z": flat(np.zeros_like(mask_z)) if n_chunks > 1 else flat(mask_z), "u": mask_u,
-                      **extra_mask})
-        for c in range(n_chunks):
-            if c == max(1, n_chunks // 3) and n_chunks > 1:
-                state = (state[0], state[1], {"z": flat(mask_z), "u": mask_u, **extra_mask}) + tuple(state[3:])
-            state, h = run(state, hw)
-            hist.append(np.asarray(h))
-            bar.advance(description=f"optimizing {st.label}")
-        best_val = np.asarray(state[4]).reshape(B, S)
-        zb = np.asarray(state[5]["z"]).reshape(B, S, n)
-        ub = np.asarray(state[5]["u"]).reshape(B, S, K)
-        xb = np.asarray(state[5]["knobs"]).reshape(B, S, len(knobs)) if knobs else x0
-    else:
-        bar.advance(n_chunks)
-        best_val, zb, ub, xb = np.zeros((B, S)), z0, u0, x0
-
-    def knob_sets(b, i):
-        """Knob values of start ``i`` for the exact stage: modes rounded down and up."""
-        vals = {k: float(knob_value(k, jnp.asarray(xb[b, i, j]), hw)) for j, k in enumerate(knobs)}
-        if "modes" not in vals:
-            return [vals]
-        m = min(max(vals["modes"], 1.0), float(hw["max_modes"]))
-        return [{**vals, "modes": float(v)} for v in sorted({math.floor(m), math.ceil(m)})]
-    # integer stage: candidates of the best free and best uniform start, every distance at once
-    lens_b, taus, owner, kvals = [], [], [], []
-    for b, d in enumerate(distances):
-        groups = [(0, n_free)] + ([(n_free, S)] if n_unif else [])
-        for g, (lo, hi) in enumerate(groups):
-            top = lo + np.argsort(-best_val[b, lo:hi])[: (2 if g == 0 else 1)]
-            for i in top:  # the two best free starts, the best uniform start
-                L = np.asarray(lengths_from_z(jnp.asarray(zb[b, i], dt), jnp.asarray(d, dt), hw, bounded))
-                cands = _int_candidates(np.exp(ub[b, i]), t_trunc) if K else np.zeros((1, 0))
-                cands = np.concatenate([cands, np.full((1, K), float(t_trunc))]) if K else cands
-                for c in cands:
-                    for kv in knob_sets(b, i):
-                        lens_b.append(L)
-                        taus.append(c)
-                        owner.append((b, g))
-                        kvals.append(kv)
-            i = top[0]
-            L = np.asarray(lengths_from_z(jnp.asarray(zb[b, i], dt), jnp.asarray(d, dt), hw, bounded))
-            lens_b.append(L)
-            taus.append(np.full(K, np.inf))
-            owner.append((b, 2 + g))  # no cut-off at the same spacing
-            kvals.append(knob_sets(b, i)[0])
-    f = evaluate(st, scheme, hw, np.array(lens_b), np.array(taus).reshape(len(lens_b), K), t_trunc,
-                 knobs={k: np.array([kv[k] for kv in kvals]) for k in knobs})
-    skr = np.where(np.isfinite(f["skr_bits_per_s"]), f["skr_bits_per_s"], 0.0)
-    owner = np.array(owner)
-    out = []
-    for b in range(B):
-        res = {}
-        for g, name in ((0, "best"), (1, "uniform"), (2, "no_cutoff")):
-            idx = np.nonzero((owner[:, 0] == b) & (owner[:, 1] == g))[0]
-            if len(idx) == 0:
-                continue
-            i = idx[np.argmax(skr[idx])]
-            res[name] = {"lengths_km": lens_b[i], "cutoff": np.asarray(taus[i]),
-                         **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0,
-                         "alpha": float(hw["alpha"]), "modes": float(hw["modes"]), **kvals[i]}
-        if "uniform" not in res:  # one segment: the only spacing is uniform
-            res["uniform"] = res["best"]
-        res["free"] = res["best"]
-        if res["uniform"]["skr"] > res["best"]["skr"]:  # uniform spacing is a design too
-            res["best"] = res["uniform"]
-        out.append(res)
-    return out, (np.concatenate(hist) if hist else np.zeros(0))
+def _work_t(scenario, st, hw, d):
+    """Working truncation: a power of two >= ``MEAN_TIMES`` estimated mean delivery times
+    (``E[max]`` of the links' first successes, the delivery time without cut-offs and
+    failures, divided by ``p_swap`` per level)
+    at least ``T_MIN``, at most the scenario's ``t_trunc`` (or ``T_CAP``); ``None`` when the
+    estimate exceeds four times the cap (the count is then reported as truncation-limited)."""
+    cap = scenario.search.t_trunc or T_CAP
+    p = float(link_host(scenario.heralding.scheme, hw, d / st.n)[0][0])
+    est = mean_max_geometric(p, st.n) / max(float(np.min(np.asarray(hw["p_swap"]))), 1e-9) ** n_levels(st.n)
+    if MEAN_TIMES * est > 4 * cap:
+        return None
+    return int(min(cap, max(T_MIN, 1 << math.ceil(math.log2(max(MEAN_TIMES * est, 1))))))
 
 
 def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
@@ -235,9 +89,11 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
     """Optimize the scenario's design at every distance in ``distances`` (km).
 
     Returns ``(per_distance, summaries)``: for each distance a dict with the winning
-    ``structure``, ``t_trunc``, and the ``best`` / ``uniform`` / ``no_cutoff`` designs (lengths,
-    integer cut-offs, exact figures), plus the winning structure's ``history``;
-    ``summaries`` lists every structure's best rate per distance.
+    ``structure``, ``t_trunc``, and the ``best`` / ``uniform`` / ``no_cutoff`` / ``free``
+    designs (lengths, integer cut-offs, exact figures), the winner's ``history`` and
+    ``reason``: ``None``, or (no design yields a key, every rate 0) ``{segments: why}``; ``summaries`` has one entry per segment count (and per
+    purification structure) considered: ``segments``, ``protocol``, ``skr_bits_per_s``,
+    ``bound_bits_per_s``, ``status`` and ``reason`` per distance.
     """
     s = scenario.search
     seed = s.seed if seed is None else seed
@@ -248,53 +104,312 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
     distances = np.atleast_1d(np.asarray(distances, float))
     for d in distances:
         scenario.check_distance(float(d), "distance")
-    structs = enumerate_structures(scenario)
-    n_chunks = max(1, math.ceil(n_steps / CHUNK))
-    bar = Progress(progress, description, len(structs))
-    key = jax.random.PRNGKey(seed)
+    B, scheme = len(distances), scenario.heralding.scheme
+    lmin = s.min_segment_km
+    lmax = s.max_segment_km
+    counts = list(s.segments) if s.segments else list(range(1, MAX_SEGMENTS + 1))
+    knobs = _knobs(scenario)
+    bar = Progress(progress, description, len(counts))
+    best = np.zeros(B)
+    results = [None] * B  # per distance: (structure, job, {name: (design, figs)}, history)
+    entries = {}
     try:
-        prep = []
-        for st in structs:
-            hw = hardware(scenario, st)
-            t, ok = _t_trunc(scenario, st, hw, distances)
-            hw_ub = dict(hw)  # the largest alpha and modes the search may choose, modes at no time cost
-            if s.tune_alpha:
-                hw_ub["alpha"] = jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)
-            if s.max_modes:
-                hw_ub.update(modes=hw["max_modes"], mode_time=jnp.zeros_like(hw["mode_time"]))
-            ub = np.array([rate_upper_bound(st, scenario.heralding.scheme, hw_ub, d) for d in distances])
-            prep.append((st, hw, t, ok & (ub > 0), ub))
-        # cheapest first (no nodes), then by upper bound; skip a structure whose bound is
-        # below the best rate already found at every distance
-        order = sorted(range(len(structs)), key=lambda k: (structs[k].n_nodes > 0, -prep[k][4].max()))
-        lb = np.zeros(len(distances))
-        per_struct, n_opt, walls = {}, 0, {}
-        for k in order:
-            st, hw, t, ok, ub = prep[k]
-            live = ok & (ub >= lb * (1 + 1e-9))
-            if not live.any() or (st.n_nodes and n_opt >= top):
-                bar.advance(description=f"pruned {st.label}")
-                continue
-            bar.add_total(n_chunks)
+        # ---- bounds (cheap, no compilation); counts past a zero bound everywhere are dropped
+        info = []
+        for n in counts:
+            st0 = Structure(n, (0,) * n_levels(n), build_tree(n, (0,) * n_levels(n)))
+            hw0 = hardware(scenario, st0)
+            hw_t, hw_kf = _bound_hw(scenario, hw0)
+            ub = np.zeros(B)
+            why = [None] * B
+            for b, d in enumerate(distances):
+                why[b] = _count_reason(scenario, n, d)
+                if why[b] is None:
+                    ub[b] = rate_upper_bound(st0, scheme, hw_t, d, hw_kf)
+                    if ub[b] <= 0:
+                        why[b] = "no key: the fresh links and swaps alone leave a key fraction <= 0"
+            info.append((n, st0, hw0, ub, why))
+            entries[n] = dict(segments=n, structure=st0.label, protocol=st0.text, rounds=list(st0.rounds),
+                              skr_bits_per_s=[0.0] * B, bound_bits_per_s=ub.tolist(),
+                              status=["infeasible" if w else "pending" for w in why],
+                              reason=list(why), t_trunc=0, wall_s=0.0)
+            if not s.segments and all(w is not None and w.startswith("no key") for w in why) and n > 1:
+                break
+        # ---- one padded depth for every count up to 2**SHARED_DEPTH segments (one program)
+        live_n = [x[0] for x in info if (x[3] > 0).any()]
+        d_shared = min(SHARED_DEPTH, depth_of(max(live_n))) if live_n else 0
+        # ---- screening, best bound first
+        order = sorted(info, key=lambda x: -x[3].max())
+        screened = {}  # (n, b) -> (job, design, figs)
+        for n, st0, hw0, ub, why in order:
+            if knobs:  # link knobs are tuned by the gradient stage (below)
+                break
             t0 = time.perf_counter()
-            per_struct[k] = _optimize_structure(scenario, st, hw, distances, t, live,
-                                                jax.random.fold_in(key, k), n_starts, n_steps, lr, bar)
-            walls[k] = time.perf_counter() - t0
-            n_opt += st.n_nodes > 0
-            lb = np.maximum(lb, [r["best"]["skr"] for r in per_struct[k][0]])
-            bar.advance()
+            live = [b for b in range(B) if why[b] is None and ub[b] > best[b] * (1 + 1e-9)]
+            e = entries[n]
+            for b in range(B):
+                if why[b] is None and b not in live:
+                    e["status"][b] = "pruned"
+                    e["reason"][b] = f"pruned: bound below the best design ({best[b]:.4g} bits/s)"
+            if not live:
+                bar.advance(description=f"pruned {n} seg")
+                continue
+            bar.advance(description=f"screening {n} seg")
+            stations, sym = _stations(scenario, n)
+            if n == 1:
+                for b in live:
+                    f = evaluate(st0, scheme, hw0, [[distances[b]]], np.zeros((1, 0)), 0)
+                    skr = float(f["skr_bits_per_s"][0]) if np.isfinite(f["skr_bits_per_s"][0]) else 0.0
+                    figs = {k: float(np.asarray(v)[0]) for k, v in f.items() if np.asarray(v).ndim == 1}
+                    figs.update(p_gen=np.asarray(f["p_gen"][0]), skr=skr)
+                    figs["obj"] = _objective(figs)
+                    screened[(n, b)] = (None, (np.array([distances[b]]), np.zeros(0)), figs, st0)
+                    e["skr_bits_per_s"][b] = skr
+                    e["status"][b] = "optimized"
+                    best[b] = max(best[b], skr)
+                continue
+            jobs, refs = [], []
+            cap = scenario.search.t_trunc or T_CAP
+            for b in live:
+                t = _work_t(scenario, st0, hw0, distances[b])
+                if t is None:
+                    e["status"][b], e["reason"][b] = "infeasible", (
+                        f"truncation: the mean delivery time needs more than t_trunc = "
+                        f"{scenario.search.t_trunc or T_CAP} steps")
+                    continue
+                e["t_trunc"] = max(e["t_trunc"], t)
+                p, dur = (float(x[0]) for x in link_host(scheme, hw0, distances[b] / n)[:2])
+                t_mem = 1.0 / max(float(stations["rates"].max()) * 2 * dur, 1e-300)
+                cuts = screen_cutoffs(p, t_mem, t)
+                for tree in tree_variants(n, sym):
+                    st = Structure(n, (0,) * n_levels(n), tree)
+                    jobs.append(Job(st, b, distances[b], t, stations, d_shared))
+                    refs.append(cuts)
+            jobs, res = screen(scheme, _shared(hw0), jobs, refs, cap)
+            for job, (des, figs) in zip(jobs, res):
+                key = (n, job.b)
+                if key not in screened or figs["obj"] > screened[key][2]["obj"]:
+                    screened[key] = (job, des, figs, job.st)
+            for b in live:
+                if (n, b) in screened:
+                    job, des, figs, st = screened[(n, b)]
+                    e["skr_bits_per_s"][b] = figs["skr"]
+                    e["protocol"] = st.text
+                    e["status"][b] = "screened"
+                    best[b] = max(best[b], _certain(figs))
+            e["wall_s"] += time.perf_counter() - t0
+        # ---- refinement: top structures per distance, cut-offs at uniform spacing
+        hist = {b: [] for b in range(B)}
+        ref_jobs, ref_starts = [], []
+        for b in range(B):
+            cands = sorted([k for k in screened if k[1] == b and screened[k][0] is not None],
+                           key=lambda k: (-screened[k][2]["skr"], -screened[k][2]["obj"]))
+            for k in cands[:top]:
+                ref_jobs.append(screened[k][0])
+                ref_starts.append((screened[k][1], screened[k][2]))
+        hw_s = _shared(info[0][2])
+        bar.add_total(2)
+        bar.advance(description="refining cut-offs")
+        cap = s.t_trunc or T_CAP
+        ref_jobs, uni = refine(scheme, hw_s, ref_jobs, ref_starts, free=False, lmin=lmin, lmax=lmax, cap=cap,
+                               history=hist[0] if B == 1 else None) if ref_jobs else ([], [])
+        per_b = {}
+        for job, (des, figs) in zip(ref_jobs, uni):
+            e = entries[job.n]
+            e["skr_bits_per_s"][job.b] = max(e["skr_bits_per_s"][job.b], figs["skr"])
+            e["status"][job.b] = "optimized"
+            if job.b not in per_b or (figs["skr"], figs["obj"]) > (per_b[job.b][2]["skr"], per_b[job.b][2]["obj"]):
+                per_b[job.b] = (job, des, figs)
+        # ---- the winner per distance also moves its repeaters
+        win = [per_b[b] for b in sorted(per_b) if per_b[b][0].n > 1]
+        bar.advance(description="refining positions")
+        wjobs, free = refine(scheme, hw_s, [w[0] for w in win], [(w[1], w[2]) for w in win], free=True,
+                             lmin=lmin, lmax=lmax, cap=cap, history=hist[0] if B == 1 else None) if win else ([], [])
+        free_by_b = {w.b: (w, f) for w, f in zip(wjobs, free)}
+        for b in range(B):
+            cands = [(screened[k][3], None, screened[k][1], screened[k][2]) for k in screened
+                     if k[1] == b and screened[k][0] is None]  # one segment
+            if b in per_b:
+                job, des, figs = per_b[b]
+                cands.append((job.st, job, des, figs))
+            if not cands:
+                continue
+            st, job, des, figs = max(cands, key=lambda c: c[3]["skr"])
+            designs = {"uniform": (des, figs)}
+            if job is not None and b in free_by_b:
+                fjob, designs["free"] = free_by_b[b]
+                if fjob.t > job.t:  # one truncation for the reported designs
+                    none = des[1] >= job.t
+                    job, des = fjob, (des[0], np.where(none, fjob.t, des[1]))
+                    designs["uniform"] = (des, evaluate_designs(scheme, hw_s, [(job, *des)])[0])
+                L_free = designs["free"][0][0]
+                nc = evaluate_designs(scheme, hw_s, [(job, L_free, np.full(job.K, np.inf))])[0]
+                designs["no_cutoff"] = ((L_free, np.full(job.K, np.inf)), nc)
+            else:
+                designs["free"] = designs["no_cutoff"] = designs["uniform"]
+            results[b] = (st, job, designs, hist[b])
+            best[b] = max(best[b], max(_certain(v[1]) for v in designs.values()))
+        # counts whose bound lies below the final best are pruned (a screened count above it
+        # was not refined: top_structures)
+        for e in entries.values():
+            for b in range(B):
+                if e["status"][b] in ("screened", "pending") and e["bound_bits_per_s"][b] < best[b]:
+                    e["status"][b] = "pruned"
+                    e["reason"][b] = f"pruned: bound below the best design ({best[b]:.4g} bits/s)"
+                elif e["status"][b] == "screened":
+                    e["reason"][b] = f"screened only (not among the top_structures = {top} refined)"
+                elif e["status"][b] == "optimized" and e["skr_bits_per_s"][b] <= 0:
+                    e["status"][b], e["reason"][b] = "no key", "no design with a positive key fraction found"
+        # ---- purification structures (and every structure when link knobs are tuned): the
+        # gradient stage, best bound first
+        _rounds_stage(scenario, distances, info, best, results, entries, top, seed, n_starts,
+                      n_steps, lr, bar, with_plain=bool(knobs))
     finally:
         bar.close()
-    per_distance, summaries = [], []
+    per_distance = []
     for b, d in enumerate(distances):
-        best_k = max(per_struct, key=lambda k: per_struct[k][0][b]["best"]["skr"])
-        res, hist = per_struct[best_k]
-        st, hw, t = prep[best_k][:3]
-        per_distance.append({"distance_km": float(d), "structure": st, "t_trunc": t, "hw": hw,
-                             **res[b], "history": hist})
-    for k in per_struct:
-        st = prep[k][0]
-        summaries.append({"structure": st.label, "protocol": st.text,
-                          "skr_bits_per_s": [float(r["best"]["skr"]) for r in per_struct[k][0]],
-                          "t_trunc": prep[k][2], "wall_s": round(walls[k], 2)})
+        if results[b] is not None and max(v[1]["skr"] for v in results[b][2].values()) <= 0:
+            results[b] = None
+        per_distance.append(_pack(scenario, float(d), results[b], entries, b))
+    summaries = list(entries.values())
     return per_distance, summaries
+
+
+def _certain(figs) -> float:
+    """A rate that may prune other counts: only from a design whose truncation coverage is
+    within 1e-6 of one (the search compares designs down to 0.95)."""
+    return figs["skr"] if figs["coverage"] >= 1 - 1e-6 else 0.0
+
+
+def _bound_hw(scenario, hw):
+    """Hardware for the bound's time part (the largest single-click ``alpha`` and modes the
+    search may choose, modes at no time cost) and for its key-fraction part (the smallest
+    ``alpha``: the best fresh state)."""
+    s = scenario.search
+    hw_t, hw_kf = dict(hw), dict(hw)
+    if s.tune_alpha:
+        hw_t["alpha"] = jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)
+        hw_kf["alpha"] = jnp.asarray(1e-9, hw["alpha"].dtype)
+    if s.max_modes:
+        hw_t.update(modes=hw["max_modes"], mode_time=jnp.zeros_like(hw["mode_time"]))
+    return hw_t, hw_kf
+
+
+def _shared(hw):
+    return {k: v for k, v in hw.items() if k not in ("rates", "p_swap", "bsm")}
+
+
+def _final_check(scenario, job, design, figs):
+    """Coverage at the working truncation below ``1 − 1e-9``: evaluate again at longer
+    truncations, up to the scenario's ``t_trunc`` (or the automatic cap)."""
+    cap = scenario.search.t_trunc or T_CAP
+    t = job.t
+    while figs["coverage"] < 1 - 1e-9 and t < cap:
+        t = min(cap, 4 * t)
+        job = Job(job.st, job.b, job.distance, t, _stations(scenario, job.n)[0], job.depth)
+        figs = evaluate_designs(scenario.heralding.scheme, _shared(hardware(scenario, job.st)),
+                                [(job, design[0], design[1])])[0]
+    return job, figs
+
+
+def _pack(scenario, d, res, entries, b):
+    if res is None:
+        z = dict(skr=0.0, secret_key_rate=0.0, skr_per_channel_use=0.0, skr_bits_per_s=0.0,
+                 alpha=float(scenario.heralding.alpha), modes=float(scenario.multiplexing.modes), mean_time=math.inf, mean_fidelity=math.nan,
+                 mean_werner=math.nan, key_fraction=0.0, coverage=0.0, clock_s=math.nan,
+                 p_gen=np.zeros(1))
+        des = {"lengths_km": np.array([d]), "cutoff": np.zeros(0), **z}
+        st = Structure(1, (0,), build_tree(1, (0,)))
+        reason = {n: (e["reason"][b] or e["status"][b]) for n, e in entries.items()}
+        return {"distance_km": d, "structure": st, "t_trunc": 0, "best": des, "uniform": des,
+                "no_cutoff": des, "free": des, "history": np.zeros(0), "reason": reason}
+    st, job, designs, hist = res
+    out = {"distance_km": d, "structure": st, "t_trunc": job.t if job is not None else 0,
+           "history": np.asarray(hist), "reason": None}
+    for name, (des, figs) in designs.items():
+        cut = np.asarray(des[1], float)
+        if isinstance(job, Job):  # "none" is a cut-off >= the working truncation
+            none = cut >= job.t
+            job2, figs = _final_check(scenario, job, (des[0], np.where(none, np.inf, cut)), figs)
+            out["t_trunc"] = max(out["t_trunc"], job2.t)
+            cut = np.where(none, job2.t, cut)
+        out[name] = {"lengths_km": np.asarray(des[0], float), "cutoff": cut,
+                     "alpha": float(scenario.heralding.alpha), "modes": float(scenario.multiplexing.modes), **figs}
+    if isinstance(job, Job):  # one truncation for every reported cut-off "none"
+        for name in designs:
+            c = out[name]["cutoff"]
+            out[name]["cutoff"] = np.where(c >= job.t, out["t_trunc"], c)
+    best = max(("free", "uniform"), key=lambda k: out[k]["skr"])
+    out["best"] = out[best]
+    return out
+
+
+def _rounds_stage(scenario, distances, info, best, results, entries, top, seed, n_starts, n_steps, lr,
+                  bar, with_plain=False):
+    """Trees with purification rounds (and, ``with_plain``, without): the gradient stage
+    :func:`.gradient._optimize_structure` for the structures whose bound exceeds the best
+    design, best bound first (at most ``top``)."""
+    s = scenario.search
+    if s.max_rounds_per_level == 0 and not with_plain:
+        return
+    scheme = scenario.heralding.scheme
+    B = len(distances)
+    cands = []
+    for n, _, _, _, why in info:
+        h = n_levels(n)
+        for rounds in itertools.product(range(s.max_rounds_per_level + 1), repeat=h):
+            if (0 if with_plain else 1) <= sum(rounds) <= s.max_rounds_total:
+                st = Structure(n, tuple(rounds), build_tree(n, tuple(rounds)))
+                hw = hardware(scenario, st)
+                hw_t, hw_kf = _bound_hw(scenario, hw)
+                ub = np.array([0.0 if why[b] and not why[b].startswith("no key") else
+                               rate_upper_bound(st, scheme, hw_t, d, hw_kf) for b, d in enumerate(distances)])
+                cands.append((st, hw, ub))
+    cands.sort(key=lambda c: -c[2].max())
+    key = jax.random.PRNGKey(seed)
+    done = 0
+    from .gradient import _t_trunc
+
+    for k, (st, hw, ub) in enumerate(cands):
+        live = ub > best * (1 + 1e-9)
+        if not any(st.rounds) and st.n in entries:  # the count's own entry
+            entries.pop(st.n)
+        e = dict(segments=st.n, structure=st.label, protocol=st.text, rounds=list(st.rounds),
+                 skr_bits_per_s=[0.0] * B, bound_bits_per_s=ub.tolist(),
+                 status=["pruned"] * B, reason=[f"pruned: bound below the best design ({v:.4g} bits/s)"
+                                                for v in best],
+                 t_trunc=0, wall_s=0.0)
+        if not live.any() or done >= top:
+            if done >= top and live.any():
+                e["reason"] = [f"not optimized (top_structures = {top})"] * B
+            e["status"] = ["infeasible" if ub[b] <= 0 else e["status"][b] for b in range(B)]
+            entries[st.label] = e
+            continue
+        t, ok = _t_trunc(scenario, st, hw, distances)
+        bar.add_total(max(1, math.ceil(n_steps / 20)))
+        t0 = time.perf_counter()
+        out, hist = _optimize_structure(scenario, st, hw, distances, t, ok & live,
+                                        jax.random.fold_in(key, k), n_starts, n_steps, lr, bar)
+        e.update(t_trunc=t, wall_s=round(time.perf_counter() - t0, 2))
+        done += 1
+        for b in range(B):
+            r = out[b]
+            e["skr_bits_per_s"][b] = float(r["best"]["skr"])
+            e["status"][b], e["reason"][b] = "optimized", None
+            if r["best"]["skr"] > best[b]:
+                best[b] = r["best"]["skr"]
+                job = _FixedJob(st, b, distances[b], t)
+                designs = {name: ((r[name]["lengths_km"], r[name]["cutoff"]),
+                                  {**r[name], "skr": r[name]["skr"]}) for name in ("uniform", "free", "no_cutoff")}
+                results[b] = (st, job, designs, hist)
+        entries[st.label] = e
+
+
+class _FixedJob:
+    """Stand-in for a :class:`.treesearch.Job` of a gradient-stage structure (no padding)."""
+
+    def __init__(self, st, b, d, t):
+        self.st, self.b, self.distance, self.t, self.n, self.K = st, b, d, t, st.n, st.n_nodes
+
+
+__all__ = ["search", "evaluate", "NoFeasibleDesign", "MAX_SEGMENTS"]

@@ -1,0 +1,182 @@
+"""Swap trees of any shape and size evaluated by one compiled program per depth.
+
+A swap tree over ``S`` segments whose leaves lie at most ``d`` swaps below the root is
+embedded in the complete binary tree of depth ``d`` (``2**d`` leaves): a real leaf that sits
+higher than the bottom is swapped with *trivial* links (``p_gen = 1``, the perfect pair
+``Φ+``, no memory decay, no cut-off, a noise-free swap that always succeeds). A trivial link
+is ready at step 1, before or together with any real sub-chain (ready at ``t >= 1``), so it
+never makes its partner wait, never decays and never fails: ``Swap(X, trivial)`` delivers
+exactly what ``X`` delivers, at the same time. Every tree of depth ``d`` is then the same
+computation with different parameters, which are data (traced), not structure: one
+compiled program serves every segment count from ``2**(d−1) + 1`` to ``2**d`` and every tree
+shape. The complete tree is evaluated level by level, all nodes of a level in one batched
+call of the exact engine's node operation (:func:`qnjax.exact._combine`), so the program
+holds ``d`` node operations, not ``2**d − 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..exact import _Plan, _combine, _fast_len, _h, _leaf, _summarize
+from ..protocol import Link, Node, Swap, internal_nodes
+
+
+def tree_depth(tree: Node) -> int:
+    if isinstance(tree, Link):
+        return 0
+    if isinstance(tree, Swap):
+        return 1 + max(tree_depth(tree.left), tree_depth(tree.right))
+    raise TypeError("padded evaluation takes swap trees only (no distill nodes)")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A real swap tree embedded in the complete tree of ``depth`` (NumPy index arrays).
+
+    ``leaf_seg[j]``: real segment at padded leaf ``j`` (−1: trivial link). Padded nodes are
+    numbered level by level from the bottom (level 1 first, left to right);
+    ``node_real[k]``: post-order index of the real node there (−1: pass-through),
+    ``node_station[k]``: the station that swaps, ``node_spans[k]``: stations ``(a, b)`` of
+    the left and right child (rates ``r_a + r_b``) as a ``(2, 2)`` array.
+    """
+
+    depth: int
+    n: int
+    leaf_seg: np.ndarray
+    node_real: np.ndarray
+    node_station: np.ndarray
+    node_spans: np.ndarray
+
+
+def layout(tree: Node, depth: int | None = None) -> Layout:
+    d = tree_depth(tree) if depth is None else depth
+    if tree_depth(tree) > d:
+        raise ValueError(f"tree of depth {tree_depth(tree)} does not fit depth {d}")
+    real = {id(v): k for k, v in enumerate(internal_nodes(tree))}
+    leaf_seg = np.full(2**d, -1, np.int32)
+    n_nodes = 2**d - 1
+    offset = [0] * (d + 1)
+    for h in range(2, d + 1):
+        offset[h] = offset[h - 1] + 2 ** (d - h + 1)
+    node_real = np.full(n_nodes, -1, np.int32)
+    node_station = np.full(n_nodes, 0, np.int32)
+    node_spans = np.zeros((n_nodes, 2, 2), np.int32)
+
+    def put(v, h, i):  # node v at level h (0 = leaves), position i
+        if h == 0:
+            leaf_seg[i] = v.segment
+            return
+        k = offset[h] + i
+        if isinstance(v, Link):
+            put(v, h - 1, 2 * i)
+            return
+        node_real[k] = real[id(v)]
+        node_station[k] = v.left.span[1]
+        node_spans[k] = [v.left.span, v.right.span]
+        put(v.left, h - 1, 2 * i)
+        put(v.right, h - 1, 2 * i + 1)
+
+    put(tree, d, 0)
+    n = tree.span[1]
+    return Layout(d, n, leaf_seg, node_real, node_station, node_spans)
+
+
+@lru_cache(maxsize=32)
+def plan(depth: int, t_trunc: int) -> _Plan:
+    n_int = t_trunc + depth + 1
+    return _Plan(None, None, False, t_trunc, n_int, _fast_len(2 * n_int))
+
+
+def node_params(lay: dict, p_seg, lam0_seg, st_rates, st_pswap, st_bsm, cutoff_real):
+    """Padded per-leaf and per-node engine inputs of one design (JAX, traceable in all inputs).
+
+    ``lay``: a :class:`Layout` as arrays (``leaf_seg``, ``node_real``, ``node_station``,
+    ``node_spans``); ``p_seg`` (S_max,), ``lam0_seg`` (S_max, 4): links; ``st_rates``
+    (S_max + 1, 4) Walsh decay rates per step of each station's memory; ``st_pswap``
+    (S_max + 1,), ``st_bsm`` (S_max + 1, 4): swap hardware per station; ``cutoff_real``
+    (K_max,) steps, per real node in post-order.
+    """
+    dt = p_seg.dtype
+    seg = lay["leaf_seg"]
+    triv = seg < 0
+    sj = jnp.maximum(seg, 0)
+    p_leaf = jnp.where(triv, 1.0, p_seg[sj])
+    s0 = lam0_seg @ _h(dt)
+    s0_leaf = jnp.where(triv[:, None], 1.0, s0[sj])
+    real = lay["node_real"] >= 0
+    st = lay["node_station"]
+    sp = lay["node_spans"]
+    rates = st_rates[sp[..., 0]] + st_rates[sp[..., 1]]  # (K, 2, 4)
+    rates = jnp.where(real[:, None, None], rates, 0.0).at[..., 0].set(0.0)
+    cut = jnp.where(real, cutoff_real[jnp.maximum(lay["node_real"], 0)], jnp.inf)
+    return dict(p_leaf=p_leaf, s0_leaf=s0_leaf, cutoff=cut,
+                p_swap=jnp.where(real, st_pswap[st], 1.0),
+                bsm=jnp.where(real[:, None], st_bsm[st], 1.0), rates=rates)
+
+
+def evaluate_padded(depth: int, t_trunc: int, params: dict):
+    """Exact figures (:class:`qnjax.DeliveryResult`) of a batch of padded designs.
+
+    ``params`` as returned by :func:`node_params` with a leading batch axis ``B``."""
+    pl = plan(depth, t_trunc)
+    B = params["p_leaf"].shape[0]
+    C = 4
+    lam, spec = _leaf(pl, params["p_leaf"].reshape(-1), params["s0_leaf"].reshape(-1, C))
+    off = 0
+    ls = f = None
+    for h in range(1, depth + 1):
+        m = 2 ** (depth - h)
+        sl = slice(off, off + m)
+        off += m
+        lam = lam.reshape(B * m, 2, C, -1)
+        spec = spec.reshape(B * m, 2, C, -1)
+        flat = lambda a: a[:, sl].reshape((B * m,) + a.shape[2:])
+        r = flat(params["rates"])
+        lam, spec, ls, f = _combine(pl, "swap", lam[:, 0], spec[:, 0], lam[:, 1], spec[:, 1],
+                                    flat(params["cutoff"]), r[:, 0], r[:, 1], flat(params["p_swap"]),
+                                    flat(params["bsm"]), same=False)
+    return _summarize(pl, lam, ls, f)
+
+
+def layout_arrays(lay: Layout) -> dict:
+    """:class:`Layout` as a dict of NumPy arrays (rows of several trees stack)."""
+    return dict(leaf_seg=lay.leaf_seg, node_real=lay.node_real, node_station=lay.node_station,
+                node_spans=lay.node_spans)
+
+
+def chain_eval_padded(depth: int, t_trunc: int, scheme: str, hw: dict, row: dict, lengths, tau):
+    """Figures of one physical design (as :func:`.chain.chain_eval`) through the padded tree.
+
+    ``row``: the design's layout arrays plus ``seg_mask`` (S_max,) (1 for a real segment),
+    ``st_rates`` (S_max + 1, 4) Walsh memory rates per second, ``st_pswap``, ``st_bsm`` per
+    station; ``lengths`` (S_max,) km (0 past the real segments); ``tau`` (K_max,) cut-offs
+    in steps per real node (post-order)."""
+    from .chain import link_model
+
+    link = link_model(scheme, hw, lengths)
+    mask = row["seg_mask"] > 0
+    clock = jnp.max(jnp.where(mask, link.duration_s, 0.0), axis=-1)
+    p = jnp.where(mask, link.p_gen, 1.0)
+    prm = node_params(row, p, link.lam0, row["st_rates"] * clock, row["st_pswap"], row["st_bsm"], tau)
+    r = evaluate_padded(depth, t_trunc, {k: v[None] for k, v in prm.items()})
+    kfs = r.key_fraction_smooth[0]
+    T = r.mean_time[0]
+    lam = r.mean_state[0]
+    kf = jnp.maximum(kfs, 0)
+    chains = hw.get("memories", 1.0)
+    modes = hw.get("modes", 1.0)
+    return dict(key_fraction_smooth=kfs, key_fraction=kf, mean_time=T, mean_state=lam,
+                mean_fidelity=lam[0], mean_werner=(4 * lam[0] - 1) / 3, coverage=r.coverage[0],
+                clock_s=clock, p_gen=link.p_gen, secret_key_rate=kf / T,
+                skr_per_channel_use=kf / (T * modes), skr_bits_per_s=chains * kf / (T * clock))
+
+
+def depth_of(n: int) -> int:
+    """Depth of a balanced swap tree over ``n`` segments."""
+    return max(0, math.ceil(math.log2(n)))
