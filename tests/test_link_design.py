@@ -148,7 +148,13 @@ def test_alpha_free_is_at_least_as_good_as_every_fixed_alpha():
     free = q.optimize(scen(0.1, True))
     a = float(free.design["alpha"])
     assert 0.005 < a < 0.5
-    grid = {al: float(q.optimize(scen(al, False)).skr_bits_per_s) for al in (0.02, 0.03, 0.04, 0.06, 0.1)}
+    def fixed(al):  # a fixed alpha whose fresh links leave no key is a named error, rate 0
+        try:
+            return float(q.optimize(scen(al, False)).skr_bits_per_s)
+        except q.optimize.NoFeasibleDesign:
+            return 0.0
+
+    grid = {al: fixed(al) for al in (0.02, 0.03, 0.04, 0.06, 0.1)}
     assert max(grid.values()) > 0
     assert float(free.skr_bits_per_s) >= max(grid.values()) * (1 - 1e-6), (a, float(free.skr_bits_per_s), grid)
 

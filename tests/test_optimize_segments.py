@@ -41,10 +41,10 @@ def test_padded_tree_matches_engine(tree, depth):
     cut = rng.uniform(3, 40, K)
     sta = [v.left.span[1] for v in internal_nodes(tree)]
     ref = delivery(tree, p_gen=p, lam0=lam0, p_swap=ps[sta], rates=delivery_station_rates(tree, st_r),
-                   cutoff=cut, bsm_noise=bsm[sta], t_trunc=1024, warn=False)
+                   cutoff=cut, bsm_noise=bsm[sta], t_trunc=256, warn=False)
     lay = {k: jnp.asarray(v) for k, v in layout_arrays(layout(tree, depth)).items()}
     prm = node_params(lay, *(jnp.asarray(a) for a in (p, lam0, st_r, ps, bsm, cut)))
-    got = evaluate_padded(depth, 1024, jax.tree.map(lambda a: a[None], prm))
+    got = evaluate_padded(depth, 256, jax.tree.map(lambda a: a[None], prm))
     assert float(ref.coverage) > 1 - 1e-9
     for k in ("mean_time", "mean_fidelity", "key_fraction_smooth", "coverage"):
         np.testing.assert_allclose(np.asarray(getattr(got, k))[0], float(getattr(ref, k)), rtol=1e-9)
@@ -97,8 +97,8 @@ def test_list_restricts_the_search_and_nothing_feasible_is_a_named_error():
     scen = _with(default_scenario(), segments=(16,))
     with pytest.raises(NoFeasibleDesign, match="16 segments: no key"):
         optimize(scen)
-    res = optimize(_with(default_scenario(), segments=(3, 4), max_segment_km=math_inf()))
-    assert [c["segments"] for c in res.to_json()["candidates"]] == [3, 4]
+    res = optimize(_with(default_scenario(), segments=(9, 10)))
+    assert [c["segments"] for c in res.to_json()["candidates"]] == [9, 10]
 
 
 def math_inf():

@@ -264,13 +264,15 @@ def key_fraction_bound(st: Structure, scheme: str, hw: dict, distance_km: float)
     ``1 − h(e_X) − h(e_Z)`` grows with ``|c_k|``, so the fraction is at most that of
     ``|c_k| = Π |c_k(link)| · Π |b_k|`` with every link at its best fresh state (the
     single-click state improves as a segment shortens: both ends of the allowed lengths
-    are tried, each coordinate being monotone in the length). With purification: 1."""
+    are tried, each coordinate being monotone in the length; a tuned ``alpha`` is given as an
+    array ``(k, 1)`` of candidate values and the largest ``|c_k|`` over them is used). With
+    purification: 1."""
     if any(st.rounds):
         return 1.0
     lmin = float(hw["lmin"])
     lmax = min(distance_km - (st.n - 1) * lmin, float(hw["lmax"]) or math.inf)
     ends = [max(lmin, 1e-9), max(lmax, lmin, 1e-9)]
-    c_link = np.max(np.abs(link_host(scheme, hw, ends)[2]), axis=0)
+    c_link = np.abs(link_host(scheme, hw, ends)[2]).reshape(-1, 4).max(axis=0)
     c = c_link ** st.n * np.prod(np.abs(np.asarray(hw["bsm"])), axis=0)
     c[0] = 1.0
     kf = float(_host_fns(scheme)[1](jnp.asarray(c, jnp.result_type(float))))

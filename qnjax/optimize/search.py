@@ -283,13 +283,16 @@ def _certain(figs) -> float:
 
 def _bound_hw(scenario, hw):
     """Hardware for the bound's time part (the largest single-click ``alpha`` and modes the
-    search may choose, modes at no time cost) and for its key-fraction part (the smallest
-    ``alpha``: the best fresh state)."""
+    search may choose, modes at no time cost) and for its key-fraction part (every ``alpha``
+    on a dense grid: the best fresh state coordinate by coordinate)."""
     s = scenario.search
     hw_t, hw_kf = dict(hw), dict(hw)
     if s.tune_alpha:
         hw_t["alpha"] = jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)
-        hw_kf["alpha"] = jnp.asarray(1e-9, hw["alpha"].dtype)
+        # the fresh state's coordinates over a dense grid of alpha (with dark counts the best
+        # state is not at the smallest alpha)
+        grid = np.concatenate([np.geomspace(1e-6, ALPHA_MAX, 96), [float(hw["alpha"])]])[:, None]
+        hw_kf["alpha"] = jnp.asarray(grid, hw["alpha"].dtype)
     if s.max_modes:
         hw_t.update(modes=hw["max_modes"], mode_time=jnp.zeros_like(hw["mode_time"]))
     return hw_t, hw_kf
