@@ -95,7 +95,8 @@ def _cases() -> list[Case]:
             INTS + ["1000000000", "auto,", "AUTO "]]
     out += [Case(ev + ["--max-memory", v], "--max-memory", must_fail=True) for v in SIZES if v not in ("1",)]
     out += [Case(ev + ["--max-memory", "1"], "--t-trunc", must_fail=True)]
-    out += [Case(["evaluate", "--protocol", ",".join(["swap"] * 25), "--t-trunc", "64", "--json"], "--t-trunc")]
+    out += [Case(["evaluate", "--protocol", ",".join(["swap"] * 25), "--t-trunc", v, "--json"], "--t-trunc",
+                 tag="issue") for v in ("64", "auto")]
     out += [Case(["evaluate", "--protocol", "swap,swap", "--p-gen", "1e-4", "--w0", "0.9", "--t-coh", "100",
                   "--cutoff", "5,5", "--t-trunc", "256", "--json"], "--t-trunc", must_fail=True, tag="issue")]
 

@@ -15,6 +15,9 @@ from ._checks import (MAX_MEMORY_HELP, check_result, delivery_bytes, echo_json, 
                       memory_limit, need_memory, output_path, save_figure)
 
 
+MIN_COVERAGE = 1e-3
+
+
 def _bytes(levels, t_trunc: int) -> int:
     """Working memory of one design plus the returned pmf and state (float64)."""
     return delivery_bytes(len(levels), t_trunc) + 3 * 8 * int(t_trunc)
@@ -83,6 +86,7 @@ def evaluate(
             max_t //= 2
         need_memory(_bytes(levels, 1024), max_memory, "--t-trunc auto (from 1024 steps)", "lower the depth")
     plot = output_path(plot, "--plot")
+    tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
     from ..exact import delivery
 
     t0 = time.perf_counter()
@@ -93,6 +97,11 @@ def evaluate(
             r = delivery(levels, p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, cutoff=cut, t_trunc=t_trunc_v,
                          **kw)
         except ValueError as e:
+            if tiny:
+                fail(f"{' and '.join(tiny)} below 1e-12 lies outside the range the engine resolves; raise it")
+            if t_trunc_v == "auto" and "nan" in str(e).lower() and "cutoff" not in str(e):
+                fail(f"--t-trunc auto: the engine returned NaN at 1024 steps, so no truncation length "
+                     f"could be estimated ({len(levels)} levels); give --t-trunc N or use fewer levels")
             fail(str(e).replace("cutoff", "--cutoff", 1) if "cutoff" in str(e) else str(e))
     wall = time.perf_counter() - t0
     echo_warnings(caught)
@@ -112,12 +121,15 @@ def evaluate(
     }
     n = out["t_trunc"]
     hint = (f"raise --t-trunc (now {n}) or use --t-trunc auto" if t_trunc_v != "auto" else
-            f"the automatic truncation stopped at {n} steps (coverage {out['coverage']:.3g}); "
-            "raise --max-memory or lower the depth")
-    tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
+            f"the automatic truncation stopped at {n} steps; "
+            + ("raise --max-memory" if n < 2**21 else f"give --t-trunc above {n} (memory permitting)"))
     if tiny:
         hint = f"{' and '.join(tiny)} below 1e-12 lies outside the range the engine resolves; raise it"
     check_result(out, hint, _reason(r))
+    # below this the attempt decomposition has almost nothing to work with (seen: mean time off 100x)
+    if out["coverage"] < MIN_COVERAGE:
+        fail(f"the result is not trustworthy: t_trunc {n} covers only {out['coverage']:.3g} of the delivery-time "
+             f"distribution (at least {MIN_COVERAGE:g} needed); {hint}")
     # every segment needs one successful attempt: E[T] >= 1 / p_gen
     if out["mean_time"] < (1 - 1e-6) / p_gen:
         fail(f"the result is not trustworthy: mean_time = {out['mean_time']:.6g} steps is below the physical "
