@@ -120,7 +120,7 @@ def plan(network: Any, demands: Any, *, hardware: NetworkHardware | str | None =
          budget: int | None = None, target: float | None = None, objective: str = "min",
          sharing: str = "dedicated", k_paths: int = 2, max_repeaters: int = 3, distill: bool = False,
          sites: Iterable[str] | None = None, max_segment_km: float = math.inf,
-         length_attr: str = "dist", exhaustive_limit: int = 20000, node_limit: int = 100000,
+         length_attr: str = "dist", exhaustive_limit: int = 200000, node_limit: int = 100000,
          progress=None) -> NetworkPlan:
     """Plan repeater sites, routes, protocols and cut-offs for ``demands`` on ``network``.
 
@@ -205,6 +205,11 @@ def plan(network: Any, demands: Any, *, hardware: NetworkHardware | str | None =
             out = search(pricer, bud, exhaustive_limit=exhaustive_limit, node_limit=node_limit, floor=floor)
             R = sum(pricer.bit[s] for s in out.sites)
             chosen = pricer.choose(R)
+            for d, i in enumerate(chosen):
+                if i < 0:
+                    a, b = pairs[d]
+                    raise NetworkError(f"budget {bud}: the best set leaves pair {a}:{b} without a chain "
+                                       f"(its routes need segments within max_segment_km = {max_segment_km})")
             if all(table.entries[i].refined for i in chosen):
                 return pricer, out, R, chosen
             say(f"refining cut-offs of {len(chosen)} chain(s)")

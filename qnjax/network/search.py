@@ -77,17 +77,19 @@ class Pricer:
         for d in range(len(self.masks)):
             ok = (self.masks[d] & notR) == 0
             r = np.where(ok, self.rates[d], -1.0)
-            out.append(int(self.ids[d][int(np.argmax(r))]))
+            k = int(np.argmax(r)) if r.size else -1
+            out.append(int(self.ids[d][k]) if k >= 0 and r[k] >= 0 else -1)
         return out
 
     def shares(self, chosen: list[int]) -> np.ndarray:
         """Time share of every demand (1 with dedicated memories)."""
-        return time_shares([self.table.entries[i].reps for i in chosen]) if self.sharing == "time" \
-            else np.ones(len(chosen))
+        return time_shares([self.table.entries[i].reps if i >= 0 else () for i in chosen]) \
+            if self.sharing == "time" else np.ones(len(chosen))
 
     def demand_rates(self, R: int) -> np.ndarray:
+        """Rate of every demand under ``R`` (0 for a demand with no usable chain)."""
         chosen = self.choose(R)
-        return np.array([self.table.entries[i].rate for i in chosen]) * self.shares(chosen)
+        return np.array([self.table.entries[i].rate if i >= 0 else 0.0 for i in chosen]) * self.shares(chosen)
 
     def key(self, rates: np.ndarray) -> tuple:
         a, b = float(np.min(rates)), float(np.sum(rates))
@@ -95,6 +97,14 @@ class Pricer:
 
     def value(self, R: int) -> tuple:
         return self.key(self.demand_rates(R))
+
+    def values_many(self, Rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Objective pairs of many sets at once (dedicated memories; ``Rs`` uint64 masks)."""
+        notR = (~Rs) & np.uint64(self.full)
+        per = np.stack([np.where((self.masks[d][None, :] & notR[:, None]) == 0, self.rates[d][None, :], -1.0)
+                        .max(axis=1, initial=-1.0) for d in range(len(self.masks))], axis=1)
+        a, b = per.min(axis=1), per.sum(axis=1)
+        return (a, b) if self.objective == "min" else (b, a)
 
     def bound(self, I: int, X: int, r: int) -> tuple:
         """Upper bound on the objective of every set ``R ⊇ I``, ``R ∩ X = ∅``, ``|R \\ I| <= r``."""
@@ -147,7 +157,7 @@ def _greedy(p: Pricer, budget: int) -> int:
     return R
 
 
-def search(p: Pricer, budget: int, *, exhaustive_limit: int = 20000, node_limit: int = 100000,
+def search(p: Pricer, budget: int, *, exhaustive_limit: int = 200000, node_limit: int = 100000,
            time_limit_s: float = 300.0, floor: tuple | None = None) -> SearchOutcome:
     """Best repeater set of at most ``budget`` sites (see the module docstring). ``floor``: stop
     as soon as a set reaching this objective is found (used by target mode)."""
@@ -156,6 +166,20 @@ def search(p: Pricer, budget: int, *, exhaustive_limit: int = 20000, node_limit:
     monotone = p.sharing == "dedicated"
     sizes = [b] if monotone else range(b + 1)
     count = sum(math.comb(n, k) for k in sizes)
+    if count <= exhaustive_limit and monotone and p.dtype is np.uint64:
+        best_R, best_v = 0, p.value(0)
+        combos = itertools.combinations(range(n), b)
+        while True:
+            chunk = list(itertools.islice(combos, 4096))
+            if not chunk:
+                break
+            Rs = np.array([sum(1 << i for i in c) for c in chunk], dtype=np.uint64)
+            v1, v2 = p.values_many(Rs)
+            k = int(np.lexsort((v2, v1))[-1])
+            if (v1[k], v2[k]) > best_v:
+                best_R = int(Rs[k])
+                best_v = p.value(best_R)
+        return SearchOutcome(p.names(_prune(p, best_R)), best_v, True, best_v, "exhaustive", count)
     if count <= exhaustive_limit:
         best_R, best_v = 0, p.value(0)
         for k in sizes:
@@ -198,7 +222,7 @@ def _prune(p: Pricer, R: int) -> int:
     """Keep only the sites some demand's chosen chain uses (unused sites are not built)."""
     used = 0
     for i in p.choose(R):
-        for r in p.table.entries[i].reps:
+        for r in (p.table.entries[i].reps if i >= 0 else ()):
             used |= p.bit[r]
     return used if p.value(used) >= p.value(R) else R
 
