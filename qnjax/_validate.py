@@ -1,16 +1,20 @@
 """Boundary checks for concrete inputs.
 
 Every public numeric function calls these on its arguments. They inspect *concrete*
-values only: under ``jit``/``vmap``/``grad`` the arguments are tracers and the checks
-are skipped (no host round-trip, no recompilation). Invalid input inside ``jit``
-therefore propagates as out-of-range numbers or NaN instead of raising; validate
-once outside the transformed function if that matters.
+values: under ``jit``/``vmap``/``grad`` the arguments are tracers and the host checks
+are skipped (no host round-trip, no recompilation). Engines then mark invalid designs
+with NaN instead of raising (NaN propagates; it never becomes a key). With
+``runtime=True`` a traced argument is wrapped in :func:`equinox.error_if` instead, so
+the compiled program raises at run time with the host check's message (without the
+offending value, which is not known when the program is built); the caller must use
+the returned array for the check to take effect.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import jax
+import jax.numpy as jnp
 
 
 def _concrete(x):
@@ -34,56 +38,109 @@ def _fmt(v: np.ndarray) -> str:
     return repr(x)
 
 
+def range_message(name: str, lo: float = -np.inf, hi: float = np.inf,
+                  lo_open: bool = False, hi_open: bool = False) -> str:
+    """``"<name> must lie in [lo, hi]"``: the start of :func:`check_range`'s message."""
+    lb = "(" if lo_open else "["
+    rb = ")" if hi_open else "]"
+    return f"{name} must lie in {lb}{lo}, {hi}{rb}"
+
+
+def outside(x, lo: float = -np.inf, hi: float = np.inf, lo_open: bool = False, hi_open: bool = False):
+    """Element-wise ``x`` is NaN or outside the range (NumPy or traced JAX arrays)."""
+    xp = np if isinstance(x, np.ndarray) else jnp
+    bad = xp.isnan(x) if xp.issubdtype(x.dtype, xp.floating) else xp.zeros(x.shape, bool)
+    bad = bad | ((x <= lo) if lo_open else (x < lo))
+    return bad | ((x >= hi) if hi_open else (x > hi))
+
+
+def runtime_error_if(x, bad, message: str):
+    """``equinox.error_if``: the compiled program raises ``message`` where ``bad`` holds."""
+    import equinox as eqx
+
+    return eqx.error_if(x, bad, message)
+
+
 def check_range(x, name: str, lo: float = -np.inf, hi: float = np.inf,
-                lo_open: bool = False, hi_open: bool = False):
-    """Raise ``ValueError`` if any concrete element of ``x`` lies outside the range."""
+                lo_open: bool = False, hi_open: bool = False, runtime: bool = False):
+    """Raise ``ValueError`` if any concrete element of ``x`` is NaN or lies outside the range.
+
+    ``runtime``: a traced ``x`` comes back wrapped in :func:`equinox.error_if` with the
+    same message (use the returned array).
+    """
+    msg = range_message(name, lo, hi, lo_open, hi_open)
     v = _concrete(x)
     if v is None:
+        if runtime and isinstance(x, jax.core.Tracer):
+            return runtime_error_if(x, outside(x, lo, hi, lo_open, hi_open), msg)
         return x
     if not np.issubdtype(v.dtype, np.number) and v.dtype != bool:
         raise TypeError(f"{name} must be numeric, got dtype {v.dtype}")
-    bad = np.isnan(v) if np.issubdtype(v.dtype, np.floating) else np.zeros(v.shape, bool)
-    bad |= (v <= lo) if lo_open else (v < lo)
-    bad |= (v >= hi) if hi_open else (v > hi)
+    bad = outside(v, lo, hi, lo_open, hi_open)
     if np.any(bad):
-        lb = "(" if lo_open else "["
-        rb = ")" if hi_open else "]"
         raise ValueError(
-            f"{name} must lie in {lb}{lo}, {hi}{rb}; got {_fmt(v[bad])}"
+            f"{msg}; got {_fmt(v[bad])}"
             + (f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")
         )
     return x
 
 
-def check_probability(x, name: str, open_low: bool = False):
+def check_probability(x, name: str, open_low: bool = False, runtime: bool = False):
     """Probabilities in ``[0, 1]`` (or ``(0, 1]`` with ``open_low``)."""
-    return check_range(x, name, 0.0, 1.0, lo_open=open_low)
+    return check_range(x, name, 0.0, 1.0, lo_open=open_low, runtime=runtime)
 
 
-def check_nonnegative(x, name: str):
+def check_nonnegative(x, name: str, runtime: bool = False):
     """Lengths, times, rates: ``>= 0`` (``inf`` allowed)."""
-    return check_range(x, name, 0.0, np.inf)
+    return check_range(x, name, 0.0, np.inf, runtime=runtime)
 
 
-def check_positive(x, name: str):
+def check_positive(x, name: str, runtime: bool = False):
     """Strictly positive quantities (``inf`` allowed)."""
-    return check_range(x, name, 0.0, np.inf, lo_open=True)
+    return check_range(x, name, 0.0, np.inf, lo_open=True, runtime=runtime)
 
 
-def check_bell(lam, name: str = "lam", atol: float = 1e-6):
-    """Bell-diagonal coefficients: last axis of size 4, non-negative, summing to 1."""
+def bell_problems(lam, atol: float = 1e-6):
+    """``(nan, negative, unnormalized)`` element masks over the batch axes of Bell-diagonal
+    ``lam`` (NumPy or traced JAX arrays)."""
+    xp = np if isinstance(lam, np.ndarray) else jnp
+    nan = xp.any(xp.isnan(lam), axis=-1)
+    neg = xp.any(lam < -atol, axis=-1)
+    unnorm = xp.abs(lam.sum(-1) - 1) > atol
+    return nan, neg, unnorm
+
+
+def check_bell(lam, name: str = "lam", atol: float = 1e-6, allow_nan: bool = False, runtime: bool = False):
+    """Bell-diagonal coefficients: last axis of size 4, not NaN, non-negative, summing to 1.
+
+    ``allow_nan``: NaN entries pass (figures of merit of a NaN state are NaN, never a
+    number). ``runtime``: see :func:`check_range`.
+    """
     v = _concrete(lam)
     shape = np.shape(lam)
     if len(shape) == 0 or shape[-1] != 4:
         raise ValueError(f"{name} must have a last axis of size 4 (I, X, Y, Z); got shape {shape}")
+    msgs = (f"{name} must not contain NaN", f"{name} must be non-negative",
+            f"{name} must sum to 1 over its last axis")
     if v is None:
+        if runtime and isinstance(lam, jax.core.Tracer):
+            for m, bad in zip(msgs, bell_problems(lam, atol)):
+                if not (allow_nan and m is msgs[0]):
+                    lam = runtime_error_if(lam, bad, m)
         return lam
-    if np.any(v < -atol):
-        raise ValueError(f"{name} must be non-negative; got min {v.min()!r}")
+    if not np.issubdtype(v.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {v.dtype}")
+    v = v.astype(np.float64)
+    nan = np.isnan(v).any(-1)
+    if np.any(nan) and not allow_nan:
+        raise ValueError(f"{msgs[0]}; got {v[nan][0].tolist()!r}")
+    ok = ~nan
+    if np.any(v[ok] < -atol):
+        raise ValueError(f"{msgs[1]}; got min {v[ok].min()!r}")
     s = v.sum(-1)
-    if np.any(np.abs(s - 1) > atol):
-        bad = s[np.abs(s - 1) > atol]
-        raise ValueError(f"{name} must sum to 1 over its last axis; got sum {_fmt(bad)}")
+    badsum = ok & (np.abs(s - 1) > atol)
+    if np.any(badsum):
+        raise ValueError(f"{msgs[2]}; got sum {_fmt(s[badsum])}")
     return lam
 
 

@@ -35,7 +35,12 @@ no cut-off.
 Mean delivery time and mean state use the attempt decomposition (Wald):
 ``E[T] = E[D] / P(success)`` with ``D`` the duration of one attempt, and the mean
 delivered state is the success-weighted state of one attempt. These converge much
-faster in ``t_trunc`` than sums over the truncated pmf.
+faster in ``t_trunc`` than sums over the truncated pmf: they need the sub-protocols, not
+the root, to be delivered within ``t_trunc``. The root's renewal is summed causally
+(power-series inverse, no wrap-around), so its pmf is exact below ``t_trunc`` however
+little of it is covered. When the truncation cannot support the decomposition, or a
+parameter is invalid under ``jit``, the fields are NaN and ``status`` says why (see
+:mod:`qnjax._truncation`); a number the engine returns is physical.
 """
 
 from __future__ import annotations
@@ -51,7 +56,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _formulas as F
-from ._validate import check_bell, check_nonnegative, check_positive, check_probability, check_range
+from . import _truncation as TR
+from ._validate import (bell_problems, check_bell, check_nonnegative, check_positive, check_probability,
+                        check_range, outside)
 from .keyrate import key_fraction_bb84, key_fraction_bb84_smooth
 from .protocol import Distill, Link, Node, Swap, internal_nodes, n_segments, parse_levels
 from .states import _H_NP
@@ -79,6 +86,14 @@ class DeliveryResult(NamedTuple):
         secret_key_rate: ``key_fraction / mean_time`` in bits per step.
         secret_key_rate_smooth: ``key_fraction_smooth / mean_time``.
         success_probability: probability that one attempt of the root node succeeds.
+        attempt_coverage: the smallest truncation coverage among the root's sub-protocols
+            (elementary links and non-root nodes); the attempt decomposition behind the
+            means needs it ``>= 1 − 1e-4``.
+        status: ``int32`` bit mask per design, ``0`` when every field is a number:
+            ``1`` truncation too short for the attempt decomposition, ``2`` a parameter
+            NaN or out of range (under ``jit``), ``4`` a mean outside its physical range
+            beyond rounding. Every float field of a flagged design is NaN;
+            :meth:`reason` says why in words.
     """
 
     pmf: jax.Array
@@ -93,6 +108,12 @@ class DeliveryResult(NamedTuple):
     secret_key_rate: jax.Array
     secret_key_rate_smooth: jax.Array
     success_probability: jax.Array
+    attempt_coverage: jax.Array
+    status: jax.Array
+
+    def reason(self) -> str | None:
+        """Why some designs have NaN fields (host-side), or ``None`` if none has."""
+        return TR.reason(self.status, self.attempt_coverage, int(self.pmf.shape[-1]))
 
 
 # --------------------------------------------------------------------------- static plan
@@ -152,11 +173,11 @@ def _leaf(plan: _Plan, p_gen, s0):
     and its (aliased, untruncated) spectrum ``p z / (1 − (1 − p) z)`` of length M/2+1."""
     dt = p_gen.dtype
     t = jnp.arange(plan.n_int, dtype=dt)
-    q = 1 - p_gen[:, None]
-    pos = q > 0
-    qs = jnp.where(pos, q, 0.5)
-    geo = jnp.where(pos, qs ** jnp.maximum(t - 1, 0), (t == 1).astype(dt))
-    pmf = jnp.where(t >= 1, p_gen[:, None] * geo, 0)
+    p = p_gen[:, None]
+    pos = p < 1
+    lq = jnp.log1p(-jnp.where(pos, p, 0.5))  # log(1 − p) without cancellation for tiny p
+    geo = jnp.where(pos, jnp.exp(lq * jnp.maximum(t - 1, 0)), (t == 1).astype(dt))
+    pmf = jnp.where(t >= 1, p * geo, 0)
     # z = exp(-2 pi i j / M); 1 - q z = (1 - z) + p z, with 1 - z from half-angle sines.
     j = np.arange(plan.fft_len // 2 + 1)
     z = np.exp(-2j * np.pi * j / plan.fft_len)
@@ -250,7 +271,8 @@ def _bilinear(plan: _Plan, op: str, x, y, p_swap, bsm):
     return jnp.einsum("btk,kc->bct", num, h)
 
 
-def _combine(plan: _Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swap, bsm, same: bool):
+def _combine(plan: _Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swap, bsm, same: bool,
+             root: bool = False):
     """One node: children Λ (B, C, N) and their spectra → node output Λ and its spectrum.
 
     The children's spectra are the untruncated renewal outputs of the level below
@@ -260,7 +282,8 @@ def _combine(plan: _Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swa
 
     ``rate_a`` / ``rate_b`` (B, C): Walsh decay rates per step of the waiting child.
     ``same``: the two children are identically distributed (distill nodes, level
-    protocols), which halves the work.
+    protocols), which halves the work. ``root``: sum the renewal causally (exact below
+    ``t_trunc`` whatever lies beyond; no spectrum is returned).
     """
     if same:
         # Identical children: xa = xb − Λ, so every symmetric term collapses to one.
@@ -281,44 +304,68 @@ def _combine(plan: _Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swa
         m_op = a * xb0 + xa0 * b
         ls = _bilinear(plan, op, la, xb, p_swap, bsm) + _bilinear(plan, op, xa, lb, p_swap, bsm)
     f = f_cut + m_op - ls[:, 0]
+    if root:
+        # Λ = Λ_s Σ_m f^{*m}: the renewal density as a power series (linear convolutions).
+        h = jnp.concatenate([jnp.ones_like(f[:, :1]), -f[:, 1:]], axis=-1)  # f(0) = 0
+        g = TR.series_inverse(h, plan.n_int, _fast_len)
+        lam = _irfft(plan, jnp.fft.rfft(ls, n=plan.fft_len, axis=-1)
+                     * jnp.fft.rfft(g, n=plan.fft_len, axis=-1)[:, None])
+        return lam, None, ls, f
     # Renewal over failed attempts, summed in Fourier space (one transform for f and Λ_s).
     spec = jnp.fft.rfft(jnp.concatenate([f[:, None], ls], axis=1), n=plan.fft_len, axis=-1)
-    fout = spec[:, 1:] / (1 - spec[:, :1])
+    # At zero frequency 1 − F = P(success) + P(attempt longer than the truncation), which
+    # the transform would get by cancellation (zero or negative for tiny p_swap).
+    den = (1 - spec[:, :1]).at[:, 0, 0].set(_psum(ls[:, 0]) + jnp.maximum(1 - _psum(f_cut + m_op), 0))
+    den = jnp.where(den == 0, 1, den)
+    fout = spec[:, 1:] / den
     return _irfft(plan, fout), fout, ls, f
 
 
+def _node_deficit(plan: _Plan, lam):
+    """``P(T > t_trunc − 1)`` of a node output (1 − its coverage), at least 0."""
+    return jnp.maximum(1 - _psum(lam[:, 0, : plan.n_out]), 0)
+
+
 def _evaluate(plan: _Plan, params: dict):
-    """Root Λ and the root's last attempt arrays, for flattened (B,) parameters."""
+    """Root Λ, the root's last attempt arrays and the largest truncation deficit of the
+    sub-protocols (:func:`_node_deficit`), for flattened (B,) parameters."""
     if plan.levels is not None:
         lam, spec = _leaf(plan, params["p_gen"], params["s0"])
+        deficit = TR.leaf_deficit(params["p_gen"], plan.n_out)
         ls = f = None
         for i, lv in enumerate(plan.levels):
+            root = i == len(plan.levels) - 1
             lam, spec, ls, f = _combine(
                 plan, lv, lam, spec, None, None, params["cutoff"][:, i], params["rates"],
-                params["rates"], params["p_swap"], params["bsm"], same=True,
+                params["rates"], params["p_swap"], params["bsm"], same=True, root=root,
             )
-        return lam, ls, f
+            if not root:
+                deficit = jnp.maximum(deficit, _node_deficit(plan, lam))
+        return lam, ls, f, deficit
 
     nodes = internal_nodes(plan.tree)
     index = {id(n): k for k, n in enumerate(nodes)}
-    last = {}
+    last = {"deficit": jnp.max(TR.leaf_deficit(params["p_gen"], plan.n_out), axis=-1)}
 
     def rec(node):
         if isinstance(node, Link):
             i = node.segment
             return _leaf(plan, params["p_gen"][:, i], params["s0"][:, i])
         k = index[id(node)]
+        root = node is plan.tree
         args = (params["cutoff"][:, k], params["rates"][:, k, 0], params["rates"][:, k, 1],
                 params["p_swap"][:, k], params["bsm"][:, k])
         if isinstance(node, Swap):
-            out = _combine(plan, "swap", *rec(node.left), *rec(node.right), *args, same=False)
+            out = _combine(plan, "swap", *rec(node.left), *rec(node.right), *args, same=False, root=root)
         else:
-            out = _combine(plan, "distill", *rec(node.child), None, None, *args, same=True)
+            out = _combine(plan, "distill", *rec(node.child), None, None, *args, same=True, root=root)
         last["ls"], last["f"] = out[2], out[3]
+        if not root:
+            last["deficit"] = jnp.maximum(last["deficit"], _node_deficit(plan, out[0]))
         return out[0], out[1]
 
     lam, _ = rec(plan.tree)
-    return lam, last["ls"], last["f"]
+    return lam, last["ls"], last["f"], last["deficit"]
 
 
 def _safe_div(num, den):
@@ -326,33 +373,57 @@ def _safe_div(num, den):
     return jnp.where(ok, num / jnp.where(ok, den, 1), 0)
 
 
-def _summarize(plan: _Plan, lam, ls, f):
+def _summarize(plan: _Plan, params: dict, lam, ls, f, deficit):
+    """Result fields from the root's Λ and last attempt; NaN and ``status`` bits where the
+    parameters were invalid, the truncation too short, or a mean unphysical."""
     n = plan.n_out
-    pmf = lam[:, 0, :n]
-    coverage = _psum(pmf)
-    t = jnp.arange(plan.n_int, dtype=lam.dtype)
+    dt = lam.dtype
+    sl = TR.slack(dt)
+    pmf_raw = lam[:, 0, :n]
+    coverage = _psum(pmf_raw)
+    t = jnp.arange(plan.n_int, dtype=dt)
     s = ls[:, 0]
     p_succ = _psum(s)
-    mean_time = _psum((s + f) * t) / p_succ
-    mean_walsh = _psum(ls) / p_succ[:, None]
+    p_ok = p_succ > 0
+    p_den = jnp.where(p_ok, p_succ, 1)
+    mean_time = _psum((s + f) * t) / p_den
+    mean_walsh = _psum(ls) / p_den[:, None]
+    h = _h(dt)
     if plan.werner:
-        mean_w = mean_walsh[:, 1]
-        off = (1 - mean_w) / 4
-        mean_state = jnp.stack([(1 + 3 * mean_w) / 4, off, off, off], -1)
-        state_t = _safe_div(lam[:, 1, :n], pmf)
+        w = mean_walsh[:, 1]
+        mean_state = jnp.stack([(1 + 3 * w) / 4] + [(1 - w) / 4] * 3, -1)
+        state_t = _safe_div(lam[:, 1, :n], pmf_raw)
     else:
-        h = _h(lam.dtype)
         mean_state = mean_walsh @ h / 4
+        state_t = _safe_div(jnp.einsum("bct,ck->btk", lam[:, :, :n], h) / 4, pmf_raw[..., None])
+    # physical ranges: E[T] >= 1 / p_gen of every link (at most one generation per step, Wald)
+    t_min = 1 / jnp.min(params["p_gen"].reshape(p_succ.shape[0], -1), axis=-1)
+    unphys = (~p_ok | (p_succ > 1 + sl) | (coverage > 1 + sl) | (mean_time < t_min * (1 - sl))
+              | jnp.any(mean_state < -sl, -1) | jnp.any(mean_state > 1 + sl, -1) | jnp.any(pmf_raw < -sl, -1))
+    mean_state = jnp.clip(mean_state, 0, 1)
+    if plan.werner:
+        mean_w = jnp.clip(w, -1 / 3, 1)
+    else:
         mean_w = (4 * mean_state[:, 0] - 1) / 3
-        state_t = jnp.einsum("bct,ck->btk", lam[:, :, :n], h) / 4
-        state_t = _safe_div(state_t, pmf[..., None])
     kf = key_fraction_bb84(mean_state)
     kfs = key_fraction_bb84_smooth(mean_state)
+    mean_time = jnp.maximum(mean_time, t_min)
+    invalid = params["invalid"]
+    trunc = ~invalid & (deficit > TR.ATTEMPT_DEFICIT_MAX)
+    unphys = unphys & ~invalid & ~trunc
+    status = (TR.INVALID * invalid + TR.TRUNCATED * trunc + TR.UNPHYSICAL * unphys).astype(jnp.int32)
+    bad = status != 0
+
+    def nan(x):
+        return jnp.where(bad.reshape(bad.shape + (1,) * (x.ndim - 1)), jnp.nan, x)
+
     return DeliveryResult(
-        pmf=pmf, state_t=state_t, coverage=coverage, mean_time=mean_time, mean_werner=mean_w,
-        mean_state=mean_state, mean_fidelity=mean_state[:, 0], key_fraction=kf,
-        key_fraction_smooth=kfs, secret_key_rate=kf / mean_time,
-        secret_key_rate_smooth=kfs / mean_time, success_probability=p_succ,
+        pmf=nan(jnp.maximum(pmf_raw, 0)), state_t=nan(state_t), coverage=nan(jnp.clip(coverage, 0, 1)),
+        mean_time=nan(mean_time), mean_werner=nan(mean_w), mean_state=nan(mean_state),
+        mean_fidelity=nan(mean_state[:, 0]), key_fraction=nan(kf), key_fraction_smooth=nan(kfs),
+        secret_key_rate=nan(kf / mean_time), secret_key_rate_smooth=nan(kfs / mean_time),
+        success_probability=nan(jnp.clip(p_succ, 0, 1)),
+        attempt_coverage=jnp.where(invalid, jnp.nan, 1 - jnp.clip(deficit, 0, 1)), status=status,
     )
 
 
@@ -361,7 +432,7 @@ def _run(plan: _Plan, params: dict, chunk: int):
     nb = params["p_gen"].shape[0]
 
     def one(p):
-        return _summarize(plan, *_evaluate(plan, p))
+        return _summarize(plan, p, *_evaluate(plan, p))
 
     if chunk >= nb:
         return one(params)
@@ -461,10 +532,12 @@ def delivery(
     rates=None,
     cutoff=None,
     bsm_noise=None,
-    t_trunc: Union[int, str] = 4096,
+    t_trunc: Union[int, str] = "auto",
     coverage_target: float = 1 - 1e-9,
     max_t_trunc: int = 2**21,
     chunk_bytes: int | None = None,
+    max_memory: float | None = None,
+    checks: bool = False,
     warn: bool = True,
 ) -> DeliveryResult:
     """Exact delivery-time distribution, delivered state and secret key rate.
@@ -493,13 +566,22 @@ def delivery(
             ``(..., L)`` one per level, tree ``(..., K)``. ``None``: no cut-offs.
         bsm_noise: Walsh multiplier of every swap's output, from
             :func:`bsm_noise_walsh`; levels ``(..., 4)``, tree ``(..., K, 4)``.
-        t_trunc: number of steps ``N`` of the returned pmf, or ``"auto"`` to double
-            from 1024 until ``coverage >= coverage_target`` for every design.
+        t_trunc: number of steps ``N`` of the returned pmf, or ``"auto"`` (default;
+            concrete inputs only) to grow from 1024 until ``coverage >= coverage_target``
+            for every design, or up to ``max_t_trunc`` / what ``max_memory`` allows. A
+            design whose truncation cannot support the attempt decomposition gets NaN
+            fields and a ``status`` bit (see :class:`DeliveryResult`), never a number.
         chunk_bytes: memory budget per chunk of designs; larger batches are
             evaluated chunk by chunk (``lax.map``). Default: 256 MiB on CPU (cache-sized
             work per chunk), 4 GiB on accelerators (measured on an H100: 75,000 vs 57,000
             designs/s at ``t_trunc = 10^4`` against 256 MiB chunks).
-        warn: warn when a returned coverage is below ``1 − 1e-6``.
+        max_memory: bytes this call may use (default: half the physical memory on CPU,
+            90 % of an accelerator's); a call estimated to need more is refused with a
+            ``ValueError`` before anything is allocated.
+        checks: under ``jit``, raise (``equinox.error_if``) when a parameter is NaN or out
+            of range, with the host check's message; without it such designs give NaN
+            fields and ``status`` bit 2.
+        warn: warn when a returned coverage is below ``1 − 1e-6`` or a design has no result.
 
     Returns:
         :class:`DeliveryResult` with the design batch shape in front.
@@ -522,22 +604,24 @@ def delivery(
     if (w0 is None) == (lam0 is None):
         raise ValueError("give exactly one of w0 (Werner mode) or lam0 (Bell-diagonal mode)")
     werner = w0 is not None
-    if t_trunc != "auto" and (not isinstance(t_trunc, (int, np.integer)) or t_trunc < 2):
+    if isinstance(t_trunc, str) and t_trunc == "auto":
+        t_trunc = "auto"
+    elif isinstance(t_trunc, bool) or not isinstance(t_trunc, (int, np.integer)) or t_trunc < 2:
         raise ValueError(f"t_trunc must be an integer >= 2 or 'auto'; got {t_trunc!r}")
 
-    # ---- validation of concrete values
-    check_probability(p_gen, "p_gen", open_low=True)
-    check_probability(p_swap, "p_swap", open_low=True)
+    # ---- validation (concrete values on the host; traced ones in the program with checks)
+    p_gen = check_probability(p_gen, "p_gen", open_low=True, runtime=checks)
+    p_swap = check_probability(p_swap, "p_swap", open_low=True, runtime=checks)
     if werner:
-        check_range(w0, "w0", -1 / 3, 1.0)
+        w0 = check_range(w0, "w0", -1 / 3, 1.0, runtime=checks)
     else:
-        check_bell(lam0, "lam0")
+        lam0 = check_bell(lam0, "lam0", runtime=checks)
     if rates is None:
-        check_positive(t_coh, "t_coh")
+        t_coh = check_positive(t_coh, "t_coh", runtime=checks)
     else:
-        check_nonnegative(rates, "rates")
+        rates = check_range(rates, "rates", 0.0, np.inf, hi_open=True, runtime=checks)
     if cutoff is not None:
-        check_nonnegative(cutoff, "cutoff")
+        cutoff = check_nonnegative(cutoff, "cutoff", runtime=checks)
         if np.ndim(cutoff) == 0 or np.shape(cutoff)[-1] != K:
             what = f"{K} levels" if levels is not None else f"{K} internal nodes"
             raise ValueError(f"cutoff must have a last axis of one entry per {what} ({K}); got shape {np.shape(cutoff)}")
@@ -548,6 +632,7 @@ def delivery(
     dts = [x.dtype for x in raw.values()
            if isinstance(x, (jax.Array, np.ndarray)) and jnp.issubdtype(x.dtype, jnp.floating)]
     dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.result_type(*dts) if dts else float))
+    _check_representable(raw, dtype)
     if bsm_noise is not None:
         raw["bsm"] = _bsm_walsh(bsm_noise, dtype, werner)
     item = _item_dims(levels is not None, werner)
@@ -568,32 +653,58 @@ def delivery(
     if chunk_bytes is None:
         chunk_bytes = _DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else _DEFAULT_CHUNK_BYTES_ACCEL
 
-    def run(n):
+    limit = TR.default_max_memory() if max_memory is None else float(max_memory)
+    state_comps = 1 if werner else 4
+
+    def plan_for(n):
         plan = _make_plan(levels, tree, werner, n)
         per_design = 16 * plan.comps * plan.fft_len * (6 if levels is not None else 2 * (K + 2))
         chunk = max(1, min(nb, chunk_bytes // per_design))
+        need = TR.delivery_bytes(per_design, chunk, nb, n, state_comps, dtype.itemsize)
+        return plan, chunk, need
+
+    def run(n):
+        plan, chunk, need = plan_for(n)
+        TR.check_memory(need, limit, f"delivery at t_trunc={n} for {nb} design(s)",
+                        "lower t_trunc (or the batch) or raise max_memory")
         return _prepare_and_run(plan, chunk, batch, K, S, dtype, raw)
 
     if t_trunc == "auto":
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(raw)):
+            raise ValueError("t_trunc='auto' (the default) needs concrete inputs; pass an integer t_trunc "
+                             "under jit/vmap/grad")
         n = 1024
         while True:
             res = run(n)
-            cov = res.coverage
-            if isinstance(cov, jax.core.Tracer):
-                raise ValueError("t_trunc='auto' needs concrete inputs; pass an integer t_trunc under jit/vmap/grad")
-            deficit = float(jnp.max(1 - cov))
-            if deficit <= 1 - coverage_target or n >= max_t_trunc:
+            st = np.asarray(res.status)
+            if np.all(st & TR.INVALID) or n >= max_t_trunc:
+                break
+            pmf_def = np.nan_to_num(1 - np.asarray(res.coverage, np.float64), nan=1.0)
+            att_def = np.nan_to_num(1 - np.asarray(res.attempt_coverage, np.float64), nan=0.0)
+            deficit = float(np.max(np.maximum(pmf_def, np.where(att_def > TR.ATTEMPT_DEFICIT_MAX, att_def, 0))))
+            if deficit <= 1 - coverage_target and not np.any(st & TR.TRUNCATED):
                 break
             # The tail of T is close to exponential: estimate its scale from the measured
             # deficit and the mean, and jump to the length that reaches the target.
-            scale = max(float(jnp.max(res.mean_time)), n / max(math.log(1 / max(deficit, 1e-300)), 1e-3))
+            mt = np.asarray(res.mean_time, np.float64)
+            mt = float(np.max(mt[np.isfinite(mt)])) if np.any(np.isfinite(mt)) else 0.0
+            scale = max(mt, n / max(math.log(1 / max(deficit, 1e-300)), 1e-3))
             want = 1.25 * scale * math.log(1 / (1 - coverage_target))
-            n = min(max_t_trunc, max(2 * n, 1 << math.ceil(math.log2(want))))
+            nxt = min(max_t_trunc, max(2 * n, 1 << math.ceil(math.log2(want))))
+            while nxt > n and plan_for(nxt)[2] > limit:  # grow only as far as max_memory allows
+                nxt //= 2
+            if nxt <= n:
+                break
+            n = nxt
     else:
         res = run(int(t_trunc))
 
     if warn and not isinstance(res.coverage, jax.core.Tracer):
-        cmin = float(jnp.min(res.coverage))
+        why = res.reason()
+        if why is not None:
+            warnings.warn(why, stacklevel=2)
+        cov = np.asarray(res.coverage)
+        cmin = float(np.min(cov[np.isfinite(cov)])) if np.any(np.isfinite(cov)) else 1.0
         if cmin < COVERAGE_WARN:
             warnings.warn(
                 f"delivery: truncation coverage {cmin:.9f} < 1 - 1e-6 at t_trunc={res.pmf.shape[-1]}; "
@@ -602,6 +713,27 @@ def delivery(
                 stacklevel=2,
             )
     return res
+
+
+def _check_representable(raw: dict, dtype) -> None:
+    """A positive or finite concrete parameter must stay so in the working dtype (p_gen =
+    1e-50 is 0 in float32, t_coh = 1e-300 too): refuse instead of computing with 0 or inf."""
+    fi = np.finfo(dtype)
+    for name, x in raw.items():
+        if x is None or isinstance(x, jax.core.Tracer):
+            continue
+        v = np.asarray(x, np.float64)
+        a = np.abs(v)
+        if name in ("p_gen", "p_swap", "t_coh") and np.any((a > 0) & (a < fi.tiny)):
+            raise ValueError(f"{name} must be at least {float(fi.tiny):.3g} in {dtype} (smaller values are 0 "
+                             f"there); got {_fmt_first(v[(a > 0) & (a < fi.tiny)])}; use float64")
+        if np.any(np.isfinite(v) & (a > fi.max)):
+            raise ValueError(f"{name} must be at most {float(fi.max):.3g} in {dtype}; "
+                             f"got {_fmt_first(v[np.isfinite(v) & (a > fi.max)])}")
+
+
+def _fmt_first(v) -> str:
+    return repr(float(np.ravel(v)[0]))
 
 
 def _item_dims(levels_mode: bool, werner: bool) -> dict:
@@ -644,13 +776,28 @@ def _prepare_and_run(plan: _Plan, chunk: int, batch: tuple, K: int, S, dtype, ra
     co = lift("cutoff") if "cutoff" in raw else jnp.full((K,), jnp.inf, dtype)
     seg = () if levels_mode else (S,)
     node = () if levels_mode else (K,)
+    bsm = jnp.asarray(raw["bsm"], dtype) if "bsm" in raw else jnp.ones((C,), dtype)
     params = {
         "p_gen": flat(lift("p_gen"), seg),
         "s0": flat(s0w, seg + (C,)),
         "p_swap": flat(lift("p_swap"), node),
         "rates": flat(rt_c, node + ((2,) if not levels_mode else ()) + (C,)),
         "cutoff": flat(co, (K,)),
-        "bsm": flat(jnp.asarray(raw["bsm"], dtype) if "bsm" in raw else jnp.ones((C,), dtype), node + (C,)),
+        "bsm": flat(bsm, node + (C,)),
     }
+    # Designs with a parameter that is NaN or out of range (reachable under jit, where the
+    # host checks cannot look) give NaN everywhere rather than a number.
+    s0_bad = outside(s0, -1 / 3, 1) if werner else jnp.any(jnp.stack(bell_problems(s0)), 0)
+
+    def anybad(x, tail):
+        return jnp.any(flat(x, tail).reshape(nb, -1), axis=-1)
+
+    invalid = (anybad(outside(lift("p_gen"), 0, 1, lo_open=True), seg) | anybad(s0_bad, seg)
+               | anybad(outside(lift("p_swap"), 0, 1, lo_open=True), node)
+               | anybad(outside(rt_c, 0, jnp.inf, hi_open=True), node + ((2,) if not levels_mode else ()) + (C,))
+               | anybad(outside(co, 0, jnp.inf), (K,)) | anybad(outside(bsm, -1, 1), node + (C,)))
+    params = {k: jnp.where(invalid.reshape((nb,) + (1,) * (v.ndim - 1)), jnp.ones_like(v) if k != "cutoff" else
+                           jnp.full_like(v, jnp.inf), v) for k, v in params.items()}
+    params["invalid"] = invalid
     res = _run(plan, params, chunk)
     return jax.tree.map(lambda x: x.reshape(batch + x.shape[1:]), res)

@@ -2,6 +2,8 @@
 
 All logarithms are base 2 (bits). QBERs of a Bell-diagonal state measured in the
 Z and X bases: ``e_Z = λX + λY``, ``e_X = λY + λZ``.
+
+NaN propagates: every figure of a NaN state (or of a NaN QBER) is NaN, never a key.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ def binary_entropy(p):
     """Binary entropy ``h(p) = −p log2 p − (1 − p) log2 (1 − p)`` in bits (Shannon 1948;
     Nielsen & Chuang §11.2.1); ``h(0) = h(1) = 0`` with a finite (zero) gradient there."""
     check_probability(p, "p")
-    p = _float(p)
+    return _binary_entropy(_float(p))
+
+
+def _binary_entropy(p):
     return _xlog2x(p) * -1 + _xlog2x(1 - p) * -1
 
 
 def _xlog2x(x):
-    """``x log2 x`` with ``0 log 0 = 0`` and a NaN-free gradient at ``x = 0``."""
+    """``x log2 x`` with ``0 log 0 = 0`` and a NaN-free gradient at ``x = 0``; NaN stays NaN."""
     pos = x > 0
     safe = jnp.where(pos, x, 1)
-    return jnp.where(pos, safe * jnp.log2(safe), 0)
+    return jnp.where(pos, safe * jnp.log2(safe), jnp.where(jnp.isnan(x), x, 0))
 
 
 def shannon_entropy(lam):
@@ -40,9 +45,10 @@ def qber(lam):
     anticommutes with ``Z ⊗ Z`` (``X ⊗ X``) flips the parity: X and Y for the Z basis,
     Y and Z for the X basis (e.g. Scarani et al., Rev. Mod. Phys. 81, 1301 (2009)).
     """
-    check_bell(lam, "lam")
+    check_bell(lam, "lam", allow_nan=True)
     lam = _float(lam)
-    return lam[..., 2] + lam[..., 3], lam[..., 1] + lam[..., 2]
+    nan = 0 * lam.sum(-1)  # NaN where any coefficient is NaN (the I coefficient included)
+    return lam[..., 2] + lam[..., 3] + nan, lam[..., 1] + lam[..., 2] + nan
 
 
 def key_fraction_bb84_smooth(lam):
@@ -52,7 +58,7 @@ def key_fraction_bb84_smooth(lam):
     form of Lo, Chau & Ardehali, J. Cryptol. 18, 133 (2005).
     """
     ex, ez = qber(lam)
-    return 1 - binary_entropy(ex) - binary_entropy(ez)
+    return 1 - _binary_entropy(ex) - _binary_entropy(ez)
 
 
 def key_fraction_bb84(lam):
@@ -64,7 +70,7 @@ def key_fraction_bb84(lam):
 def key_fraction_six_state_smooth(lam):
     """Unclipped six-state fraction ``1 − H(λ)`` (Bell-diagonal states; one-way
     post-processing, Renner, Gisin & Kraus, PRA 72, 012332 (2005))."""
-    check_bell(lam, "lam")
+    check_bell(lam, "lam", allow_nan=True)
     return 1 - shannon_entropy(lam)
 
 

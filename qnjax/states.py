@@ -103,14 +103,14 @@ def werner_to_bell(w):
 def bell_to_werner(lam):
     """Werner parameter ``w = (4 F − 1)/3`` of the Werner twirl of ``lam`` (Werner, PRA 40,
     4277 (1989))."""
-    check_bell(lam, "lam")
+    check_bell(lam, "lam", allow_nan=True)
     lam = _float(lam)
     return (4 * lam[..., 0] - 1) / 3
 
 
 def fidelity(lam):
     """Fidelity to ``|Φ+>``: the ``I`` coefficient ``lam[..., 0]``."""
-    check_bell(lam, "lam")
+    check_bell(lam, "lam", allow_nan=True)
     return _float(lam)[..., 0]
 
 
@@ -130,7 +130,7 @@ def twirl_to_werner(lam):
     """Depolarising (isotropic, ``U ⊗ U*``) twirl: keep the fidelity, spread the rest evenly
     (Bennett, DiVincenzo, Smolin & Wootters, PRA 54, 3824 (1996); Horodecki, PRA 59,
     4206 (1999))."""
-    check_bell(lam, "lam")
+    check_bell(lam, "lam", allow_nan=True)
     lam = _float(lam)
     f = lam[..., 0]
     off = (1 - f) / 3

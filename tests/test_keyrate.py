@@ -131,3 +131,28 @@ KEY_FNS = [
 @pytest.mark.parametrize("name,fn,args", KEY_FNS, ids=[f[0] for f in KEY_FNS])
 def test_keyrate_transform_and_dtypes(name, fn, args):
     check_transforms(fn, args)
+
+
+# ----------------------------------------------------------------- NaN never becomes a key
+
+
+NAN_STATES = [[np.nan, 0.1, 0.1, 0.1], [0.7, 0.1, 0.1, np.nan], [np.nan] * 4]
+
+
+@pytest.mark.parametrize("lam", NAN_STATES)
+@pytest.mark.parametrize("fn", [q.key_fraction_bb84, q.key_fraction_bb84_smooth, q.key_fraction_six_state,
+                                q.key_fraction_six_state_smooth, lambda x: q.qber(x)[0],
+                                lambda x: q.qber(x)[1]])
+def test_nan_state_gives_nan_figures(fn, lam):
+    """key_fraction_bb84([nan, .1, .1, .1]) used to be 0 (and 1 inside jit for NaN inputs)."""
+    assert np.isnan(float(fn(np.array(lam))))
+    assert np.isnan(float(jax.jit(fn)(jnp.asarray(lam))))
+    assert np.isnan(float(fn(jnp.asarray(lam, jnp.float32))))
+
+
+def test_nan_entropy_under_jit_is_nan_and_good_rows_unaffected():
+    assert np.isnan(float(jax.jit(q.binary_entropy)(jnp.nan)))
+    lam = jnp.array([[0.9, 0.05, 0.03, 0.02], [jnp.nan, 0.1, 0.1, 0.1]])
+    kf = np.asarray(q.key_fraction_bb84(lam))
+    assert np.isfinite(kf[0]) and np.isnan(kf[1])
+    assert kf[0] == pytest.approx(float(q.key_fraction_bb84(lam[0])), rel=1e-15)

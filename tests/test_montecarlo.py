@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 
 import numpy as np
 import pytest
 
 import jax
 
+import qnjax as q
 from qnjax.montecarlo import simulate_nested, simulate_swap_asap
 from qnjax.protocol import Distill, Link, Swap
 
@@ -309,3 +311,31 @@ def test_cli_simulate_table_and_errors(cli):
         res = runner.invoke(app, ["simulate", *args])
         assert res.exit_code == 2, (args, res.output)
         assert word in res.output and len(res.output.strip().splitlines()) == 1, res.output
+
+
+# ----------------------------------------------------------------- resources and seeds (refused up front)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: q.simulate_nested("swap", p_gen=0.5, samples=10**12), "samples must be at most 2\\*\\*30"),
+    (lambda: q.simulate_swap_asap(3, p_gen=0.5, samples=10**12), "samples must be at most 2\\*\\*30"),
+    (lambda: q.simulate_nested("swap", p_gen=0.5, samples=10, seed=2**70), "seed must be an integer in \\[0, 2\\*\\*64 - 1\\]"),
+    (lambda: q.simulate_nested("swap", p_gen=0.5, samples=10, seed=-1), "seed must be an integer"),
+    (lambda: q.simulate_swap_asap(3, p_gen=0.5, samples=10, seed=True), "seed must be an integer"),
+    (lambda: q.simulate_swap_asap(3, p_gen=0.5, samples=10, seed=1.5), "seed must be an integer"),
+    (lambda: q.simulate_nested(",".join(["swap"] * 25), p_gen=0.5, samples=10), "node instances"),
+    (lambda: q.simulate_swap_asap(10**6, p_gen=0.5, samples=10), "n_nodes must be at most"),
+    (lambda: q.simulate_swap_asap(1000, p_gen=0.5, samples=10, max_memory=2**20), "needs about .* max_memory"),
+    (lambda: q.simulate_nested("swap,swap", p_gen=0.5, samples=10, max_memory=2**16), "needs about .* max_memory"),
+])
+def test_resources_and_seeds_refused_before_running(call, match):
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        call()
+    assert time.perf_counter() - t0 < 5
+
+
+def test_largest_seed_is_accepted_and_distinct_from_zero():
+    a = q.simulate_nested("swap", p_gen=0.5, samples=200, seed=2**64 - 1, keep=200)
+    b = q.simulate_nested("swap", p_gen=0.5, samples=200, seed=0, keep=200)
+    assert not np.array_equal(np.asarray(a.times), np.asarray(b.times))

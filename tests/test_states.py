@@ -197,3 +197,17 @@ def test_walsh_coordinates_are_pauli_correlations():
             [(PAULI[0], PAULI[0]), (PAULI[3], PAULI[3]), (PAULI[2], PAULI[2]),
              (PAULI[1], PAULI[1])]]
     np.testing.assert_allclose(q.walsh(lam), [corr[0], corr[1], -corr[2], corr[3]], atol=1e-12)
+
+
+def test_check_bell_rejects_nan_and_figures_propagate_it():
+    from qnjax._validate import check_bell
+
+    bad = np.array([np.nan, 0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match=r"lam0 must not contain NaN; got \[nan, 0.1, 0.1, 0.1\]"):
+        check_bell(bad, "lam0")
+    with pytest.raises(ValueError, match="lam must not contain NaN"):
+        q.bell_to_dm(bad)
+    check_bell(bad, "lam", allow_nan=True)
+    for fn in (q.fidelity, q.bell_to_werner, lambda x: q.twirl_to_werner(x)[..., 0]):
+        assert np.isnan(float(fn(bad)))
+    assert not bool(q.is_valid_bell(bad))

@@ -82,14 +82,32 @@ def _hash_np(words, counter):
     return _mix32_np(x ^ words[..., 1])
 
 
+SEED_MAX = 2**64 - 1
+
+
+def check_seed(seed):
+    """An int seed in ``[0, 2**64 − 1]`` (the 64 bits that key the streams) or a JAX key;
+    anything else is refused rather than silently reduced modulo ``2**64``."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"seed must be an integer in [0, 2**64 - 1] or a JAX key; got {seed!r}")
+    if isinstance(seed, (int, np.integer)):
+        if not 0 <= int(seed) <= SEED_MAX:
+            raise ValueError(f"seed must be an integer in [0, 2**64 - 1] or a JAX key; got {int(seed)}")
+        return int(seed)
+    if isinstance(seed, float):
+        raise ValueError(f"seed must be an integer in [0, 2**64 - 1] or a JAX key; got {seed!r}")
+    return seed
+
+
 def design_words(seed, n: int) -> np.ndarray:
     """Stream keys ``(n, 2)`` uint32 of the design points for an int seed or a JAX key.
 
     NumPy twin of :func:`sub_words` (no device work, nothing to compile): design ``d`` of
     seed ``s`` always gets the same stream, whatever else is in the batch.
     """
-    if isinstance(seed, (int, np.integer)):
-        v = int(seed) & (2 ** 64 - 1)
+    seed = check_seed(seed)
+    if isinstance(seed, int):
+        v = seed
         base = np.array([v & 0xFFFFFFFF, v >> 32], np.uint32)
     else:
         base = np.asarray(jax.random.key_data(key_from_seed(seed)), np.uint32).reshape(-1)[-2:]
@@ -310,10 +328,25 @@ def pick_dtype(dtype) -> jnp.dtype:
     return dtype
 
 
+MAX_SAMPLES = 2**30  # per design point: trajectory counters are int32
+
+
 def check_samples(samples) -> int:
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a positive integer; got {samples!r}")
+    if samples > MAX_SAMPLES:
+        raise ValueError(f"samples must be at most 2**30 = {MAX_SAMPLES} per design point (int32 "
+                         f"counters); got {int(samples)}; split the run over several seeds")
     return int(samples)
+
+
+def check_memory(need: float, max_memory, what: str, advice: str) -> None:
+    """Refuse (``ValueError``) a run estimated to need more than ``max_memory`` bytes
+    (default: :func:`qnjax._truncation.default_max_memory`) before allocating it."""
+    from .._truncation import check_memory as _check, default_max_memory
+
+    limit = default_max_memory() if max_memory is None else float(max_memory)
+    _check(int(need), limit, what, advice)
 
 
 def pow2_at_least(x: float, lo: int, hi: int) -> int:

@@ -32,8 +32,11 @@ import numpy as np
 from ..protocol import Distill, Link, Swap, internal_nodes, levels_to_tree, n_segments, parse_levels, validate_tree
 from . import _params as P
 from ..states import _H_NP
-from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, design_words,
-                      fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words, uniform_open)
+from ._common import (BIG_TIME, Moments, Progress, build_result, check_memory, check_samples, check_seed,
+                      design_words, fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words,
+                      uniform_open)
+
+MAX_INSTANCES = 1024  # node instances (distill levels double the sub-tree): one traced step each
 from ._stream import _flat_set, _node_step, _pop, _times_from_ends
 
 
@@ -84,10 +87,22 @@ def _instances(tree):
     return tuple(out)
 
 
+def _count_instances(tree) -> int:
+    """Number of node instances of :func:`_instances` without building them."""
+    if isinstance(tree, Link):
+        return 0
+    if isinstance(tree, Swap):
+        return 1 + _count_instances(tree.left) + _count_instances(tree.right)
+    return 1 + 2 * _count_instances(tree.child)
+
+
 def _resolve(protocol):
     if isinstance(protocol, (Link, Swap, Distill)):
         return validate_tree(protocol), None
     levels = parse_levels(protocol)
+    if 2 ** len(levels) - 1 > MAX_INSTANCES:  # every level doubles the instances below it
+        raise ValueError(f"protocol expands to {2 ** len(levels) - 1} node instances ({len(levels)} levels); "
+                         f"simulate_nested supports at most {MAX_INSTANCES} (10 levels)")
     return levels_to_tree(levels), levels
 
 
@@ -226,6 +241,7 @@ def simulate_nested(
     chunk_size: Optional[int] = None,
     shrink: float = 0.5,
     memory_budget: Optional[float] = None,
+    max_memory: Optional[float] = None,
     dtype=None,
     progress=None,
 ):
@@ -253,8 +269,9 @@ def simulate_nested(
             coordinate but the first.
         cutoff: memory cut-off in steps; a trailing axis of one entry per level (level
             protocols) or per internal node (trees); ``inf`` or ``None`` = no cut-off.
-        samples: trajectories per design point.
-        seed: int or JAX key; the same seed gives the same numbers (CPU and GPU, float64).
+        samples: trajectories per design point, at most ``2**30``.
+        seed: int in ``[0, 2**64 − 1]`` or JAX key; the same seed gives the same numbers
+            (CPU and GPU, float64).
         max_time: slot cap; a trajectory not delivered by then is counted in
             ``undelivered`` (not in the means). ``None`` = no cap.
         keep: delivery-time / Werner samples kept per design point.
@@ -264,13 +281,19 @@ def simulate_nested(
         shrink: output buffer of a node relative to its attempts (upper levels work on
             ``shrink``-times smaller arrays; any value in (0, 1] gives the same model,
             only the speed differs).
+        max_memory: bytes the run may use (default: half the physical memory on CPU, 90 % of
+            an accelerator's); a run estimated to need more is refused before allocating.
         dtype: float32 or float64 (default: JAX's default float).
         progress: optional ``callback(done, total)`` called after every chunk.
+
+    Protocols expanding to more than 1024 node instances (a distill level doubles its
+    sub-tree) are refused with a ``ValueError``.
 
     Returns:
         :class:`~qnjax.montecarlo.MonteCarloResult` with the design batch shape.
     """
     samples = check_samples(samples)
+    seed = check_seed(seed)
     dtype = pick_dtype(dtype)
     tree, levels = _resolve(protocol)
     nodes = internal_nodes(tree)
@@ -331,8 +354,11 @@ def simulate_nested(
     if not 0 < shrink <= 1:
         raise ValueError(f"shrink must lie in (0, 1]; got {shrink!r}")
 
+    n_inst = _count_instances(tree)
+    if n_inst > MAX_INSTANCES:
+        raise ValueError(f"protocol expands to {n_inst} node instances (each distill level doubles its "
+                         f"sub-tree); simulate_nested supports at most {MAX_INSTANCES}")
     insts = _instances(tree)
-    n_inst = len(insts)
     keep = int(max(0, min(keep, samples)))
     if chunk_size is None:
         per = D * n_inst * (4 + 8 * s) * 12 + 1
@@ -347,6 +373,12 @@ def simulate_nested(
         A = int(chunk_size)
         if not 1 <= A <= 2 ** 23:
             raise ValueError(f"chunk_size must lie in [1, 2**23]; got {chunk_size!r}")
+    isz = np.dtype(dtype.name).itemsize
+    caps0 = _capacities(insts, A, float(shrink))[1]
+    need = (A * D * n_inst * (4 + 2 * isz * s) * 12 + sum(caps0) * D * (4 + isz * s)
+            + D * keep * (4 + isz) + D * n_inst * 64)
+    check_memory(need, max_memory, f"simulate_nested of {D} design(s) ({n_inst} node instances, "
+                 f"{A} attempts per chunk)", "lower chunk_size, keep or the batch, or raise max_memory")
     prm = dict(
         log_q=flat["log_q"].astype(dtype.name), s0=flat["s0"].astype(dtype.name),
         p_swap=flat["p_swap"].astype(dtype.name), rate=flat["rate"].astype(dtype.name),

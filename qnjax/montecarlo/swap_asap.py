@@ -38,9 +38,11 @@ import numpy as np
 
 from ..states import _H_NP
 from . import _params as P
-from ._common import (BIG_TIME, Moments, Progress, build_result, check_samples, fidelity_of,
-                      design_words, pick_dtype, pow2_at_least, sub_words,
+from ._common import (BIG_TIME, Moments, Progress, build_result, check_memory, check_samples, check_seed,
+                      fidelity_of, design_words, pick_dtype, pow2_at_least, sub_words,
                       uniform_open)
+
+MAX_NODES = 2**14
 
 
 def _take(x, idx, base):
@@ -189,13 +191,15 @@ def simulate_swap_asap(
     lanes: Optional[int] = None,
     slots_per_chunk: int = 64,
     memory_budget: float = 2.0 ** 27,
+    max_memory: Optional[float] = None,
     dtype=None,
     progress=None,
 ):
     """Monte Carlo of the swap-asap policy on a chain of ``n_nodes`` nodes (``n − 1`` segments).
 
     Args:
-        n_nodes: number of nodes including the two end nodes, ``>= 2``.
+        n_nodes: number of nodes including the two end nodes, in ``[2, 2**14]`` (every
+            slot updates every node of every lane; longer chains would not finish).
         p_gen: generation success per slot in [1e-6, 1]; one value or a trailing axis of
             ``n − 1`` (per segment). Leading axes are design points.
         w0 / lam0: initial Werner parameter (per segment) or Bell-diagonal state
@@ -208,16 +212,23 @@ def simulate_swap_asap(
             ``(..., 4)`` or ``(..., n, 4)``; overrides ``t_coh`` (rates ``(0,1,1,1)/(2 t_coh)``).
         cutoff: links with age ``>= cutoff`` are discarded (one value per design; ``None`` =
             none).
-        samples: trajectories per design point; seed: int or JAX key.
+        samples: trajectories per design point (at most ``2**30``); seed: int in
+            ``[0, 2**64 − 1]`` or JAX key.
         max_time: slot cap; trajectories not delivered by then are counted in ``undelivered``.
         keep: samples kept per design; lanes: parallel trajectories (default from
             ``memory_budget`` bytes); slots_per_chunk: slots per jitted call.
+        max_memory: bytes the run may use (default: half the physical memory on CPU, 90 % of
+            an accelerator's); a run estimated to need more is refused before allocating.
         dtype: float32 / float64; progress: optional ``callback(done, total)``.
     """
     if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 2:
         raise ValueError(f"n_nodes must be an integer >= 2; got {n_nodes!r}")
+    if n_nodes > MAX_NODES:
+        raise ValueError(f"n_nodes must be at most 2**14 = {MAX_NODES} (every slot updates every node "
+                         f"of every lane); got {int(n_nodes)}")
     n = int(n_nodes)
     samples = check_samples(samples)
+    seed = check_seed(seed)
     dtype = pick_dtype(dtype)
     if w0 is not None and lam0 is not None:
         raise ValueError("give either w0 (Werner mode) or lam0 (Bell-diagonal mode), not both")
@@ -266,6 +277,11 @@ def simulate_swap_asap(
         # several trajectories per lane keep the final drain (waiting for the slowest) short
         lanes = pow2_at_least(min(memory_budget / per, samples / 16), 64, 2 ** 20)
     lanes = int(lanes)
+    if lanes < 1:
+        raise ValueError(f"lanes must be a positive integer; got {lanes!r}")
+    check_memory(lanes * D * n * (12 + 8 * s) * 16 + D * keep * 12, max_memory,
+                 f"simulate_swap_asap of {D} design(s) x {lanes} lanes x {n} nodes",
+                 "lower lanes, n_nodes or the batch, or raise max_memory")
     # reference values for shifted sums (numerical stability of the variance)
     prod = np.prod(flat["s0"], axis=1)
     f_ref = prod.sum(-1) / 4 if bell else (1 + 3 * prod[..., 0]) / 4

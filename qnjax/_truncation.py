@@ -1,0 +1,137 @@
+"""Truncation, validity and resource rules of the exact delivery engine.
+
+The rule that keeps :func:`qnjax.delivery` honest
+--------------------------------------------------
+Every node's output is computed on ``t_trunc`` steps. The mean delivery time and the
+mean delivered state come from the attempt decomposition at the root (Wald:
+``E[T] = E[D] / P(success)``), which is exact when the root's *sub-protocols* (every
+elementary link and every non-root node) are delivered within the truncation; it does
+not need the root itself to be covered. So each result carries
+
+* ``coverage``: ``Σ pmf`` of the root (for the pmf and ``state_t``);
+* ``attempt_coverage``: the smallest coverage among the sub-protocols;
+* ``status``: a bit mask per design (:data:`TRUNCATED`, :data:`INVALID`,
+  :data:`UNPHYSICAL`), explained in words by :meth:`DeliveryResult.reason`.
+
+If ``attempt_coverage < 1 − ATTEMPT_DEFICIT_MAX`` the truncation cannot support the
+decomposition (and the sub-protocols' arrays wrap around in their Fourier renewal), so
+every field of that design is NaN and ``status`` has :data:`TRUNCATED`. Parameters
+outside their ranges (NaN, ``p_gen`` outside ``(0, 1]``, ``t_coh <= 0`` ...) reaching
+the engine under ``jit`` give NaN everywhere and :data:`INVALID`. Means outside their
+physical ranges by more than rounding give NaN and :data:`UNPHYSICAL`. NaN is the
+engine's "no answer"; it propagates through every derived figure and never becomes a key.
+
+Resources: :func:`delivery_bytes` estimates the memory of one call from ``t_trunc``, the
+batch and the protocol; :func:`qnjax.delivery` refuses (``ValueError``) what exceeds
+``max_memory`` before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# A sub-protocol may miss at most this probability mass within the truncation. The means
+# then carry a relative truncation error of the same order (at most ~1e-4; 1e-12 and
+# below for the usual t_trunc of 20+ mean times).
+ATTEMPT_DEFICIT_MAX = 1e-4
+
+TRUNCATED = 1  # the truncation is too short for the attempt decomposition
+INVALID = 2  # a parameter is NaN or outside its range (only reachable under jit)
+UNPHYSICAL = 4  # a mean left its physical range by more than rounding
+
+# Mean fields may leave their physical range by rounding only (after which they are clipped).
+RANGE_SLACK = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-8}
+
+
+def slack(dtype) -> float:
+    return RANGE_SLACK.get(np.dtype(dtype), 1e-4)
+
+
+def default_max_memory() -> int:
+    """Bytes one call may use: half the physical memory on CPU, 90 % of the device
+    memory on accelerators (16 GiB where the device does not say)."""
+    try:
+        if jax.default_backend() != "cpu":
+            stats = jax.devices()[0].memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(0.9 * stats["bytes_limit"])
+            return 16 * 2**30
+        return int(0.5 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 16 * 2**30
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def delivery_bytes(per_design: int, chunk: int, nb: int, n_out: int, state_comps: int, itemsize: int) -> int:
+    """Peak memory estimate of one :func:`qnjax.delivery` call, in bytes: the working set
+    of one chunk of designs (``per_design`` bytes each, the FFT buffers of every level) and
+    the returned ``pmf`` and ``state_t`` of all ``nb`` designs (twice, for the reshape)."""
+    outputs = 2 * nb * n_out * (1 + state_comps) * itemsize
+    return int(min(nb, chunk) * per_design * max(1, itemsize // 4) // 2 + outputs)
+
+
+def check_memory(need: int, limit: float, what: str, advice: str) -> None:
+    if need > limit:
+        raise ValueError(f"{what} needs about {fmt_bytes(need)}; the limit is {fmt_bytes(limit)} "
+                         f"(max_memory); {advice}")
+
+
+def leaf_deficit(p, n: int):
+    """``P(T > n − 1) = (1 − p)^(n − 1)`` of an elementary link, without cancellation."""
+    return jnp.exp((n - 1) * jnp.log1p(-p))
+
+
+def series_inverse(h, n: int, fast_len):
+    """First ``n`` coefficients of the power series ``1 / h(z)`` (``h[..., 0] = 1``), by
+    Newton's iteration ``g ← g + g (1 − h g)`` with FFT products; every product is a
+    linear convolution (no wrap-around), so the result is the causal renewal density
+    exactly, whatever mass lies beyond ``n`` (the circular renewal aliases that mass)."""
+    lead = h.shape[:-1]
+    g = jnp.ones(lead + (1,), h.dtype)
+    k = 1
+    while k < n:
+        k2 = min(2 * k, n)
+        m = fast_len(k2 + k)
+        hg = jnp.fft.irfft(jnp.fft.rfft(h[..., :k2], m) * jnp.fft.rfft(g, m), m)[..., :k2]
+        r = -hg[..., k:]  # 1 − h g vanishes below k
+        corr = jnp.fft.irfft(jnp.fft.rfft(g, m) * jnp.fft.rfft(r, m), m)[..., : k2 - k]
+        g = jnp.concatenate([g, corr], axis=-1)
+        k = k2
+    return g
+
+
+def reason(status, attempt_coverage, t_trunc: int) -> str | None:
+    """Words for the ``status`` bits of a (host-side) :class:`DeliveryResult`, or ``None``."""
+    st = np.asarray(status)
+    if not np.any(st):
+        return None
+    n, parts = st.size, []
+    if np.any(st & INVALID):
+        k = int(np.count_nonzero(st & INVALID))
+        parts.append(f"{k} of {n} design(s) have a parameter that is NaN or outside its range (p_gen and "
+                     "p_swap in (0, 1], w0 in [-1/3, 1], lam0 a probability vector, t_coh > 0, rates "
+                     "and cutoff >= 0); pass checks=True to raise with the parameter's name under jit")
+    if np.any(st & TRUNCATED):
+        bad = (st & TRUNCATED) != 0
+        cov = np.asarray(attempt_coverage, np.float64)
+        cmin = float(np.nanmin(np.where(bad, cov, np.inf))) if np.any(bad & ~np.isnan(cov)) else float("nan")
+        parts.append(f"{int(bad.sum())} of {n} design(s): truncation coverage of the sub-protocols "
+                     f"(attempt_coverage) is only {cmin:.6g} at t_trunc = {t_trunc} steps; the attempt "
+                     f"decomposition needs >= 1 - {ATTEMPT_DEFICIT_MAX:g} (the mean delivery time is far "
+                     "beyond t_trunc); raise t_trunc (or max_t_trunc / max_memory with t_trunc='auto'), or use float64 "
+                     "if the protocol is deep (float32 rounding grows about twofold per level)")
+    if np.any(st & UNPHYSICAL):
+        k = int(np.count_nonzero(st & UNPHYSICAL))
+        parts.append(f"{k} of {n} design(s) left the physical range by more than rounding "
+                     "(use float64, or a shorter t_trunc / protocol)")
+    return "delivery: no result (NaN) for " + "; ".join(parts)
