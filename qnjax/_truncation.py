@@ -11,7 +11,7 @@ not need the root itself to be covered. So each result carries
 * ``coverage``: ``Σ pmf`` of the root (for the pmf and ``state_t``);
 * ``attempt_coverage``: the smallest coverage among the sub-protocols;
 * ``status``: a bit mask per design (:data:`TRUNCATED`, :data:`INVALID`,
-  :data:`UNPHYSICAL`), explained in words by :meth:`DeliveryResult.reason`.
+  :data:`UNPHYSICAL`), explained in words by :attr:`DeliveryResult.reason`.
 
 If ``attempt_coverage < 1 − ATTEMPT_DEFICIT_MAX`` the truncation cannot support the
 decomposition (and the sub-protocols' arrays wrap around in their Fourier renewal), so

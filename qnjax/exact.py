@@ -93,7 +93,7 @@ class DeliveryResult(NamedTuple):
             ``1`` truncation too short for the attempt decomposition, ``2`` a parameter
             NaN or out of range (under ``jit``), ``4`` a mean outside its physical range
             beyond rounding. Every float field of a flagged design is NaN;
-            :meth:`reason` says why in words.
+            :attr:`reason` says why in words.
     """
 
     pmf: jax.Array
@@ -111,8 +111,9 @@ class DeliveryResult(NamedTuple):
     attempt_coverage: jax.Array
     status: jax.Array
 
+    @property
     def reason(self) -> str | None:
-        """Why some designs have NaN fields (host-side), or ``None`` if none has."""
+        """Why some designs have NaN fields, in words (host-side), or ``None`` if none has."""
         return TR.reason(self.status, self.attempt_coverage, int(self.pmf.shape[-1]))
 
 
@@ -700,7 +701,7 @@ def delivery(
         res = run(int(t_trunc))
 
     if warn and not isinstance(res.coverage, jax.core.Tracer):
-        why = res.reason()
+        why = res.reason
         if why is not None:
             warnings.warn(why, stacklevel=2)
         cov = np.asarray(res.coverage)

@@ -38,7 +38,7 @@ def test_short_truncation_gives_nan_and_a_reason_not_garbage():
     assert int(r.status) == TR.TRUNCATED
     all_nan(r)
     assert 0 <= float(r.attempt_coverage) < 1 - TR.ATTEMPT_DEFICIT_MAX
-    assert "t_trunc = 256" in r.reason() and "raise t_trunc" in r.reason()
+    assert "t_trunc = 256" in r.reason and "raise t_trunc" in r.reason
 
 
 def test_tiny_p_gen_mean_time_is_never_below_its_bound():
@@ -53,7 +53,7 @@ def test_tiny_p_gen_mean_time_is_never_below_its_bound():
 def test_default_truncation_is_auto_and_exact():
     p = 1e-3
     r = q.delivery("swap", p_gen=p, w0=0.9)
-    assert int(r.status) == 0 and r.reason() is None
+    assert int(r.status) == 0 and r.reason is None
     assert float(r.mean_time) == pytest.approx((3 - 2 * p) / (p * (2 - p)), rel=1e-9)
     assert float(r.coverage) >= 1 - 1e-9 and r.pmf.shape[-1] > 4096
     with pytest.raises(ValueError, match="t_trunc='auto'.*integer t_trunc"):
@@ -75,7 +75,7 @@ def test_batch_flags_only_the_designs_that_need_it():
     for i in (0, 2):
         alone = q.delivery("swap,swap", p_gen=pg[i], **kw)
         assert float(r.mean_time[i]) == float(alone.mean_time)
-    assert "1 of 3 design(s)" in r.reason()
+    assert "1 of 3 design(s)" in r.reason
     # gradients of the good designs stay finite with a flagged design in the batch
     g = jax.grad(lambda x: jnp.nansum(q.delivery("swap,swap", p_gen=x, **kw).secret_key_rate_smooth))(pg)
     assert np.all(np.isfinite(np.asarray(g)))
@@ -128,7 +128,7 @@ def test_deep_protocol_is_physical(dtype):
     r = q.delivery(("swap",) * 25, p_gen=dtype(0.5), w0=dtype(0.999), t_trunc=256, warn=False)
     if dtype == jnp.float32 and int(r.status):
         all_nan(r)
-        assert "float64" in r.reason()
+        assert "float64" in r.reason
         r = q.delivery(("swap",) * 8, p_gen=dtype(0.5), w0=dtype(0.999), t_trunc=256)
     assert int(r.status) == 0
     pmf = np.asarray(r.pmf)
@@ -160,7 +160,7 @@ def test_invalid_parameters_under_jit_give_nan_never_a_key(name, bad, dtype):
     r = jax.jit(run)(dtype(bad))
     assert int(r.status) == TR.INVALID
     all_nan(r)
-    assert "checks=True" in r.reason()
+    assert "checks=True" in r.reason
     assert int(jax.jit(run)(dtype(base[name])).status) == 0
 
 

@@ -51,7 +51,7 @@ def assert_physical_or_flagged(r, p_gen_min, dtype=np.float64):
     if status:
         for k in FLOAT_FIELDS:
             assert np.all(np.isnan(np.asarray(getattr(r, k)))), k
-        assert r.reason()
+        assert r.reason
         return
     slack = 1e-9 if dtype == np.float64 else 1e-5
     for k in FLOAT_FIELDS:
