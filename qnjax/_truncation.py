@@ -119,7 +119,7 @@ def reason(status, attempt_coverage, t_trunc: int) -> str | None:
     if np.any(st & INVALID):
         k = int(np.count_nonzero(st & INVALID))
         parts.append(f"{k} of {n} design(s) have a parameter that is NaN or outside its range (p_gen and "
-                     "p_swap in (0, 1], w0 in [-1/3, 1], lam0 a probability vector, t_coh > 0, rates "
+                     "p_swap in (0, 1], values below the dtype's smallest normal number counting as 0, w0 in [-1/3, 1], lam0 a probability vector, t_coh > 0, rates "
                      "and cutoff >= 0); pass checks=True to raise with the parameter's name under jit")
     if np.any(st & TRUNCATED):
         bad = (st & TRUNCATED) != 0

@@ -725,9 +725,12 @@ def _check_representable(raw: dict, dtype) -> None:
             continue
         v = np.asarray(x, np.float64)
         a = np.abs(v)
-        if name in ("p_gen", "p_swap", "t_coh") and np.any((a > 0) & (a < fi.tiny)):
+        with np.errstate(over="ignore", under="ignore"):
+            zero = (a > 0) & (np.asarray(v, dtype) == 0)
+        if name in ("p_gen", "p_swap", "t_coh") and np.any(zero):
             raise ValueError(f"{name} must be at least {float(fi.tiny):.3g} in {dtype} (smaller values are 0 "
-                             f"there); got {_fmt_first(v[(a > 0) & (a < fi.tiny)])}; use float64")
+                             f"there); got {_fmt_first(v[zero])}"
+                             + ("; use float64" if dtype != np.float64 else ""))
         if np.any(np.isfinite(v) & (a > fi.max)):
             raise ValueError(f"{name} must be at most {float(fi.max):.3g} in {dtype}; "
                              f"got {_fmt_first(v[np.isfinite(v) & (a > fi.max)])}")

@@ -332,7 +332,8 @@ def simulate_nested(
                 raise ValueError(f"rates of a tree must have shape (..., {n_int}, 2{', 4' if bell else ''}) "
                                  f"(internal node, waiting left/right child); got shape {np.shape(rates)}")
     if mr is None:
-        r = 1.0 / tc
+        with np.errstate(over="ignore", divide="ignore"):
+            r = 1.0 / tc  # t_coh below 1e-308: infinite rate, the waiting pair is gone at once
         mr = np.stack([np.zeros_like(r), r, r, r], -1) if bell else r[..., None]
         mr = np.broadcast_to(mr[..., None, :], mr.shape[:-1] + (2, mr.shape[-1]))
     if bell:

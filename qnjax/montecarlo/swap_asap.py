@@ -253,7 +253,8 @@ def simulate_swap_asap(
             raise ValueError(f"memory_rates must have a last axis of 4; got shape {mr.shape}")
         mr = P.trailing(mr, "memory_rates", n, extra=1)
     else:
-        r = 1.0 / (2 * tc)
+        with np.errstate(over="ignore", divide="ignore"):
+            r = 1.0 / (2 * tc)
         mr = np.stack([np.zeros_like(r), r, r, r], -1) if bell else r[..., None]
     decay = np.exp(-mr)
     if cutoff is None:
