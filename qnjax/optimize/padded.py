@@ -23,7 +23,8 @@ from functools import lru_cache
 import jax.numpy as jnp
 import numpy as np
 
-from ..exact import _Plan, _combine, _fast_len, _h, _leaf, _summarize
+from .. import _truncation as TR
+from ..exact import _Plan, _combine, _fast_len, _h, _leaf, _node_deficit, _summarize
 from ..protocol import Link, Node, Swap, internal_nodes
 
 
@@ -128,6 +129,8 @@ def evaluate_padded(depth: int, t_trunc: int, params: dict):
     B = params["p_leaf"].shape[0]
     C = 4
     lam, spec = _leaf(pl, params["p_leaf"].reshape(-1), params["s0_leaf"].reshape(-1, C))
+    # the engine's coverage rule: the largest truncation deficit of the sub-protocols
+    deficit = jnp.max(TR.leaf_deficit(params["p_leaf"].reshape(B, -1), pl.n_out), axis=-1)
     off = 0
     ls = f = None
     for h in range(1, depth + 1):
@@ -140,8 +143,11 @@ def evaluate_padded(depth: int, t_trunc: int, params: dict):
         r = flat(params["rates"])
         lam, spec, ls, f = _combine(pl, "swap", lam[:, 0], spec[:, 0], lam[:, 1], spec[:, 1],
                                     flat(params["cutoff"]), r[:, 0], r[:, 1], flat(params["p_swap"]),
-                                    flat(params["bsm"]), same=False)
-    return _summarize(pl, lam, ls, f)
+                                    flat(params["bsm"]), same=False, root=h == depth)
+        if h < depth:
+            deficit = jnp.maximum(deficit, jnp.max(_node_deficit(pl, lam).reshape(B, m), axis=-1))
+    info = {"p_gen": params["p_leaf"].reshape(B, -1), "invalid": jnp.zeros((B,), bool)}
+    return _summarize(pl, info, lam, ls, f, deficit)
 
 
 def layout_arrays(lay: Layout) -> dict:
