@@ -141,6 +141,9 @@ def plot_physical(res, scen, path) -> None:
     a.plot(n[done], rate[done], "o-", color="C0", label="best design found")
     a.plot(n[~done], np.zeros((~done).sum()), "x", color="0.5", label="pruned / infeasible")
     a.plot([j["segments"]], [j["skr_bits_per_s"]], "*", ms=14, color="C3", label="chosen")
+    from matplotlib.ticker import MaxNLocator
+
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_xlabel("number of segments")
     a.set_ylabel("secret-key rate (bits/s)")
     a.set_title("key rate vs number of segments", fontsize=9)
