@@ -329,6 +329,23 @@ def rate_upper_bound(st: Structure, scheme: str, hw: dict, distance_km: float, h
     return float(hw.get("memories", 1.0)) * kf / (t_min * clock)
 
 
+def bound_hardware(scenario, hw):
+    """Hardware for the bound's time part (the largest single-click ``alpha`` and modes the
+    search may choose, modes at no time cost) and for its key-fraction part (every ``alpha``
+    on a dense grid: the best fresh state coordinate by coordinate)."""
+    s = scenario.search
+    hw_t, hw_kf = dict(hw), dict(hw)
+    if s.tune_alpha:
+        hw_t["alpha"] = jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)
+        # the fresh state's coordinates over a dense grid of alpha (with dark counts the best
+        # state is not at the smallest alpha)
+        grid = np.concatenate([np.geomspace(1e-6, ALPHA_MAX, 96), [float(hw["alpha"])]])[:, None]
+        hw_kf["alpha"] = jnp.asarray(grid, hw["alpha"].dtype)
+    if s.max_modes:
+        hw_t.update(modes=hw["max_modes"], mode_time=jnp.zeros_like(hw["mode_time"]))
+    return hw_t, hw_kf
+
+
 def estimate_mean_steps(st: Structure, p_gen: np.ndarray, p_swap: np.ndarray) -> float:
     """Rough mean delivery time (steps) without cut-offs: children treated as exponential,
     ``E[max] = a + b − ab/(a+b)``; distillation assumed to succeed with probability 0.6."""

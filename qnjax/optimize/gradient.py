@@ -11,7 +11,9 @@ exactly in one batch; the best integer design's exact clipped rate is reported.
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
 from functools import lru_cache
 
 import jax
@@ -19,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._common import integer_neighbourhood, make_runner, surrogate
-from .chain import (auto_t_trunc, chain_eval, knob_coordinate, knob_value, lengths_from_z,
+from .chain import (Structure, auto_t_trunc, bound_hardware, build_tree, chain_eval, hardware,
+                    knob_coordinate, knob_value, lengths_from_z, n_levels, rate_upper_bound,
                     uniform_lengths, z_from_lengths)
 
 CHUNK = 20
@@ -219,3 +222,69 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
             res["best"] = res["uniform"]
         out.append(res)
     return out, (np.concatenate(hist) if hist else np.zeros(0))
+
+
+def rounds_stage(scenario, distances, info, best, results, entries, top, seed, n_starts, n_steps, lr,
+                  bar, with_plain=False):
+    """Trees with purification rounds (and, ``with_plain``, without): the gradient stage
+    :func:`.gradient._optimize_structure` for the structures whose bound exceeds the best
+    design, best bound first (at most ``top``)."""
+    s = scenario.search
+    if s.max_rounds_per_level == 0 and not with_plain:
+        return
+    scheme = scenario.heralding.scheme
+    B = len(distances)
+    cands = []
+    for n, _, _, _, why in info:
+        h = n_levels(n)
+        for rounds in itertools.product(range(s.max_rounds_per_level + 1), repeat=h):
+            if (0 if with_plain else 1) <= sum(rounds) <= s.max_rounds_total:
+                st = Structure(n, tuple(rounds), build_tree(n, tuple(rounds)))
+                hw = hardware(scenario, st)
+                hw_t, hw_kf = bound_hardware(scenario, hw)
+                ub = np.array([0.0 if why[b] and not why[b].startswith("no key") else
+                               rate_upper_bound(st, scheme, hw_t, d, hw_kf) for b, d in enumerate(distances)])
+                cands.append((st, hw, ub))
+    cands.sort(key=lambda c: -c[2].max())
+    key = jax.random.PRNGKey(seed)
+    done = 0
+    for k, (st, hw, ub) in enumerate(cands):
+        live = ub > best * (1 + 1e-9)
+        if not any(st.rounds) and st.n in entries:  # the count's own entry
+            entries.pop(st.n)
+        e = dict(segments=st.n, structure=st.label, protocol=st.text, rounds=list(st.rounds),
+                 skr_bits_per_s=[0.0] * B, bound_bits_per_s=ub.tolist(),
+                 status=["pruned"] * B, reason=[f"pruned: bound below the best design ({v:.4g} bits/s)"
+                                                for v in best],
+                 t_trunc=0, wall_s=0.0)
+        if not live.any() or done >= top:
+            if done >= top and live.any():
+                e["reason"] = [f"not optimized (top_structures = {top})"] * B
+            e["status"] = ["infeasible" if ub[b] <= 0 else e["status"][b] for b in range(B)]
+            entries[st.label] = e
+            continue
+        t, ok = _t_trunc(scenario, st, hw, distances)
+        bar.add_total(max(1, math.ceil(n_steps / 20)))
+        t0 = time.perf_counter()
+        out, hist = _optimize_structure(scenario, st, hw, distances, t, ok & live,
+                                        jax.random.fold_in(key, k), n_starts, n_steps, lr, bar)
+        e.update(t_trunc=t, wall_s=round(time.perf_counter() - t0, 2))
+        done += 1
+        for b in range(B):
+            r = out[b]
+            e["skr_bits_per_s"][b] = float(r["best"]["skr"])
+            e["status"][b], e["reason"][b] = "optimized", None
+            if r["best"]["skr"] > best[b]:
+                best[b] = r["best"]["skr"]
+                job = _FixedJob(st, b, distances[b], t)
+                designs = {name: ((r[name]["lengths_km"], r[name]["cutoff"]),
+                                  {**r[name], "skr": r[name]["skr"]}) for name in ("uniform", "free", "no_cutoff")}
+                results[b] = (st, job, designs, hist)
+        entries[st.label] = e
+
+
+class _FixedJob:
+    """Stand-in for a :class:`.treesearch.Job` of a gradient-stage structure (no padding)."""
+
+    def __init__(self, st, b, d, t):
+        self.st, self.b, self.distance, self.t, self.n, self.K = st, b, d, t, st.n, st.n_nodes

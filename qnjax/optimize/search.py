@@ -20,18 +20,16 @@ If nothing yields a key, :class:`NoFeasibleDesign` says what stopped each count.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ._common import Progress
-from .chain import (ALPHA_MAX, Structure, build_tree, hardware, link_host, mean_max_geometric, n_levels,
+from .chain import (Structure, bound_hardware, build_tree, hardware, link_host, mean_max_geometric,
+                    n_levels,
                     rate_upper_bound)
-from .gradient import T_CAP, _knobs, _optimize_structure, evaluate
+from .gradient import T_CAP, _knobs, evaluate, rounds_stage
 from .problems import PhysicalScenario
 from .padded import depth_of
 from .treesearch import Job, _objective, evaluate_designs, refine, screen, screen_cutoffs, tree_variants
@@ -119,7 +117,7 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
         for n in counts:
             st0 = Structure(n, (0,) * n_levels(n), build_tree(n, (0,) * n_levels(n)))
             hw0 = hardware(scenario, st0)
-            hw_t, hw_kf = _bound_hw(scenario, hw0)
+            hw_t, hw_kf = bound_hardware(scenario, hw0)
             ub = np.zeros(B)
             why = [None] * B
             for b, d in enumerate(distances):
@@ -262,8 +260,8 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
                     e["status"][b], e["reason"][b] = "no key", "no design with a positive key fraction found"
         # ---- purification structures (and every structure when link knobs are tuned): the
         # gradient stage, best bound first
-        _rounds_stage(scenario, distances, info, best, results, entries, top, seed, n_starts,
-                      n_steps, lr, bar, with_plain=bool(knobs))
+        rounds_stage(scenario, distances, info, best, results, entries, top, seed, n_starts,
+                     n_steps, lr, bar, with_plain=bool(knobs))
     finally:
         bar.close()
     per_distance = []
@@ -279,23 +277,6 @@ def _certain(figs) -> float:
     """A rate that may prune other counts: only from a design whose truncation coverage is
     within 1e-6 of one (the search compares designs down to 0.95)."""
     return figs["skr"] if figs["coverage"] >= 1 - 1e-6 else 0.0
-
-
-def _bound_hw(scenario, hw):
-    """Hardware for the bound's time part (the largest single-click ``alpha`` and modes the
-    search may choose, modes at no time cost) and for its key-fraction part (every ``alpha``
-    on a dense grid: the best fresh state coordinate by coordinate)."""
-    s = scenario.search
-    hw_t, hw_kf = dict(hw), dict(hw)
-    if s.tune_alpha:
-        hw_t["alpha"] = jnp.asarray(ALPHA_MAX, hw["alpha"].dtype)
-        # the fresh state's coordinates over a dense grid of alpha (with dark counts the best
-        # state is not at the smallest alpha)
-        grid = np.concatenate([np.geomspace(1e-6, ALPHA_MAX, 96), [float(hw["alpha"])]])[:, None]
-        hw_kf["alpha"] = jnp.asarray(grid, hw["alpha"].dtype)
-    if s.max_modes:
-        hw_t.update(modes=hw["max_modes"], mode_time=jnp.zeros_like(hw["mode_time"]))
-    return hw_t, hw_kf
 
 
 def _shared(hw):
@@ -345,74 +326,6 @@ def _pack(scenario, d, res, entries, b):
     best = max(("free", "uniform"), key=lambda k: out[k]["skr"])
     out["best"] = out[best]
     return out
-
-
-def _rounds_stage(scenario, distances, info, best, results, entries, top, seed, n_starts, n_steps, lr,
-                  bar, with_plain=False):
-    """Trees with purification rounds (and, ``with_plain``, without): the gradient stage
-    :func:`.gradient._optimize_structure` for the structures whose bound exceeds the best
-    design, best bound first (at most ``top``)."""
-    s = scenario.search
-    if s.max_rounds_per_level == 0 and not with_plain:
-        return
-    scheme = scenario.heralding.scheme
-    B = len(distances)
-    cands = []
-    for n, _, _, _, why in info:
-        h = n_levels(n)
-        for rounds in itertools.product(range(s.max_rounds_per_level + 1), repeat=h):
-            if (0 if with_plain else 1) <= sum(rounds) <= s.max_rounds_total:
-                st = Structure(n, tuple(rounds), build_tree(n, tuple(rounds)))
-                hw = hardware(scenario, st)
-                hw_t, hw_kf = _bound_hw(scenario, hw)
-                ub = np.array([0.0 if why[b] and not why[b].startswith("no key") else
-                               rate_upper_bound(st, scheme, hw_t, d, hw_kf) for b, d in enumerate(distances)])
-                cands.append((st, hw, ub))
-    cands.sort(key=lambda c: -c[2].max())
-    key = jax.random.PRNGKey(seed)
-    done = 0
-    from .gradient import _t_trunc
-
-    for k, (st, hw, ub) in enumerate(cands):
-        live = ub > best * (1 + 1e-9)
-        if not any(st.rounds) and st.n in entries:  # the count's own entry
-            entries.pop(st.n)
-        e = dict(segments=st.n, structure=st.label, protocol=st.text, rounds=list(st.rounds),
-                 skr_bits_per_s=[0.0] * B, bound_bits_per_s=ub.tolist(),
-                 status=["pruned"] * B, reason=[f"pruned: bound below the best design ({v:.4g} bits/s)"
-                                                for v in best],
-                 t_trunc=0, wall_s=0.0)
-        if not live.any() or done >= top:
-            if done >= top and live.any():
-                e["reason"] = [f"not optimized (top_structures = {top})"] * B
-            e["status"] = ["infeasible" if ub[b] <= 0 else e["status"][b] for b in range(B)]
-            entries[st.label] = e
-            continue
-        t, ok = _t_trunc(scenario, st, hw, distances)
-        bar.add_total(max(1, math.ceil(n_steps / 20)))
-        t0 = time.perf_counter()
-        out, hist = _optimize_structure(scenario, st, hw, distances, t, ok & live,
-                                        jax.random.fold_in(key, k), n_starts, n_steps, lr, bar)
-        e.update(t_trunc=t, wall_s=round(time.perf_counter() - t0, 2))
-        done += 1
-        for b in range(B):
-            r = out[b]
-            e["skr_bits_per_s"][b] = float(r["best"]["skr"])
-            e["status"][b], e["reason"][b] = "optimized", None
-            if r["best"]["skr"] > best[b]:
-                best[b] = r["best"]["skr"]
-                job = _FixedJob(st, b, distances[b], t)
-                designs = {name: ((r[name]["lengths_km"], r[name]["cutoff"]),
-                                  {**r[name], "skr": r[name]["skr"]}) for name in ("uniform", "free", "no_cutoff")}
-                results[b] = (st, job, designs, hist)
-        entries[st.label] = e
-
-
-class _FixedJob:
-    """Stand-in for a :class:`.treesearch.Job` of a gradient-stage structure (no padding)."""
-
-    def __init__(self, st, b, d, t):
-        self.st, self.b, self.distance, self.t, self.n, self.K = st, b, d, t, st.n, st.n_nodes
 
 
 __all__ = ["search", "evaluate", "NoFeasibleDesign", "MAX_SEGMENTS"]
