@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from scenario_files import tiny_chain_toml
 
 FLOATS = ["nan", "-nan", "inf", "-inf", "-0", "1e308", "-1e308", "1e-320", "-1", "1e400", "abc", "", "0x1p-3",
           "1,2"]
@@ -27,26 +28,7 @@ LISTS = ["1,,2", ",", "", " ", "1,", ",1", "nan", "nan,1", "a,b", "1;2", "swap,,
          "-1", "1e400"]
 SIZES = ["0", "-1GiB", "abc", "nan", "inf", "", "1e400", "1", "12XB"]
 
-TINY = """name = "tiny chain"
-distance_km = 60.0
-attenuation_db_per_km = 0.2
-[heralding]
-scheme = "double_click"
-efficiency = 0.5
-visibility = 0.97
-prep_time_s = 5e-6
-[memory]
-t_coh = "100 ms"
-[repeater]
-swap_success = 1.0
-gate_depolarizing = 0.01
-measurement_error = 0.005
-[search]
-segments = [1]
-starts = 1
-steps = 2
-t_trunc = 256
-"""
+TINY = tiny_chain_toml(1, starts=1, steps=2, t_trunc=256)
 
 # files placed in the fuzz folder before every case; refused commands must leave them as they are
 FILES = {

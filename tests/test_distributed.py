@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "_sweep_worker.py")
 sys.path.insert(0, HERE)
 import _sweep_worker as W  # noqa: E402
+from scenario_files import tiny_chain_toml  # noqa: E402
 
 OUTS = ("coverage", "mean_time", "mean_werner", "mean_fidelity", "mean_state", "key_fraction",
         "secret_key_rate", "success_probability")
@@ -360,26 +361,7 @@ def test_run_in_groups_two_processes(tmp_path):
 
 # ------------------------------------------------------------------------- qnjax sweep --out / multi-host
 
-TINY = """name = "tiny chain"
-distance_km = 60.0
-attenuation_db_per_km = 0.2
-[heralding]
-scheme = "double_click"
-efficiency = 0.5
-visibility = 0.97
-prep_time_s = 5e-6
-[memory]
-t_coh = "100 ms"
-[repeater]
-swap_success = 1.0
-gate_depolarizing = 0.01
-measurement_error = 0.005
-[search]
-segments = [2]
-starts = 2
-steps = 10
-t_trunc = 512
-"""
+TINY = tiny_chain_toml(2, starts=2, steps=10, t_trunc=512)
 
 
 def _cli(args):
