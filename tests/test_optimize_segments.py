@@ -4,6 +4,7 @@ the best over every segment count."""
 
 import dataclasses
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -146,11 +147,18 @@ def test_cli_default_scenario_reports_29_bits(tmp_path, monkeypatch):
 
 
 def test_compilation_cache_is_opt_in(tmp_path, monkeypatch):
-    import qnjax.optimize  # noqa: F401  (importing never enables the cache)
+    import subprocess
+    import sys
+
     from qnjax.cache import default_cache_dir, enable_compilation_cache
 
-    before = jax.config.jax_compilation_cache_dir
-    assert before is None or "qnjax" not in str(before) or True
+    # importing the library (optimizer and CLI modules included) never enables the cache
+    code = ("import qnjax, qnjax.optimize, qnjax.cache, qnjax.cli, jax; "
+            "print(jax.config.jax_compilation_cache_dir)")
+    env = {k: v for k, v in os.environ.items() if k != "QNJAX_CACHE_DIR" and not k.startswith("JAX_COMPILATION")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout.strip()
+    assert out == "None"
     monkeypatch.setenv("QNJAX_CACHE_DIR", "")
     assert default_cache_dir() is None and enable_compilation_cache() is None
     monkeypatch.setenv("QNJAX_CACHE_DIR", str(tmp_path / "c"))
