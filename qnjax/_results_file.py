@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
+
+from ._files import replace_bytes  # noqa: F401  (re-exported: qnjax.distributed uses it)
 from typing import Callable, Iterable, Mapping
 
 
@@ -127,23 +128,6 @@ def scan_results(path, data: bytes, *, key: str, head: Mapping | None = None,
         if not torn:
             raise _not_ours(path, f"line {len(lines) + 1} is not a row")
     return rows, good
-
-
-def replace_bytes(path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically (temporary file in the same folder, ``os.replace``)."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if p.exists():
-            os.chmod(tmp, p.stat().st_mode & 0o7777)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class ResultsWriter:

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from ._files import check_target, replace_bytes
 
 __all__ = ["NA", "eng", "figure", "caption", "save", "check_path", "FORMATS"]
 
@@ -79,10 +81,7 @@ def _check(path: Path, option: str) -> str:
     if ext not in FORMATS:
         raise ValueError(f"{option}: {str(path)!r} has no known image extension; use one of "
                          f"{', '.join(FORMATS)}")
-    if path.is_dir():
-        raise ValueError(f"{option}: {str(path)!r} is a directory; give a file name")
-    if not path.parent.exists():
-        raise ValueError(f"{option}: the folder of {str(path)!r} does not exist")
+    check_target(path, option)
     if path.exists():
         try:
             with path.open("rb") as fh:
@@ -111,15 +110,10 @@ def save(fig, path: str | os.PathLike, option: str = "--plot") -> Path:
 
     path = Path(path)
     fmt = _check(path, option)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    buf = io.BytesIO()
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        fig.savefig(buf, format=fmt)
     finally:
         plt.close(fig)
+    replace_bytes(path, buf.getvalue())
     return path

@@ -17,9 +17,10 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from ._files import check_target, replace_bytes
 
 __all__ = ["write_csv", "read_csv", "MARKER"]
 
@@ -62,10 +63,7 @@ def _parse(text: str) -> Any:
 
 
 def _check_target(path: Path) -> None:
-    if path.is_dir():
-        raise ValueError(f"--csv: {str(path)!r} is a directory; give a file name")
-    if not path.parent.exists():
-        raise ValueError(f"--csv: the folder of {str(path)!r} does not exist")
+    check_target(path, "--csv")
     if path.exists():
         try:
             with path.open("r", encoding="utf-8") as fh:
@@ -103,15 +101,7 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
     w.writerow(columns)
     for r in rows:
         w.writerow([_cell(r.get(c)) for c in columns])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_bytes(path, buf.getvalue().encode("utf-8"))
     return path
 
 

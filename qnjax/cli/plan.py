@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -11,6 +10,7 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
+from ._checks import echo_json
 
 
 @app.command()
@@ -61,7 +61,7 @@ def plan(
     if as_json:
         if plot is not None:
             out["plot"] = str(plot)
-        typer.echo(json.dumps(out))
+        echo_json(out)
         return
     from rich.console import Console
     from rich.table import Table

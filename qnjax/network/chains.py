@@ -24,10 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import physical as phys
 from ..exact import delivery, delivery_station_rates
 from ..keyrate import key_fraction_bb84, key_fraction_bb84_smooth
 from ..protocol import Distill, Link, Node, Swap, format_tree, internal_nodes, n_segments
+from ..optimize.chain import link_model as _scheme_link
 from .load import NetworkError
 
 CHUNK = 64
@@ -116,18 +116,9 @@ def hw_params(hw) -> tuple[str, dict]:
 
 
 def _link(scheme: str, hp: dict, seg_km):
-    """Single-mode link with the detectors' efficiency and dark counts, then ``modes`` attempts
-    per round (:func:`qnjax.multiplex`), each mode adding ``mode_time`` to the attempt."""
-    noise = dict(dark_count_prob=hp["dark"], detector_efficiency=hp["det"])
-    if scheme == "direct":
-        link = phys.direct_transmission(seg_km, hp["att"], hp["eff"], hp["fid"], hp["prep"], **noise)
-    elif scheme == "double_click":
-        link = phys.double_click(seg_km, hp["att"], hp["eff"], hp["vis"], hp["prep"], **noise)
-    else:
-        link = phys.single_click(seg_km, hp["alpha"], hp["att"], hp["eff"], hp["vis"], hp["prep"],
-                                 phase_noise_rad=hp["phase"], **noise)
-    p = phys.multiplex(link.p_gen, hp["modes"])
-    return phys.LinkModel(p, link.duration_s + hp["modes"] * hp["mode_time"], link.lam0)
+    """The optimizer's link model (:func:`qnjax.optimize.chain.link_model`): the scheme's
+    single-mode link with the detectors, then ``modes`` attempts per round."""
+    return _scheme_link(scheme, hp, seg_km)
 
 
 def link_model(hw, seg_km):
