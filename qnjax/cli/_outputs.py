@@ -67,31 +67,45 @@ def columns_of(data: Mapping[str, list], keys: Iterable[str] | None = None) -> l
 # ----------------------------------------------------------------------------- tables
 
 
-def _need(values: list[str], header: str) -> int:
-    """Width a column needs: its longest cell, and its header's longest word."""
-    return max([len(v) for v in values] + [max((len(w) for w in header.split()), default=1)])
+def _words(text: str) -> int:
+    return max((len(w) for w in text.split()), default=1)
+
+
+def _layout(widths: list[int], mins: list[int], avail: int) -> list[int] | None:
+    """Column widths that fit ``avail`` characters (borders included), shrinking the columns
+    that may wrap towards their longest word; ``None`` when even that does not fit."""
+    def total(ws):
+        return sum(ws) + 3 * len(ws) + 1
+
+    ws = list(widths)
+    while total(ws) > avail:
+        free = [i for i in range(len(ws)) if ws[i] > mins[i]]
+        if not free:
+            return None
+        i = max(free, key=lambda k: ws[k] - mins[k])
+        ws[i] -= 1
+    return ws
 
 
 def print_table(title: str | None, headers: list[str], rows: list[list[str]], *, keep: int = 1,
                 caption: str | None = None, con=None, text_cols: Iterable[int] = ()) -> None:
     """Print a table that loses nothing at any console width.
 
-    Number columns never wrap; text columns (``text_cols``) and headers wrap at spaces. When
-    the columns do not fit side by side, the table is printed in parts, each repeating the
-    first ``keep`` columns (the row labels), instead of cutting cells with an ellipsis."""
+    Every column gets a fixed width: a number column the width of its longest cell (numbers
+    never wrap), a text column (``text_cols``) and the first ``keep`` columns at least their
+    longest word (they wrap at spaces); headers wrap at spaces. When the columns do not fit
+    side by side, the table is printed in parts, each repeating the first ``keep`` columns
+    (the row labels), instead of cutting cells with an ellipsis."""
     con = con or console()
-    text_cols = set(text_cols)
-    widths = [_need([r[i] for r in rows], h) for i, h in enumerate(headers)]
-    for i in text_cols:  # a long text column may wrap; it takes what is left, at least 16
-        widths[i] = min(widths[i], 16)
-    avail = max(con.width - 1, 20)
-
-    def fits(cols):
-        return sum(widths[i] for i in cols) + 3 * len(cols) + 1 <= avail
+    text = set(text_cols) | set(range(keep))
+    natural = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(headers)]
+    mins = [max([(_words(r[i]) if i in text else len(r[i])) for r in rows] + [_words(h)])
+            for i, h in enumerate(headers)]
+    avail = max(con.width, 20)
 
     parts, cur = [], list(range(keep))
     for i in range(keep, len(headers)):
-        if fits(cur + [i]) or len(cur) == keep:
+        if len(cur) == keep or _layout([mins[k] for k in cur + [i]], [mins[k] for k in cur + [i]], avail):
             cur.append(i)
         else:
             parts.append(cur)
@@ -100,13 +114,13 @@ def print_table(title: str | None, headers: list[str], rows: list[list[str]], *,
     from rich.table import Table
 
     for n, cols in enumerate(parts):
+        ws = _layout([natural[i] for i in cols], [mins[i] for i in cols], avail) or [mins[i] for i in cols]
         t = Table(title=title if n == 0 else None, header_style="bold", caption_justify="left",
                   caption=caption if n == len(parts) - 1 else None)
-        for i in cols:
-            right = i >= keep and i not in text_cols and all(
+        for i, w in zip(cols, ws):
+            right = i not in text and all(
                 not v or v[0] in "0123456789+-." or v.startswith(("n/a", "inf")) for v in (r[i] for r in rows))
-            t.add_column(headers[i], justify="right" if right else "left",
-                         min_width=widths[i], no_wrap=False, overflow="fold")
+            t.add_column(headers[i], justify="right" if right else "left", width=w, overflow="fold")
         for r in rows:
             t.add_row(*[r[i] for i in cols])
         con.print(t)
