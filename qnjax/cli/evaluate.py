@@ -95,7 +95,7 @@ def evaluate(
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        kw = {} if max_t is None else {"max_t_trunc": max_t}
+        kw = {} if max_t is None else {"max_t_trunc": max_t, "progress": True}
         try:
             r = delivery(levels, p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, cutoff=cut, t_trunc=t_trunc_v,
                          **kw)
