@@ -287,3 +287,17 @@ def test_results_as_rows_and_columns():
     sweep = {"distance_km": [1.0, 2.0], "segments": [1, 2], "protocol": ["L0", "S(L0,L1)"], "notes": []}
     assert to_rows(sweep) == [{"distance_km": 1.0, "segments": 1, "protocol": "L0"},
                               {"distance_km": 2.0, "segments": 2, "protocol": "S(L0,L1)"}]
+
+
+def test_sweep_resumes_a_file_written_with_null_settings(scen, tmp_path):
+    """Rows written before settings were stored as used (null = the scenario's default) resume."""
+    out = tmp_path / "old.jsonl"
+    run(["sweep", scen / "one.toml", "--distances", "30", "--out", out, "--json", "--group", 1])
+    row = json.loads(out.read_text())
+    row["settings"] = {"seed": None, "n_starts": None, "n_steps": None, "learning_rate": None, "group": 1}
+    out.write_text(json.dumps(row) + "\n")
+    data = json_of(run(["sweep", scen / "one.toml", "--distances", "30,60", "--out", out, "--json",
+                        "--group", 1]))
+    assert data["distance_km"] == [30.0, 60.0]
+    rows = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert [r["settings"] for r in rows] == [row["settings"]] * 2

@@ -185,7 +185,7 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
     # the settings stored in every row are the ones used (no nulls): the same numbers as leaving
     # them None, so a row does not depend on whether a setting was given or defaulted
     used = settings_used(scenario, **kw)
-    kw = {k: used[k] for k in kw}
+    given, kw = kw, {k: used[k] for k in kw}
     for d in np.atleast_1d(np.asarray(distances, float)):
         scenario.check_distance(float(d), "distance")
     if progress:
@@ -201,7 +201,8 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
         bar, prog = None, None
     try:
         return _label_sweep(scenario, sweep_grouped(_sweep_batch, scenario, distances, group=g, out=out,
-                                                    resume=resume, settings=kw, progress=prog, **kw))
+                                                    resume=resume, settings=kw, progress=prog,
+                                                    legacy_settings=given, **kw))
     finally:
         if bar is not None:
             bar.close()
