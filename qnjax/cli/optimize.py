@@ -142,11 +142,13 @@ def plot_physical(res, scen, path) -> None:
         a.set_ylabel("log key rate of the best design (ln bits/s)")
         a.set_title("optimization history", fontsize=9)
     a = ax["compare"]
-    comp = [("direct link\n(no repeater)" if one else "qnjax design", j["skr_per_channel_use"], "C0")]
+    comp = [("direct link\n(no repeater)" if one else f"qnjax design\n({j['segments']} segments)",
+             j["skr_per_channel_use"], "C0")]
     if not one:
-        clock = j["clock_s"]
-        comp += [("uniform spacing", j["uniform_spacing_skr_bits_per_s"] * clock, "C1"),
-                 ("no cut-offs", j["no_cutoff_skr_bits_per_s"] * clock, "C2")]
+        # bits/s to bits per channel use with the design's own ratio (clock and modes alike)
+        per_use = j["skr_per_channel_use"] / j["skr_bits_per_s"] if j["skr_bits_per_s"] else j["clock_s"]
+        comp += [("uniform spacing", j["uniform_spacing_skr_bits_per_s"] * per_use, "C1"),
+                 ("no cut-offs", j["no_cutoff_skr_bits_per_s"] * per_use, "C2")]
         comp += [("direct, same\nhardware", j["no_repeater_per_channel_use"], "C3")]
     comp += [("PLOB bound", j["plob_per_channel_use"], "0.25"), ("TGW bound", j["tgw_per_channel_use"], "0.55")]
     vals = [max(float(v or 0.0), 0.0) for _, v, _ in comp]

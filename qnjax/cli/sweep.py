@@ -169,7 +169,7 @@ def sweep_cmd(
     if out is not None or multi:
         try:
             data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, out=out, group=group,
-                         progress=not json_out)
+                         progress=True)
         except ValueError as exc:  # --out is not a results file of this run: left unchanged
             msg = str(exc).replace("\n", " ")
             fail(msg.replace("out: ", "--out: ", 1) if msg.startswith("out: ") else msg)
