@@ -65,7 +65,7 @@ def _first_settings(path):
 
     try:
         with Path(path).open("r", encoding="utf-8") as fh:
-            return json.loads(fh.readline()).get("settings")
+            return json.loads(fh.readline(1 << 20)).get("settings")
     except (OSError, ValueError, AttributeError):
         return None
 

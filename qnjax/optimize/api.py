@@ -33,7 +33,8 @@ def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None 
         seed: PRNG seed of the starts (default 0, or the scenario's ``search.seed``).
         n_starts, n_steps, learning_rate: optimizer settings (defaults: 8 starts × 60 Adam
             steps, lr 0.15 for the step model; the scenario's ``[search]`` otherwise).
-        progress: show a rich progress bar on stderr.
+        progress: progress on stderr (a bar with elapsed and remaining time on a terminal,
+            one line per stage elsewhere).
 
     Returns:
         :class:`OptimizeResult` with the integer design and its exact clipped key rate.
