@@ -731,8 +731,9 @@ def delivery(
         cmin = float(np.min(cov[np.isfinite(cov)])) if np.any(np.isfinite(cov)) else 1.0
         cmax = float(np.max(cov[np.isfinite(cov)])) if np.any(np.isfinite(cov)) else 1.0
         if dtype == np.float32 and (cmin < COVERAGE_WARN or cmax > 2 - COVERAGE_WARN):
-            _warn_once("float32", f"delivery computed in float32 (coverage {cmin if cmin < COVERAGE_WARN else cmax:.7f} "
-                       "misses the 1e-6 budget); enable float64: jax.config.update('jax_enable_x64', True)")
+            bad = cmin if cmin < COVERAGE_WARN else cmax
+            _warn_once("float32", f"delivery computed in float32 (coverage {bad:.7f} misses the 1e-6 budget); "
+                       "enable float64: jax.config.update('jax_enable_x64', True)")
         elif cmin < COVERAGE_WARN:
             warnings.warn(f"delivery: coverage {cmin:.7f} < 1 - 1e-6 at t_trunc={res.pmf.shape[-1]}; "
                           "raise t_trunc or use t_trunc='auto'", stacklevel=2)
