@@ -45,7 +45,7 @@ _MODULE_TEXT = {
     "distributed": ("Scale-out", "Sharded design sweeps over devices, processes and hosts."),
     "_provenance": ("Provenance", "What produced a number: versions, device, dtype, settings "
                     "and a scenario fingerprint."),
-    "export": ("Export", "CSV files that round-trip exactly."),
+    "export": ("Export", "Results as plain arrays and table rows; CSV files that round-trip exactly."),
 }
 
 

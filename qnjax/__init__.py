@@ -57,7 +57,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "distributed": ("sweep_designs", "design_grid", "init_distributed"),
     # provenance and exports
     "_provenance": ("provenance", "scenario_hash"),
-    "export": ("write_csv", "read_csv"),
+    "export": ("write_csv", "read_csv", "to_rows", "to_columns", "to_pandas"),
     # network planning
     "network": ("plan", "load_network", "NetworkPlan", "DemandPlan", "NetworkHardware", "NetworkError"),
 }

@@ -32,6 +32,10 @@ def replace_bytes(path, data: bytes) -> None:
             os.fsync(fh.fileno())
         if p.exists():
             os.chmod(tmp, p.stat().st_mode & 0o7777)
+        else:  # a new file gets the usual permissions (mkstemp makes it private)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):

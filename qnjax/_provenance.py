@@ -83,6 +83,8 @@ def provenance(*, seed: int | None = None, settings: Mapping[str, Any] | None = 
     argv = list(sys.argv if argv is None else argv)
     if argv:
         argv[0] = argv[0].rsplit("/", 1)[-1]  # the program's name, not where it is installed
+        if argv[0] in ("__main__.py", "qnjax.cli", ""):
+            argv[0] = "qnjax"
     out: dict[str, Any] = {
         "qnjax": __version__,
         "jax": _version("jax"),

@@ -236,7 +236,7 @@ def sweep_designs(
             4 GiB on accelerators), estimated as in :func:`qnjax.delivery`.
         devices: devices to use (default ``jax.devices()``: all devices of all processes).
         dtype: floating dtype (default float64 with ``jax_enable_x64``, else float32).
-        progress: rich progress bar on stderr (process 0).
+        progress: progress with elapsed and remaining time on stderr (process 0).
 
     Returns:
         On process 0, a dict of NumPy arrays over the designs done so far, in index order:
@@ -323,15 +323,9 @@ def sweep_designs(
     fn = _compiled(_protocol_key(protocol), int(t_trunc), names, outputs, fixed_key, mesh, chunk_bytes)
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
 
-    bar = None
-    if progress and main and len(pending):
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from ._progress import Progress
 
-        bar = Progress(TextColumn("designs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                       TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-        bar.start()
-        task = bar.add_task("designs", total=len(pending))
+    bar = Progress(bool(progress and main and len(pending)), "evaluating designs", len(pending))
 
     new = {o: [] for o in outputs}
 
@@ -345,8 +339,7 @@ def sweep_designs(
                 cols = {o: res[o].tolist() for o in outputs}
                 writer.write({"index": int(i), **head, **{k: plist[k][i] for k in names},
                               **{o: cols[o][j] for o in outputs}} for j, i in enumerate(idx))
-            if bar is not None:
-                bar.update(task, advance=len(idx))
+            bar.advance(len(idx))
 
     inflight = None  # one step in flight: the device computes step s+1 while step s is written
     try:
@@ -363,8 +356,7 @@ def sweep_designs(
         if inflight is not None:
             finish(*inflight)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.close()
         if writer is not None:
             writer.close()
     if not main:

@@ -112,6 +112,19 @@ class DeliveryResult(NamedTuple):
     status: jax.Array
 
     @property
+    def dtype(self) -> str:
+        """The floating dtype the result was computed in (``"float32"`` or ``"float64"``)."""
+        return str(self.mean_time.dtype)
+
+    def to_dict(self) -> dict:
+        """The result as a dict of plain NumPy arrays (host copies), with ``dtype`` and
+        ``reason``; :func:`qnjax.export.to_rows` turns it into table rows."""
+        out = {k: np.asarray(v) for k, v in self._asdict().items()}
+        out["dtype"] = self.dtype
+        out["reason"] = self.reason
+        return out
+
+    @property
     def reason(self) -> str | None:
         """Why some designs have NaN fields, in words (host-side), or ``None`` if none has."""
         return TR.reason(self.status, self.attempt_coverage, int(self.pmf.shape[-1]))
@@ -540,6 +553,7 @@ def delivery(
     max_memory: float | None = None,
     checks: bool = False,
     warn: bool = True,
+    progress: bool = False,
 ) -> DeliveryResult:
     """Exact delivery-time distribution, delivered state and secret key rate.
 
@@ -582,7 +596,10 @@ def delivery(
         checks: under ``jit``, raise (``equinox.error_if``) when a parameter is NaN or out
             of range, with the host check's message; without it such designs give NaN
             fields and ``status`` bit 2.
-        warn: warn when a returned coverage is below ``1 − 1e-6`` or a design has no result.
+        warn: warn when a returned coverage is below ``1 − 1e-6`` or a design has no result,
+            and (once per process) when float32 misses that accuracy budget.
+        progress: with ``t_trunc="auto"``, one progress line (stderr) per truncation length
+            tried, with elapsed and estimated remaining time.
 
     Returns:
         :class:`DeliveryResult` with the design batch shape in front.
@@ -675,8 +692,13 @@ def delivery(
             raise ValueError("t_trunc='auto' (the default) needs concrete inputs; pass an integer t_trunc "
                              "under jit/vmap/grad")
         n = 1024
+        from ._progress import Progress
+
+        bar = Progress(progress, "automatic truncation: t_trunc 1024",
+                       max(1, int(math.log2(max(max_t_trunc, 1024) / 1024)) + 1))
         while True:
             res = run(n)
+            bar.advance(1, description=f"automatic truncation: t_trunc {n} done")
             st = np.asarray(res.status)
             if np.all(st & TR.INVALID) or n >= max_t_trunc:
                 break
@@ -697,6 +719,7 @@ def delivery(
             if nxt <= n:
                 break
             n = nxt
+        bar.close()
     else:
         res = run(int(t_trunc))
 
@@ -706,14 +729,27 @@ def delivery(
             warnings.warn(why, stacklevel=2)
         cov = np.asarray(res.coverage)
         cmin = float(np.min(cov[np.isfinite(cov)])) if np.any(np.isfinite(cov)) else 1.0
-        if cmin < COVERAGE_WARN:
-            warnings.warn(
-                f"delivery: truncation coverage {cmin:.9f} < 1 - 1e-6 at t_trunc={res.pmf.shape[-1]}; "
-                "pmf-based quantities miss the tail (mean time and mean state use the attempt "
-                "decomposition and are less affected); raise t_trunc or use t_trunc='auto'",
-                stacklevel=2,
-            )
+        cmax = float(np.max(cov[np.isfinite(cov)])) if np.any(np.isfinite(cov)) else 1.0
+        if dtype == np.float32 and (cmin < COVERAGE_WARN or cmax > 2 - COVERAGE_WARN):
+            bad = cmin if cmin < COVERAGE_WARN else cmax
+            _warn_once("float32", f"delivery computed in float32 (coverage {bad:.7f} misses the 1e-6 budget); "
+                       "enable float64: jax.config.update('jax_enable_x64', True)")
+        elif cmin < COVERAGE_WARN:
+            warnings.warn(f"delivery: coverage {cmin:.7f} < 1 - 1e-6 at t_trunc={res.pmf.shape[-1]}; "
+                          "raise t_trunc or use t_trunc='auto'", stacklevel=2)
     return res
+
+
+_WARNED: set = set()
+
+
+def _warn_once(cause: str, message: str) -> None:
+    """Warn about ``cause`` once per process (the optimizer and sweeps call the engine many
+    times; the same cause is not repeated)."""
+    if cause in _WARNED:
+        return
+    _WARNED.add(cause)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _check_representable(raw: dict, dtype) -> None:

@@ -6,6 +6,12 @@ provenance field, then an ordinary CSV header and one row per result. Numbers ar
 Readers that skip comment lines (``pandas.read_csv(path, comment="#")``, spreadsheets after the
 comment block) see a plain table; :func:`read_csv` gives back the rows and the provenance.
 
+:func:`to_columns` turns any qnjax result (a :class:`~qnjax.DeliveryResult`, a Monte Carlo
+result, an :class:`~qnjax.optimize.OptimizeResult`, the dict of :func:`qnjax.optimize.sweep`)
+into a dict of plain NumPy arrays, :func:`to_rows` into table rows (plain Python values, one per
+design or distance) that :func:`write_csv` writes; :func:`to_pandas` is the same table as a
+``pandas.DataFrame`` when pandas is installed (it is optional).
+
 A file is only ever replaced atomically, and only if it is absent or itself a qnjax CSV file:
 anything else at the path is refused with a ``ValueError`` and left byte-identical.
 """
@@ -22,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from ._files import check_target, replace_bytes
 
-__all__ = ["write_csv", "read_csv", "MARKER"]
+__all__ = ["write_csv", "read_csv", "to_columns", "to_rows", "to_pandas", "MARKER"]
 
 MARKER = "# qnjax results"
 
@@ -140,3 +146,103 @@ def read_csv(path: str | os.PathLike) -> tuple[list[dict[str, Any]], dict[str, A
             raise ValueError(f"{str(path)!r}, line {n}: {len(cells)} cells, the header has {len(header)}")
         rows.append({k: _parse(c) for k, c in zip(header, cells)})
     return rows, prov
+
+
+# ----------------------------------------------------------------------------- results as tables
+
+_PER_TIME = ("pmf", "state_t", "times", "werner")  # long per-design axes, left out of table rows
+
+
+def _plain(v: Any) -> Any:
+    import numpy as np
+
+    a = np.asarray(v)
+    if a.ndim == 0:
+        x = a.item()
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+    return [_plain(x) for x in a]
+
+
+def to_columns(result: Any) -> dict[str, Any]:
+    """A result as a dict of plain NumPy arrays (strings stay strings).
+
+    ``DeliveryResult``: every field (design batch shape in front) plus ``dtype``;
+    Monte Carlo result: every estimate; ``OptimizeResult``: its JSON fields as arrays;
+    a sweep dict: its per-distance lists."""
+    import numpy as np
+
+    if hasattr(result, "_asdict"):  # DeliveryResult
+        cols = {k: np.asarray(v) for k, v in result._asdict().items()}
+        cols["dtype"] = str(cols["mean_time"].dtype)
+        return cols
+    if hasattr(result, "to_json"):  # OptimizeResult
+        src = result.to_json()
+    elif hasattr(result, "to_dict") and hasattr(result, "mean_time_stderr"):  # Monte Carlo
+        src = {k: getattr(result, k) for k in ("mean_time", "mean_time_stderr", "mean_werner",
+                                              "mean_werner_stderr", "mean_fidelity", "mean_fidelity_stderr",
+                                              "mean_state", "key_fraction", "secret_key_rate", "samples",
+                                              "undelivered", "trajectories", "times", "werner")}
+        src["dtype"] = str(np.asarray(result.mean_time).dtype)
+    elif isinstance(result, Mapping):
+        src = dict(result)
+    else:
+        raise TypeError(f"to_columns: not a qnjax result: {type(result).__name__}")
+    out = {}
+    for k, v in src.items():
+        if isinstance(v, str) or v is None:
+            out[k] = v
+            continue
+        try:
+            a = np.asarray(v)
+        except ValueError:  # ragged lists (per-distance positions, candidates)
+            out[k] = v
+            continue
+        out[k] = v if a.dtype == object else a
+    return out
+
+
+def to_rows(result: Any) -> list[dict[str, Any]]:
+    """A result as table rows of plain Python values (non-finite numbers as ``None``).
+
+    One row per design of a batched ``DeliveryResult`` or Monte Carlo result (``index`` is the
+    flat design index; the per-time arrays ``pmf`` / ``state_t`` / samples are left out), one
+    row for an ``OptimizeResult`` (without its history), one row per distance of a sweep dict."""
+    import numpy as np
+
+    if isinstance(result, Mapping) and "distance_km" in result and isinstance(result["distance_km"], list):
+        n = len(result["distance_km"])
+        keys = [k for k, v in result.items()
+                if k not in ("structures", "notes") and isinstance(v, list) and len(v) == n]
+        return [{k: _plain(result[k][i]) if not isinstance(result[k][i], (str, list)) else result[k][i]
+                 for k in keys} for i in range(n)]
+    if hasattr(result, "to_json"):
+        j = result.to_json()
+        j.pop("history", None)
+        return [j]
+    cols = to_columns(result)
+    dtype = cols.pop("dtype", None)
+    batch = np.shape(cols["mean_time"])
+    n = int(np.prod(batch)) if batch else 1
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {"index": i}
+        for k, v in cols.items():
+            if k in _PER_TIME or isinstance(v, str) or v is None:
+                continue
+            a = np.asarray(v).reshape((n,) + np.shape(v)[len(batch):])
+            row[k] = _plain(a[i])
+        if dtype:
+            row["dtype"] = dtype
+        rows.append(row)
+    return rows
+
+
+def to_pandas(result: Any):
+    """:func:`to_rows` as a ``pandas.DataFrame`` (pandas is optional: ``ImportError`` naming
+    it when missing)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("to_pandas needs pandas (pip install pandas); to_rows gives the same "
+                          "table without it") from None
+    return pd.DataFrame(to_rows(result))

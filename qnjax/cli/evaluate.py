@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from ._app import app, echo_warnings, fail, parse_floats, set_precision
+from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
 from ._checks import (MAX_MEMORY_HELP, check_result, delivery_bytes, echo_json, float_in, int_in, items,
                       memory_limit, need_memory, output_path, save_figure)
 
@@ -52,6 +53,7 @@ def evaluate(
                                                             "delivered Werner parameter against time to this file."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 instead of float64."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
+    csv: Optional[str] = typer.Option(None, "--csv", help=CSV_HELP),
 ) -> None:
     """Exact delivery-time distribution, delivered fidelity and secret key rate of a repeater chain."""
     set_precision(float32)
@@ -86,13 +88,14 @@ def evaluate(
             max_t //= 2
         need_memory(_bytes(levels, 1024), max_memory, "--t-trunc auto (from 1024 steps)", "lower the depth")
     plot = output_path(plot, "--plot")
+    csv = check_csv(csv)
     tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
     from ..exact import delivery
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        kw = {} if max_t is None else {"max_t_trunc": max_t}
+        kw = {} if max_t is None else {"max_t_trunc": max_t, "progress": True}
         try:
             r = delivery(levels, p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, cutoff=cut, t_trunc=t_trunc_v,
                          **kw)
@@ -135,61 +138,72 @@ def evaluate(
     if out["mean_time"] < (1 - 1e-6) / p_gen:
         fail(f"the result is not trustworthy: mean_time = {out['mean_time']:.6g} steps is below the physical "
              f"bound 1/p_gen = {1 / p_gen:.6g} (coverage {out['coverage']:.3g} at t_trunc {n}); {hint}")
+    settings = {"protocol": ",".join(levels), "p_gen": p_gen, "p_swap": p_swap, "w0": w0, "t_coh": t_coh,
+                "cutoff": out["cutoff"], "t_trunc": t_trunc_v, "t_trunc_used": n,
+                **({} if max_t is None else {"max_t_trunc": max_t})}
+    prov = provenance_block(settings=settings, dtype=out["dtype"])
+    hardware = (f"p_gen {p_gen:g}, p_swap {p_swap:g}, w0 {w0:g}, t_coh {_steps(t_coh)}, cut-offs "
+                + ", ".join("none" if c is None else f"{c:g}" for c in out["cutoff"]) + " steps")
     if plot:
-        _plot(r, levels, plot)
+        _plot(r, levels, plot, hardware, out)
+    if csv:
+        write_rows(csv, [out], prov)
     if as_json:
-        echo_json(out)
+        echo_json({**out, "provenance": prov})
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    tab = Table(title=f"qnjax evaluate: {','.join(levels)} over {out['segments']} segments")
-    tab.add_column("quantity")
-    tab.add_column("value", justify="right")
-    tab.add_column("unit")
+    cuts = ", ".join("none" if c is None else f"{c:g}" for c in out["cutoff"])
     rows = [
-        ("cut-offs", ", ".join("none" if c is None else f"{c:g}" for c in out["cutoff"]), "steps"),
-        ("mean delivery time", f"{out['mean_time']:.6g}", "steps"),
-        ("mean delivered Werner parameter", f"{out['mean_werner']:.6g}", ""),
-        ("mean delivered fidelity", f"{out['mean_fidelity']:.6g}", ""),
-        ("BB84 key fraction", f"{out['key_fraction']:.6g}", "bits/pair"),
-        ("secret key rate", f"{out['secret_key_rate']:.6g}", "bits/step"),
-        ("coverage (t_trunc = %d)" % out["t_trunc"], f"{out['coverage']:.10f}", ""),
-        ("wall time", f"{wall:.3f}", "s"),
+        ["protocol", ",".join(levels), ""],
+        ["segments", str(out["segments"]), ""],
+        ["cut-offs", cuts, "steps"],
+        ["mean delivery time", cell(out["mean_time"]), "steps"],
+        ["mean delivered Werner parameter", f"{out['mean_werner']:.6g}", ""],
+        ["mean delivered fidelity", f"{out['mean_fidelity']:.6g}", ""],
+        ["BB84 key fraction", cell(out["key_fraction"]), "bits/pair"],
+        ["secret key rate", cell(out["secret_key_rate"], digits=4), "bits/step"],
+        [f"coverage (t_trunc = {n})", f"{out['coverage']:.10f}", ""],
+        ["dtype", out["dtype"], ""],
+        ["wall time", f"{wall:.3f}", "s"],
     ]
-    for row in rows:
-        tab.add_row(*row)
-    Console().print(tab)
+    print_table(f"qnjax evaluate: {','.join(levels)} over {out['segments']} segments",
+                ["quantity", "value", "unit"], rows, text_cols=(1,))
     if plot:
-        Console(stderr=True).print(f"plot saved to {plot}")
+        typer.echo(f"plot saved to {plot}", err=True)
+    if csv:
+        typer.echo(f"table saved to {csv}", err=True)
 
 
-def _plot(r, levels, path: str) -> None:
+def _steps(t_coh: float) -> str:
+    return "inf" if math.isinf(t_coh) else f"{t_coh:g} steps"
+
+
+def _plot(r, levels, path: str, hardware: str, out: dict) -> None:
+    """The delivery-time distribution and the delivered Werner parameter against time."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
         fail("--plot needs matplotlib: pip install 'qnjax[plot]'")
     import numpy as np
 
-    pmf = np.asarray(r.pmf)
-    w = np.asarray(r.state_t)
+    from .._style import caption, figure
+
+    pmf = np.asarray(r.pmf, float)
+    w = np.asarray(r.state_t, float)
     t = np.arange(pmf.shape[-1])
-    fig, ax = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig, ax = figure(1, 2, width=6.0, height=2.6)
+    key = "no key (key fraction 0)" if not out["key_fraction"] > 0 else \
+        f"key rate {cell(out['secret_key_rate'], 'bits/step')}"
     ax[0].plot(t, pmf, lw=1)
-    ax[0].set_ylabel("P(T = t)")
-    ax[0].set_title(f"{','.join(levels)}: mean T = {float(r.mean_time):.4g} steps, "
-                    f"SKR = {float(r.secret_key_rate):.3g} bits/step")
-    keep = pmf > 1e-12 * pmf.max()
+    ax[0].set_ylabel("P(T = t) (probability per step)")
+    ax[0].set_title(f"{','.join(levels)}: mean T = {cell(out['mean_time'], 'steps')}, {key}", fontsize=9)
+    keep = pmf > 1e-12 * pmf.max() if pmf.max() > 0 else np.zeros_like(pmf, bool)
     tmax = int(np.searchsorted(np.cumsum(pmf), min(1 - 1e-6, pmf.sum()))) + 1
     ax[0].set_xlim(0, max(tmax, 10))
+    ax[0].set_xlabel("delivery time t (steps)")
     ax[1].plot(t[keep], w[keep], lw=1)
-    ax[1].set_ylabel("E[w | T = t]")
+    ax[1].set_xlim(0, max(tmax, 10))
+    ax[1].set_ylabel("Werner parameter E[w | T = t] (dimensionless)")
     ax[1].set_xlabel("delivery time t (steps)")
-    fig.tight_layout()
-    try:
-        save_figure(fig, path, "--plot", dpi=120)
-    finally:
-        plt.close(fig)
+    caption(fig, [f"exact engine, {out['segments']} segment(s); {hardware}",
+                  f"t_trunc {out['t_trunc']} steps, coverage {out['coverage']:.8f}, {out['dtype']}"])
+    save_figure(fig, path, "--plot")

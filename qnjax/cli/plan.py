@@ -11,6 +11,7 @@ import typer
 
 from ._app import app, fail, set_precision
 from ._checks import echo_json
+from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
 
 
 @app.command()
@@ -31,6 +32,7 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Save a map of the plan with a table of demands."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 (default float64)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP + " One row per demand."),
 ) -> None:
     """Plan repeater sites, fiber routes, protocols and cut-offs for demands on a fiber network."""
     if budget is not None and target is not None:
@@ -42,6 +44,7 @@ def plan(
             check_path(plot)
         except ValueError as exc:
             fail(str(exc))
+    check_csv(csv)
     set_precision(float32)
     from ..network import NetworkError
     from ..network import plan as run_plan
@@ -49,10 +52,18 @@ def plan(
     try:
         res = run_plan(network, pairs, hardware=str(hardware) if hardware else None, budget=budget,
                        target=target, objective=objective, sharing=sharing, k_paths=k_paths,
-                       max_repeaters=max_repeaters, distill=distill, length_attr=length_attr)
+                       max_repeaters=max_repeaters, distill=distill, length_attr=length_attr,
+                       progress=lambda msg: typer.echo(f"qnjax: plan: {msg}", err=True))
     except (NetworkError, ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
     out = res.to_json()
+    prov = provenance_block(settings=dict(
+        network=network, network_sha256=_file_hash(network), pairs=pairs, budget=budget, target=target,
+        objective=objective, hardware=str(hardware) if hardware else "built-in",
+        hardware_sha256=_file_hash(hardware) if hardware else None, sharing=sharing, k_paths=k_paths,
+        max_repeaters=max_repeaters, distill=distill, length_attr=length_attr))
+    if csv is not None:
+        write_rows(csv, [{"repeater_sites": list(res.repeaters), **d} for d in out["demands"]], prov)
     if plot is not None:
         from ..network.load import load_network
         from ..network.plot import plot_plan
@@ -61,22 +72,29 @@ def plan(
     if as_json:
         if plot is not None:
             out["plot"] = str(plot)
+        out["provenance"] = prov
         echo_json(out)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    con = Console()
     head = (f"repeater sites ({len(res.repeaters)}): {', '.join(res.repeaters) or 'none'}; objective "
-            f"{res.objective}; {'optimal' if res.optimal else 'bound %.4g bits/s' % res.bound} "
+            f"{res.objective}; {'optimal' if res.optimal else 'bound %s bits/s' % cell(res.bound)} "
             f"({res.method}, {res.sharing} memories); {res.wall_s:.1f} s")
-    t = Table(title=head)
-    for col in ("pair", "route km", "repeaters", "protocol", "cut-offs (ms)", "key bits/s", "PLOB bits/s"):
-        t.add_column(col)
+    rows = []
     for d in res.demands:
-        cut = ",".join("none" if math.isinf(c) else f"{1e3 * c:.3g}" for c in d.cutoff_s) or "–"
-        t.add_row(":".join(d.pair), f"{sum(d.segments_km):.0f}", ",".join(d.repeaters) or "–", d.protocol,
-                  cut, f"{d.skr_bits_per_s:.4g}", f"{d.plob_bits_per_s:.4g}")
-    con.print(t)
+        cut = ", ".join("none" if math.isinf(c) else cell(1e3 * c) for c in d.cutoff_s) or \
+            "n/a (no repeater)"
+        rows.append([":".join(d.pair), f"{sum(d.segments_km):.0f}", ", ".join(d.repeaters) or "none (direct)",
+                     d.protocol, cut, cell(d.skr_bits_per_s), cell(d.plob_bits_per_s)])
+    print_table(head, ["pair", "route km", "repeaters", "protocol", "cut-offs (ms)", "key bits/s", "PLOB bits/s"],
+                rows, keep=1, text_cols=(2, 3, 4))
     if plot is not None:
         typer.echo(f"plot saved to {plot}")
+    if csv is not None:
+        typer.echo(f"table saved to {csv}")
+
+
+def _file_hash(name) -> str | None:
+    """SHA-256 of a network or hardware file (``None`` for a topohub key)."""
+    import hashlib
+
+    p = Path(str(name))
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, parse_floats, set_precision
+from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
 from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, echo_json, float_in, int_in, items, need_memory)
 
 SAMPLES_MAX = 2**31 - 1  # trajectory counts are int32 on the device
@@ -45,6 +46,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 instead of float64."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
+    csv: Optional[str] = typer.Option(None, "--csv", help=CSV_HELP),
 ) -> None:
     """Monte Carlo delivery time, delivered Werner parameter / fidelity and key rate."""
     set_precision(float32)
@@ -80,6 +82,7 @@ def simulate(
         n_swap = sum(lv == "swap" for lv in levels)
         with_p = math.exp(min(700.0, -n_swap * math.log(p_swap)))
         _work(samples * 2 ** len(levels) * with_p, "lower --samples, or raise --p-swap")
+    csv = check_csv(csv)
     from ..montecarlo import simulate_nested, simulate_swap_asap
 
     kwargs = dict(p_gen=p_gen, p_swap=p_swap, w0=w0, t_coh=t_coh, samples=samples, seed=seed)
@@ -101,17 +104,11 @@ def simulate(
         run = lambda progress: simulate_nested(protocol, cutoff=cut, progress=progress, **kwargs)  # noqa: E731
         desc = f"nested {protocol}"
 
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from .._progress import Progress
 
-    err = Console(stderr=True)
-    bar = Progress(TextColumn("[bold]simulate[/] {task.description}"), BarColumn(),
-                   TextColumn("{task.completed:,.0f}/{task.total:,.0f}"), TimeElapsedColumn(),
-                   console=err, transient=True, disable=not err.is_terminal)
     try:
-        with bar:
-            task = bar.add_task(desc, total=samples)
-            result = run(lambda done, total: bar.update(task, completed=done, total=total))
+        with Progress(True, f"simulate {desc}", samples) as bar:
+            result = run(bar.update)
     except (ValueError, TypeError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
@@ -122,21 +119,27 @@ def simulate(
              "raise --p-gen, --p-swap or --cutoff, or shorten the chain")
     check_result(d, "the Monte Carlo estimate is not defined for these parameters; check --p-gen, --t-coh "
                     "and --cutoff")
+    settings = {"policy": policy.value, "p_gen": p_gen, "p_swap": p_swap, "w0": w0, "t_coh": t_coh,
+                "cutoff": cut if cut is not None else "none", "samples": samples,
+                **({"nodes": nodes} if policy is Policy.swap_asap else {"protocol": protocol})}
+    prov = provenance_block(seed=seed, settings=settings, dtype=d["dtype"])
+    if csv:
+        write_rows(csv, [d], prov)
     if as_json:
-        echo_json(d)
+        echo_json({**d, "provenance": prov})
         return
-    from rich.table import Table
-
-    t = Table(title=f"Monte Carlo: {desc}", show_header=True)
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
-    t.add_column("std. error", justify="right")
-    t.add_row("trajectories", f"{d['trajectories']:,}", "")
-    t.add_row("delivered", f"{d['samples']:,}", "")
-    t.add_row("undelivered (slot cap)", f"{d['undelivered']:,}", "")
-    t.add_row("mean delivery time \\[steps]", f"{d['mean_time']:.6g}", f"{d['mean_time_stderr']:.3g}")
-    t.add_row("mean Werner parameter", f"{d['mean_werner']:.6g}", f"{d['mean_werner_stderr']:.3g}")
-    t.add_row("mean fidelity", f"{d['mean_fidelity']:.6g}", f"{d['mean_fidelity_stderr']:.3g}")
-    t.add_row("BB84 key fraction (mean state)", f"{d['key_fraction']:.6g}", "")
-    t.add_row("secret key rate \\[bits/step]", f"{d['secret_key_rate']:.6g}", "")
-    Console().print(t)
+    na = "n/a (a function of the mean state)"
+    rows = [
+        ["trajectories", f"{d['trajectories']:,}", "n/a (a count)"],
+        ["delivered", f"{d['samples']:,}", "n/a (a count)"],
+        ["undelivered (slot cap)", f"{d['undelivered']:,}", "n/a (a count)"],
+        ["mean delivery time (steps)", f"{d['mean_time']:.6g}", cell(d["mean_time_stderr"])],
+        ["mean Werner parameter", f"{d['mean_werner']:.6g}", cell(d["mean_werner_stderr"])],
+        ["mean fidelity", f"{d['mean_fidelity']:.6g}", cell(d["mean_fidelity_stderr"])],
+        ["BB84 key fraction (mean state, bits/pair)", cell(d["key_fraction"]), na],
+        ["secret key rate (bits/step)", cell(d["secret_key_rate"], digits=4), na],
+        ["seed, dtype", f"{seed}, {d['dtype']}", "n/a"],
+    ]
+    print_table(f"Monte Carlo: {desc}", ["quantity", "value", "std. error"], rows, text_cols=(2,))
+    if csv:
+        typer.echo(f"table saved to {csv}", err=True)

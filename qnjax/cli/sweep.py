@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
+from ._outputs import CSV_HELP, cell, check_csv, columns_of, print_table, provenance_block, write_rows
 from ._checks import MAX_MEMORY_HELP, check_result, echo_json, int_in, need_memory, output_path, save_figure
 from .optimize import check_settings, optimize_bytes
 
@@ -60,35 +61,48 @@ def parse_distances(text: str) -> list[float]:
     return out
 
 
-def plot_sweep(data: dict, title: str, path) -> None:
-    import matplotlib
+def sweep_title(data: dict) -> str:
+    """What was swept, without the scenario's own distance: scheme and distance range."""
+    d = data["distance_km"]
+    span = f"{min(d):g}–{max(d):g} km, {len(d)} distances" if len(d) > 1 else f"{d[0]:g} km"
+    return f"{data.get('scheme') or 'repeater chain'}, {span}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def plot_sweep(data: dict, title: str, path, scenario=None) -> None:
+    """Optimized key rate per channel use against distance with PLOB, TGW and direct
+    transmission over the same hardware; distances without a key are marked on the axis."""
     import numpy as np
 
-    d = np.asarray(data["distance_km"])
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    from .._style import caption, figure
+    from ..optimize._labels import hardware_summary
+
+    d = np.asarray(data["distance_km"], float)
+    fig, (ax,) = figure(1, 1, width=6.4, height=4.0)
     rate = np.asarray(data["skr_per_channel_use"], float)
-    ax.semilogy(d, np.where(rate > 0, rate, np.nan), "o-", color="C0", label="qnjax optimized chain")
+    key = rate > 0
+    scheme = data.get("scheme", "same scheme")
+    if key.any():
+        ax.semilogy(d, np.where(key, rate, np.nan), "o-", color="C0", label="qnjax optimized chain")
     ax.semilogy(d, data["plob"], "k--", label="PLOB bound (repeaterless, same total distance)")
     ax.semilogy(d, data["tgw"], "k:", label="TGW bound (repeaterless, same total distance)")
     direct = np.asarray(data["direct_per_channel_use"], float)
-    scheme = data.get("scheme", "same scheme")
-    ax.semilogy(d, np.where(direct > 0, direct, np.nan), "-", color="C2",
-                label=f"no repeater: {scheme} (same hardware)")
+    if (direct > 0).any():
+        ax.semilogy(d, np.where(direct > 0, direct, np.nan), "-", color="C2",
+                    label=f"direct transmission: {scheme}, same hardware, no repeater")
+    if (~key).any():
+        ax.plot(d[~key], np.full((~key).sum(), 0.02), "x", color="C3", transform=ax.get_xaxis_transform(),
+                label="no key at this distance" if key.any() else "no key at any distance")
     for x, y, n in zip(d, rate, data["segments"]):
         if y > 0:
             ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
-    ax.set_xlabel("distance (km)")
+    ax.set_xlabel("distance between the end nodes (km)")
     ax.set_ylabel("secret-key rate (bits per channel use)")
-    ax.set_title(f"{title}\n(numbers: optimized segment count)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    from ..optimize._labels import add_notes_to_figure
-
-    add_notes_to_figure(fig, data.get("notes", []), width=120)
-    save_figure(fig, path, dpi=110)
+    ax.set_title(f"{title}\n(numbers: optimized segment count)", fontsize=9)
+    ax.legend(loc="lower left")
+    lines = hardware_summary(scenario) if scenario is not None else []
+    name = f"scenario {scenario.name!r} (its distance replaced by the sweep)" if scenario is not None else ""
+    caption(fig, [name, *lines, *[f"note: {x}" for x in data.get("notes", [])]])
+    save_figure(fig, path)
 
 
 @app.command("sweep")
@@ -110,6 +124,7 @@ def sweep_cmd(
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Multi-host: number of processes."),
     process_id: Optional[int] = typer.Option(None, "--process-id", help="Multi-host: this process's rank."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP),
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
 ) -> None:
     """Optimized key rate against distance; every distance optimized in the same batched run."""
     set_precision(float32)
@@ -126,6 +141,7 @@ def sweep_cmd(
         fail(f"--out: {str(out)!r} is a directory; give a file name")
     plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
     output_path(plot_path, "--plot")
+    check_csv(csv)
     from ..cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -153,7 +169,7 @@ def sweep_cmd(
     if out is not None or multi:
         try:
             data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, out=out, group=group,
-                         progress=not json_out)
+                         progress=True)
         except ValueError as exc:  # --out is not a results file of this run: left unchanged
             msg = str(exc).replace("\n", " ")
             fail(msg.replace("out: ", "--out: ", 1) if msg.startswith("out: ") else msg)
@@ -163,28 +179,50 @@ def sweep_cmd(
         data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, progress=True)
     check_result({k: v for k, v in data.items() if k != "structures"},
                  "raise search.t_trunc in the scenario or report this design")
+    from ..optimize.api import settings_used
+    from ..optimize.scenario import scenario_to_dict
+
+    used = settings_used(scen, seed=seed, n_starts=starts, n_steps=steps)
+    if out is not None or multi:
+        used["group"] = group
+    prov = provenance_block(seed=used["seed"], settings={**used, "distances_km": ds},
+                            scenario=scenario_to_dict(scen))
+    title = sweep_title(data)
     if plot_path is not None:
-        plot_sweep(data, scen.name, plot_path)
+        plot_sweep(data, title, plot_path, scen)
+    if csv is not None:
+        write_rows(csv, sweep_rows(data), prov)
     if json_out:
         if plot_path is not None:
             data["plot"] = str(plot_path)
+        data["provenance"] = prov
         echo_json(data)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"qnjax sweep: {scen.name} ({data.get('scheme', '')})", header_style="bold")
-    for c in ("km", "segments", "bits/s", "bits/use", "PLOB", "rate/PLOB", "no repeater", "cut-offs / reason"):
-        t.add_column(c)
+    n = len(data["distance_km"])
+    reasons = data.get("reason") or [None] * n
+    rows = []
     for i, d in enumerate(data["distance_km"]):
         r, p = data["skr_per_channel_use"][i], data["plob"][i]
-        t.add_row(f"{d:g}", str(data["segments"][i]), f"{data['skr_bits_per_s'][i]:.3g}", f"{r:.3g}",
-                  f"{p:.3g}", f"{r / p:.3g}", f"{data['direct_per_channel_use'][i]:.3g}",
-                  (data.get("reason") or [None] * len(data["distance_km"]))[i] or
-                  ",".join(map(str, data["cutoff"][i])))
-    Console().print(t)
+        none = reasons[i] is not None
+        cut = data["cutoff"][i]
+        rows.append([f"{d:g}", str(data["segments"][i]), cell(data["skr_bits_per_s"][i]), cell(r), cell(p),
+                     cell(r / p if p else None, na="n/a (PLOB 0)"), cell(data["direct_per_channel_use"][i]),
+                     reasons[i] if none else (", ".join(map(str, cut)) if cut else
+                                              "n/a (one segment: no repeater)")])
+    print_table(f"qnjax sweep: {title}",
+                ["km", "segments", "bits/s", "bits per use", "PLOB bits per use", "rate / PLOB",
+                 "no repeater bits per use", "cut-offs (steps) / reason"], rows, keep=1, text_cols=(7,),
+                caption=f"scenario {scen.name!r}, its distance replaced by the sweep; bits per use: per "
+                        "channel use (clock step and optical mode)")
     for note in data.get("notes", []):
         typer.echo(f"note: {note}")
     typer.echo(f"wall time {data['wall_s']:.1f} s (compilation included)")
     if plot_path is not None:
         typer.echo(f"plot saved to {plot_path}")
+    if csv is not None:
+        typer.echo(f"table saved to {csv}")
+
+
+def sweep_rows(data: dict) -> list[dict]:
+    """One CSV row per distance: every per-distance field of the sweep's JSON."""
+    return columns_of(data, [k for k in data if k not in ("structures", "notes")])

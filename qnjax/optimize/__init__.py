@@ -22,11 +22,11 @@ from .problems import (Heralding, Memory, Multiplexing, PhysicalScenario, Search
                        StationOverride, StepProblem)
 from .result import OptimizeResult
 from .search import NoFeasibleDesign
-from .scenario import default_scenario, load_scenario, scenario_from_dict
+from .scenario import default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
 
 __all__ = [
     "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding",
-    "Memory", "Station", "StationOverride", "Search", "load_scenario", "scenario_from_dict",
+    "Memory", "Station", "StationOverride", "Search", "load_scenario", "scenario_from_dict", "scenario_to_dict",
     "default_scenario", "Multiplexing", "NoFeasibleDesign",
 ]
 

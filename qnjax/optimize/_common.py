@@ -168,30 +168,6 @@ def integer_neighbourhood(tau, t_max, radius=1, max_size=4096):
 
 
 # ----------------------------------------------------------------- progress
-class Progress:
-    """A rich progress bar on stderr (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, description: str, total: int):
-        self.bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (BarColumn, Progress as RP, TextColumn, TimeElapsedColumn)
-
-            self.bar = RP(TextColumn("{task.description}"), BarColumn(),
-                          TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                          console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(description, total=total)
-
-    def advance(self, n=1, description=None):
-        if self.bar is not None:
-            kw = {"description": description} if description else {}
-            self.bar.update(self.task, advance=n, **kw)
-
-    def add_total(self, n):
-        if self.bar is not None:
-            self.bar.update(self.task, total=self.bar.tasks[0].total + n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.stop()
+# One progress implementation for the whole package (elapsed and remaining time on a terminal,
+# one line per stage elsewhere): qnjax._progress.Progress(enabled, description, total).
+from .._progress import Progress  # noqa: E402,F401

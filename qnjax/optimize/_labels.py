@@ -76,3 +76,18 @@ def add_notes_to_figure(fig, notes, width: int = 140) -> None:
     h = 0.03 * len(lines) + 0.02
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom", ha="left", color="0.25")
     fig.tight_layout(rect=(0, h, 1, 1))
+
+
+def hardware_summary(scenario: PhysicalScenario) -> list[str]:
+    """The scheme and hardware of a scenario in two short lines, for a figure's caption."""
+    h, rep, mux = scenario.heralding, scenario.repeater, scenario.multiplexing
+    mem = rep.memory
+    t_mem = (f"T = {mem.t_coh_s:g} s" if mem.t_coh_s is not None else f"T1 = {mem.t1_s:g} s, T2 = {mem.t2_s:g} s")
+    line1 = (f"{scheme_label(scenario)}; fiber {scenario.attenuation_db_per_km:g} dB/km; efficiency "
+             f"{h.efficiency:g} x detector {h.detector_efficiency:g}; visibility {h.visibility:g}; "
+             f"dark counts {h.dark_count_rate_hz:g} Hz")
+    line2 = (f"memories {t_mem}; swap success {rep.swap_success:g}; gate depolarizing "
+             f"{rep.gate_depolarizing:g}; measurement error {rep.measurement_error:g}"
+             + (f"; {mux.modes} modes x {mux.mode_time_s:g} s" if mux.modes > 1 else "")
+             + (f"; {len(scenario.stations)} station override(s)" if scenario.stations else ""))
+    return [line1, line2]

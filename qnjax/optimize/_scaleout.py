@@ -58,14 +58,31 @@ def sweep_from_rows(rows: list[dict]) -> dict:
     return out
 
 
+def _first_settings(path):
+    """The ``settings`` of the first row of an existing results file (``None`` if none)."""
+    import json
+    from pathlib import Path
+
+    try:
+        with Path(path).open("r", encoding="utf-8") as fh:
+            return json.loads(fh.readline(1 << 20)).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def sweep_grouped(sweep_fn, scenario, distances, *, group: int, out=None, resume: bool = True,
-                  settings: dict | None = None, progress=None, **kw):
+                  settings: dict | None = None, progress=None, legacy_settings: dict | None = None, **kw):
     """Run ``sweep_fn(scenario, group_distances, **kw)`` over fixed groups of distances with
     :func:`~qnjax.distributed.run_in_groups`; return ``sweep``'s dict on process 0, ``None``
     on the others. ``settings`` (seed, starts, …) and the scenario's fingerprint are stored in
-    every row and must match when a file is resumed."""
+    every row and must match when a file is resumed. A file written before settings were stored
+    as used (``null`` for a default, ``legacy_settings``) is resumed in its own form."""
     head = {"scenario": scenario.name, "fingerprint": scenario_fingerprint(scenario),
             "settings": dict(settings or {}, group=group)}
+    if legacy_settings is not None and out is not None and resume:
+        old = dict(legacy_settings, group=group)
+        if old != head["settings"] and _first_settings(out) == old:
+            head["settings"] = old
 
     def compute(ds):
         t0 = time.perf_counter()

@@ -33,7 +33,8 @@ def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None 
         seed: PRNG seed of the starts (default 0, or the scenario's ``search.seed``).
         n_starts, n_steps, learning_rate: optimizer settings (defaults: 8 starts × 60 Adam
             steps, lr 0.15 for the step model; the scenario's ``[search]`` otherwise).
-        progress: show a rich progress bar on stderr.
+        progress: progress on stderr (a bar with elapsed and remaining time on a terminal,
+            one line per stage elsewhere).
 
     Returns:
         :class:`OptimizeResult` with the integer design and its exact clipped key rate.
@@ -52,6 +53,26 @@ def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None 
         return _optimize_physical(problem, seed=seed, n_starts=n_starts, n_steps=n_steps,
                                   learning_rate=learning_rate, progress=progress)
     raise TypeError(f"problem must be a StepProblem or a PhysicalScenario; got {type(problem).__name__}")
+
+
+def settings_used(problem, *, seed=None, n_starts=None, n_steps=None, learning_rate=None) -> dict:
+    """Every search setting :func:`optimize` / :func:`sweep` actually uses for ``problem``
+    (an argument left ``None`` takes the scenario's ``[search]`` value, or the step model's
+    default), so a result's provenance never holds a ``null`` setting."""
+    if isinstance(problem, (list, tuple)):
+        problem = problem[0]
+    if isinstance(problem, StepProblem):
+        d = dict(seed=0, n_starts=8, n_steps=60, learning_rate=0.15)
+        extra = dict(t_trunc=problem.t_trunc, max_distill=problem.max_distill)
+    else:
+        s = problem.search
+        d = dict(seed=s.seed, n_starts=s.starts, n_steps=s.steps, learning_rate=s.learning_rate)
+        extra = dict(top_structures=s.top_structures, t_trunc=s.t_trunc or "auto")
+    given = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, learning_rate=learning_rate)
+    d.update({k: v for k, v in given.items() if v is not None})
+    d["seed"], d["n_starts"], d["n_steps"] = int(d["seed"]), int(d["n_starts"]), int(d["n_steps"])
+    d["learning_rate"] = float(d["learning_rate"])
+    return {**d, **extra}
 
 
 def _check_coverage(res, where):
@@ -162,6 +183,10 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
     g = 4 if group is None else int(group)
     if g < 1:
         raise ValueError(f"group must be >= 1; got {group}")
+    # the settings stored in every row are the ones used (no nulls): the same numbers as leaving
+    # them None, so a row does not depend on whether a setting was given or defaulted
+    used = settings_used(scenario, **kw)
+    given, kw = kw, {k: used[k] for k in kw}
     for d in np.atleast_1d(np.asarray(distances, float)):
         scenario.check_distance(float(d), "distance")
     if progress:
@@ -177,7 +202,8 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
         bar, prog = None, None
     try:
         return _label_sweep(scenario, sweep_grouped(_sweep_batch, scenario, distances, group=g, out=out,
-                                                    resume=resume, settings=kw, progress=prog, **kw))
+                                                    resume=resume, settings=kw, progress=prog,
+                                                    legacy_settings=given, **kw))
     finally:
         if bar is not None:
             bar.close()
@@ -233,4 +259,4 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     return out
 
 
-__all__ = ["optimize", "sweep", "link_model", "uniform_lengths"]
+__all__ = ["optimize", "sweep", "settings_used", "link_model", "uniform_lengths"]

@@ -174,6 +174,46 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
     return scen
 
 
+def _plain(obj, allowed: set) -> dict[str, Any]:
+    """One scenario table as TOML-ready values: ``None`` fields dropped, an infinite quantity
+    written with its unit (``max_segment = "inf km"``) so the table stays finite JSON."""
+    import dataclasses
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if f.name not in allowed or v is None or f.name == "memory":
+            continue
+        if isinstance(v, tuple):
+            v = list(v)
+        if isinstance(v, float) and math.isinf(v) and f.name in _BY_CANON:
+            base = _BY_CANON[f.name]
+            out[base] = f"{'inf' if v > 0 else '-inf'} {_QUANTITIES[base][1]}"
+            continue
+        out[f.name] = v
+    return out
+
+
+def _station_dict(st: Station) -> dict[str, Any]:
+    return {**_plain(st, _STATION), "memory": _plain(st.memory, _MEMORY)}
+
+
+def scenario_to_dict(scenario: PhysicalScenario) -> dict[str, Any]:
+    """The scenario as the plain tables of a scenario file: ``scenario_from_dict`` of it gives
+    back an equal scenario, and every value is finite JSON (a provenance block stores it)."""
+    out: dict[str, Any] = {
+        "name": scenario.name, "distance_km": scenario.distance_km,
+        "attenuation_db_per_km": scenario.attenuation_db_per_km,
+        "heralding": _plain(scenario.heralding, _HERALDING),
+        "repeater": _station_dict(scenario.repeater),
+        "search": _plain(scenario.search, _SEARCH),
+        "multiplexing": _plain(scenario.multiplexing, _MULTIPLEXING),
+    }
+    if scenario.stations:
+        out["station"] = [{"index": ov.index, **_station_dict(ov.station)} for ov in scenario.stations]
+    return out
+
+
 MIN_DISTANCE_KM = 1e-3
 MAX_LOSS_DB = 3000.0
 
@@ -235,4 +275,4 @@ def default_scenario() -> PhysicalScenario:
     })
 
 
-__all__ = ["load_scenario", "scenario_from_dict", "default_scenario", "check_fiber"]
+__all__ = ["load_scenario", "scenario_from_dict", "scenario_to_dict", "default_scenario", "check_fiber"]
