@@ -1,0 +1,17 @@
+"""Hardware requirements and sensitivities: which hardware parameter to improve, and by how
+much, to reach a target secret-key rate.
+
+:func:`sensitivity` (elasticities of the optimized key rate), :func:`requirements` (the
+least-cost hardware reaching a target, cost model of da Silva et al., Quantum Sci. Technol. 6,
+035007 (2021)), :func:`hardware_parameters` (the parameters of a scenario), and
+:func:`write_scenario` (a scenario as a TOML file ``qnjax optimize`` reads).
+"""
+
+from ._params import Param
+from ._params import parameters as hardware_parameters
+from ._toml import scenario_toml, write_scenario
+from .sensitivity import SensitivityResult, sensitivity
+from .solve import RequirementsResult, TargetUnreachable, requirements
+
+__all__ = ["sensitivity", "SensitivityResult", "requirements", "RequirementsResult", "TargetUnreachable",
+           "hardware_parameters", "Param", "scenario_toml", "write_scenario"]

@@ -1,0 +1,318 @@
+"""Minimal hardware requirements: the cheapest hardware whose optimized design reaches a
+target secret-key rate.
+
+Cost model of da Silva et al., Quantum Sci. Technol. 6, 035007 (2021), Sec. 3: every free
+parameter is improved over its baseline by a factor ``k_i >= 1`` (probabilities of success /
+no error ``p → p^(1/k)``, memory times ``T → k T``, preparation time and attenuation
+``x → x / k``; :mod:`._params`) and the cost is ``Σ log k_i`` (``cost="log-improvement"``)
+or ``Σ k_i`` (``cost="improvement"``).
+
+Method (the problem ``min cost(y)  s.t.  log R*(θ(y)) >= log target``, ``y = log k``):
+
+1. The baseline and the hardware at its bounds are optimized with :func:`qnjax.optimize`
+   (its enumeration of segment counts and trees); a target above the bounds' rate is refused
+   naming the bound that limits most (largest elasticity there).
+2. For the design of each of them, an augmented Lagrangian (Nocedal & Wright, *Numerical
+   Optimization* (2006), Alg. 17.4, for one inequality) minimizes the cost jointly over
+   ``y`` (projected into ``[0, log k_max]``) and the cut-offs (relaxed, ``τ = e^u`` steps)
+   with optax Adam; the constraint uses the optimizer's smooth surrogate of ``log R``.
+3. The scenario is re-optimized on the hardware found (:func:`qnjax.optimize`, discrete
+   choices enumerated); the improvements are scaled by one common factor (bisection on the
+   exact rate of that integer design) until the rate is the target, and the result is
+   re-optimized once more to check it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..optimize._common import surrogate
+from ..optimize.problems import PhysicalScenario
+from ._design import Design, design_of, figures, rate_grad
+from ._params import Param, check_names, improve, scenario_with
+
+COSTS = ("log-improvement", "improvement")
+DEFAULT_MAX_IMPROVEMENT = 100.0
+
+
+class TargetUnreachable(ValueError):
+    """The target key rate exceeds what the hardware reaches with every free parameter at its
+    bound; ``limit_bits_per_s`` is that rate and ``limiting`` the parameter whose bound limits most."""
+
+    def __init__(self, message: str, limit_bits_per_s: float, limiting: str | None):
+        super().__init__(message)
+        self.limit_bits_per_s, self.limiting = limit_bits_per_s, limiting
+
+
+@dataclass(frozen=True)
+class RequirementsResult:
+    """Least-cost hardware reaching ``target_bits_per_s``.
+
+    Attributes:
+        target_bits_per_s, skr_bits_per_s: the target and the key rate of the scenario
+            re-optimized on the required hardware.
+        cost: ``Σ log k`` or ``Σ k`` over the free parameters (``cost_model`` says which).
+        baseline, required: parameter → value as in the scenario file.
+        improvement: parameter → factor ``k >= 1``.
+        design: the optimized design on the required hardware.
+        scenario: the scenario with the required hardware (:class:`qnjax.PhysicalScenario`).
+        wall_s: seconds.
+    """
+
+    target_bits_per_s: float
+    skr_bits_per_s: float
+    baseline_skr_bits_per_s: float
+    cost: float
+    cost_model: str
+    baseline: dict
+    required: dict
+    improvement: dict
+    design: dict
+    scenario: PhysicalScenario
+    wall_s: float
+
+    def to_json(self) -> dict:
+        return {"target_bits_per_s": self.target_bits_per_s, "skr_bits_per_s": self.skr_bits_per_s,
+                "baseline_skr_bits_per_s": self.baseline_skr_bits_per_s, "cost": self.cost,
+                "cost_model": self.cost_model, "baseline": dict(self.baseline),
+                "required": dict(self.required), "improvement": dict(self.improvement),
+                "design": dict(self.design), "wall_s": self.wall_s}
+
+
+def _file_value(p: Param, theta: float) -> float:
+    """The parameter as written in the scenario file (``1 − θ`` for error probabilities; the
+    dark-count rate is reported as the no-dark-count probability per window)."""
+    if p.name.endswith(("gate_depolarizing", "measurement_error")):
+        return float(f"{1 - theta:.15g}")
+    return theta
+
+
+def _bounds(params, parameters, max_improvement):
+    """``log k_max`` per parameter (0: fixed)."""
+    if parameters is None or not isinstance(parameters, dict):
+        kmax = {p.name: max_improvement for p in params}
+    else:
+        kmax = {}
+        for name, v in parameters.items():
+            v = max_improvement if v is None else v
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1 and math.isfinite(v)):
+                raise ValueError(f"parameters[{name!r}]: the largest improvement factor must be a finite "
+                                 f"number >= 1 (1 keeps it fixed); got {v!r}")
+            kmax[name] = float(v)
+    out = []
+    for p in params:
+        k = kmax[p.name]
+        if p.form == "p" and p.theta >= 1:
+            k = 1.0  # already perfect
+        out.append(math.log(k))
+    return np.array(out)
+
+
+def _cost(y, model):
+    return jnp.sum(y) if model == "log-improvement" else jnp.sum(jnp.exp(y))
+
+
+@lru_cache(maxsize=16)
+def _al_step(scen, design: Design, params: tuple, model: str, lr: float):
+    """One jitted Adam step on the augmented Lagrangian ``cost(y) + μ/2 · max(0, c + λ/μ)²`` with
+    ``c = log target − J(y, u)`` (``J`` the surrogate log rate)."""
+    opt = optax.adam(lr)
+    theta0 = jnp.asarray([p.theta for p in params])
+    forms = [p.form for p in params]
+    chains = float(scen.multiplexing.memories)
+    tmax = math.log(max(design.t_trunc, 2))
+
+    def J(x):
+        theta = jnp.stack([improve(theta0[i], jnp.exp(x["y"][i]), f) for i, f in enumerate(forms)]) \
+            if forms else theta0
+        tau = jnp.exp(x["u"]) if design.structure.n_nodes else None
+        f = figures(scen, design, list(params), theta, tau=tau)
+        return surrogate(f.key_fraction_smooth, f.mean_time * f.clock_s) + math.log(chains) \
+            - 50.0 * (1 - f.coverage)
+
+    def loss(x, log_target, lam, mu):
+        c = log_target - J(x)
+        return _cost(x["y"], model) + 0.5 * mu * jnp.maximum(0.0, c + lam / mu) ** 2, c
+
+    def step(x, state, log_target, lam, mu, ymax):
+        (_, c), g = jax.value_and_grad(loss, has_aux=True)(x, log_target, lam, mu)
+        g = jax.tree.map(jnp.nan_to_num, g)
+        upd, state = opt.update(g, state, x)
+        x = optax.apply_updates(x, upd)
+        x = {"y": jnp.clip(x["y"], 0.0, ymax), "u": jnp.clip(x["u"], -3.0, tmax)}
+        return x, state, c
+
+    return opt, jax.jit(step), jax.jit(lambda x: J(x))
+
+
+def _augmented_lagrangian(scen, design, params, ymax, log_target, model, y0=None, outer=6, inner=25,
+                          lr=0.08):
+    """``(y, u, c)``: improvements, cut-offs and the final constraint value ``log target − J``."""
+    dt = jnp.result_type(float)
+    K = max(design.structure.n_nodes, 1)
+    u0 = np.log(np.maximum(np.asarray(design.cutoff, float), 1e-3)) if design.structure.n_nodes else np.zeros(K)
+    x = {"y": jnp.asarray(ymax / 2 if y0 is None else y0, dt), "u": jnp.asarray(u0.reshape(K), dt)}
+    opt, step, _ = _al_step(scen, design, tuple(params), model, lr)
+    state = opt.init(x)
+    lam, mu = 1.0, 10.0
+    ym = jnp.asarray(ymax, dt)
+    c = np.inf
+    for _ in range(outer):
+        for _ in range(inner):
+            x, state, c = step(x, state, log_target, lam, mu, ym)
+        c = float(c)
+        lam = max(0.0, lam + mu * c)
+        mu = min(mu * 2, 1e4)
+    return np.asarray(x["y"]), np.asarray(x["u"]), c
+
+
+def _theta(params, y):
+    return np.array([float(improve(p.theta, math.exp(yi), p.form)) for p, yi in zip(params, y)])
+
+
+def _calibrate(scen, design, params, y, ymax, target, rel=1e-6):
+    """The common scale ``s`` of the improvements (``y → min(s·y, ymax)``) at which the exact
+    rate of ``design`` first reaches ``target·(1 + rel)``, by bisection (``None`` when even
+    ``s`` giving every free parameter its bound does not reach it)."""
+    log_t = math.log(target * (1 + rel))
+    f = jax.jit(lambda th: jnp.log(figures(scen, design, params, th).skr_bits_per_s))
+    rate = lambda s: float(f(jnp.asarray(_theta(params, np.minimum(s * y, ymax)))))
+    if not np.any(y > 0):
+        return None
+    hi = float(np.max(np.where(y > 0, ymax / np.maximum(y, 1e-300), 0)))
+    if not rate(hi) >= log_t:
+        return None
+    lo = 0.0
+    if rate(lo) >= log_t:
+        return np.zeros_like(y)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if rate(mid) < log_t else (lo, mid)
+        if hi - lo < 1e-10 * max(hi, 1.0):
+            break
+    return np.minimum(hi * y, ymax)
+
+
+def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parameters=None,
+                 cost: str = "log-improvement", max_improvement: float = DEFAULT_MAX_IMPROVEMENT,
+                 seed=None, n_starts=None, n_steps=None, progress: bool = False) -> RequirementsResult:
+    """The least-cost hardware whose optimized design reaches ``target_bits_per_s`` (see the
+    module docstring for the cost model and the method).
+
+    Args:
+        scenario: a :class:`qnjax.PhysicalScenario` (its hardware is the baseline).
+        target_bits_per_s: the key rate to reach (bits/s, > 0).
+        parameters: which parameters may improve: ``None`` (all of the scenario's, see
+            :func:`qnjax.requirements.hardware_parameters`), a list of names, or a dict
+            ``name → largest improvement factor`` (1 keeps it fixed, ``None`` the default).
+            Parameters not named stay at the baseline.
+        cost: ``"log-improvement"`` (``Σ log k``) or ``"improvement"`` (``Σ k``).
+        max_improvement: the largest factor ``k`` of a parameter without its own bound.
+        seed, n_starts, n_steps, progress: passed to :func:`qnjax.optimize`.
+
+    Raises:
+        ValueError: a target that is not a positive finite number, an unknown parameter name
+            or cost model. :class:`TargetUnreachable` (a ``ValueError``): the target is above
+            the rate with every free parameter at its bound.
+    """
+    from ..optimize import NoFeasibleDesign, optimize
+
+    t0 = time.perf_counter()
+    if not isinstance(scenario, PhysicalScenario):
+        raise TypeError(f"scenario must be a PhysicalScenario; got {type(scenario).__name__}")
+    try:
+        target = float(target_bits_per_s)
+    except (TypeError, ValueError):
+        raise TypeError(f"target_bits_per_s must be a number; got {target_bits_per_s!r}") from None
+    if not (math.isfinite(target) and target > 0):
+        raise ValueError(f"target_bits_per_s must be a positive finite key rate (bits/s); got {target_bits_per_s!r}")
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {', '.join(COSTS)}; got {cost!r}")
+    if not (isinstance(max_improvement, (int, float)) and math.isfinite(max_improvement) and max_improvement >= 1):
+        raise ValueError(f"max_improvement must be a finite number >= 1; got {max_improvement!r}")
+    if isinstance(parameters, str):
+        parameters = [parameters]
+    names = None if parameters is None else list(parameters)
+    params = check_names(scenario, names)
+    ymax = _bounds(params, parameters, float(max_improvement))
+    kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, progress=progress)
+
+    def opt(theta):
+        s = scenario_with(scenario, params, theta)
+        try:
+            return s, optimize(s, **kw)
+        except NoFeasibleDesign:
+            return s, None
+
+    theta0 = np.array([p.theta for p in params])
+    _, base = opt(theta0)
+    base_rate = float(base.skr_bits_per_s) if base is not None else 0.0
+    baseline = {p.name: _file_value(p, p.theta) for p in params}
+
+    def finish(y, scen_req, res):
+        th = _theta(params, y)
+        k = {p.name: (float(math.exp(yi)) if p.form != "p" or p.theta < 1 else 1.0) for p, yi in zip(params, y)}
+        c = float(np.sum(y)) if cost == "log-improvement" else float(sum(k.values()))
+        return RequirementsResult(target, float(res.skr_bits_per_s), base_rate, c, cost, baseline,
+                                  {p.name: _file_value(p, t) for p, t in zip(params, th)}, k,
+                                  design_of(res).to_json(), scen_req, time.perf_counter() - t0)
+
+    if base_rate >= target:
+        return finish(np.zeros(len(params)), scenario, base)
+    # ---- the hardware at its bounds
+    scen_max, top = opt(_theta(params, ymax))
+    top_rate = float(top.skr_bits_per_s) if top is not None else 0.0
+    if top_rate < target:
+        limiting = None
+        if top is not None and len(params):
+            _, g = rate_grad(scen_max, design_of(top), params, _theta(params, ymax))
+            free = [(abs(gi), p.name) for gi, p, ym in zip(g, params, ymax) if np.isfinite(gi)]
+            limiting = max(free)[1] if free else None
+        where = (f"; the bound that limits most is {limiting!r} (largest elasticity at the bounds): raise "
+                 f"its bound in parameters" if limiting else "")
+        raise TargetUnreachable(
+            f"target_bits_per_s = {target:.6g} is above {top_rate:.6g} bits/s, the optimized rate with every "
+            f"free parameter at its bound (largest improvement {max_improvement:g} unless bounded){where}",
+            top_rate, limiting)
+    # ---- gradient stage from the designs at the baseline and at the bounds
+    log_t = math.log(target)
+    cands = [design_of(top)]
+    if base is not None and design_of(base).structure != cands[0].structure:
+        cands.append(design_of(base))
+    best = None
+    for design in cands:
+        y, u, c = _augmented_lagrangian(scenario, design, params, ymax, log_t, cost)
+        val = float(_cost(jnp.asarray(y), cost))
+        if best is None or val < best[0]:
+            best = (val, y)
+    y = np.where(best[1] > 1e-3 * np.maximum(ymax, 1e-300), best[1], 0.0)
+    # ---- re-optimize on that hardware, calibrate the common scale, check
+    res_req = ycal = None
+    for _ in range(3):
+        scen_y, res = opt(_theta(params, y))
+        if res is None:
+            y = np.minimum(y * 1.1 + 1e-3, ymax)
+            continue
+        ycal = _calibrate(scenario, design_of(res), params, y, ymax, target)
+        if ycal is None:
+            y = np.minimum(y * 1.1 + 1e-3, ymax)
+            continue
+        scen_req, res_req = opt(_theta(params, ycal))
+        if res_req is not None and target * 0.995 <= float(res_req.skr_bits_per_s) <= target * 1.002:
+            return finish(ycal, scen_req, res_req)
+        y = ycal
+    if res_req is None:
+        raise TargetUnreachable(f"requirements: no design found reaching target_bits_per_s = {target:.6g}",
+                                top_rate, None)
+    return finish(ycal, scen_req, res_req)
+
+
+__all__ = ["requirements", "RequirementsResult", "TargetUnreachable", "COSTS"]
