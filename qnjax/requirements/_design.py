@@ -10,6 +10,7 @@ same evaluation ``qnjax optimize`` reports, with the hardware built from ``θ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +66,7 @@ def _hw(scen, design: Design, params, theta):
 
 
 def figures(scen: PhysicalScenario, design: Design, params: list[Param], theta, tau=None,
-            fixed_seconds: bool = False):
+            fixed_seconds: bool = False, shift: float = 0.0):
     """Exact figures of ``design`` on the hardware ``θ``. ``tau``: cut-offs in steps (default
     the design's); ``fixed_seconds``: cut-offs held at the design's seconds (steps = seconds /
     clock, the clock following the hardware)."""
@@ -76,22 +77,43 @@ def figures(scen: PhysicalScenario, design: Design, params: list[Param], theta, 
         from ..optimize.chain import link_model
 
         clock = jnp.max(link_model(scen.heralding.scheme, hw, lengths).duration_s)
-        tau = jnp.asarray(design.cutoff_s, dt) / clock
+        tau = jnp.asarray(design.cutoff_s, dt) / clock + shift
     elif tau is None:
         tau = jnp.asarray(design.cutoff, dt)
     return chain_eval(design.structure, scen.heralding.scheme, hw, lengths, tau, design.t_trunc)
 
 
-def log_rate(scen, design, params, theta, tau=None, fixed_seconds=False):
+def log_rate(scen, design, params, theta, tau=None, fixed_seconds=False, shift=0.0):
     """``log`` of the exact clipped key rate (bits/s); ``-inf`` where the key fraction is 0."""
-    return jnp.log(figures(scen, design, params, theta, tau, fixed_seconds).skr_bits_per_s)
+    return jnp.log(figures(scen, design, params, theta, tau, fixed_seconds, shift).skr_bits_per_s)
+
+
+SHIFT = 1e-6
+"""Steps either side of an integer cut-off at which the fixed-design derivative is taken."""
 
 
 def rate_grad(scen, design, params, theta, fixed_seconds=False):
-    """``(log R, ∂ log R / ∂ log θ)`` at ``θ`` (one jitted value-and-gradient)."""
-    f = lambda lt: log_rate(scen, design, params, jnp.exp(lt), fixed_seconds=fixed_seconds)
-    v, g = jax.value_and_grad(f)(jnp.log(jnp.asarray(theta, jnp.result_type(float))))
-    return float(v), np.asarray(g)
+    """``(log R, ∂ log R / ∂ log θ)`` at ``θ``.
+
+    With ``fixed_seconds`` the cut-offs in steps, ``cutoff_s / clock``, move with the clock;
+    the engine keeps a pair of age ``d`` with probability ``clip(τ − d + 1, 0, 1)``, so the
+    rate has a kink at the design's integer ``τ``: the derivative reported is the mean of the
+    two one-sided derivatives (at ``τ ± 1e-6`` steps), which is what a centred finite
+    difference measures."""
+    lt = jnp.log(jnp.asarray(theta, jnp.result_type(float)))
+    if not fixed_seconds:
+        v, g = _grad_fn(scen, design, tuple(params), False)(lt, 0.0)
+        return float(v), np.asarray(g)
+    out = [_grad_fn(scen, design, tuple(params), True)(lt, s) for s in (SHIFT, -SHIFT)]
+    return float(0.5 * (out[0][0] + out[1][0])), 0.5 * (np.asarray(out[0][1]) + np.asarray(out[1][1]))
+
+
+@lru_cache(maxsize=32)
+def _grad_fn(scen, design, params: tuple, fixed_seconds: bool):
+    """Jitted ``(x, shift) ↦`` value and gradient of ``log R`` in ``x = log θ`` (one compilation
+    per design)."""
+    return jax.jit(jax.value_and_grad(lambda x, shift: log_rate(scen, design, list(params), jnp.exp(x),
+                                                                fixed_seconds=fixed_seconds, shift=shift)))
 
 
 __all__ = ["Design", "design_of", "figures", "log_rate", "rate_grad"]
