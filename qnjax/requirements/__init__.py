@@ -11,7 +11,7 @@ from ._params import Param
 from ._params import parameters as hardware_parameters
 from ._toml import scenario_toml, write_scenario
 from .sensitivity import SensitivityResult, sensitivity
-from .solve import RequirementsResult, TargetUnreachable, requirements
+from .solve import RequirementsResult, TargetUnreachable, requirements, requirements_curve
 
-__all__ = ["sensitivity", "SensitivityResult", "requirements", "RequirementsResult", "TargetUnreachable",
+__all__ = ["sensitivity", "SensitivityResult", "requirements", "requirements_curve", "RequirementsResult", "TargetUnreachable",
            "hardware_parameters", "Param", "scenario_toml", "write_scenario"]

@@ -203,7 +203,8 @@ def _calibrate(scen, design, params, y, ymax, target, rel=1e-6):
 
 def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parameters=None,
                  cost: str = "log-improvement", max_improvement: float = DEFAULT_MAX_IMPROVEMENT,
-                 seed=None, n_starts=None, n_steps=None, progress: bool = False) -> RequirementsResult:
+                 seed=None, n_starts=None, n_steps=None, progress: bool = False,
+                 _memo: dict | None = None) -> RequirementsResult:
     """The least-cost hardware whose optimized design reaches ``target_bits_per_s`` (see the
     module docstring for the cost model and the method).
 
@@ -245,12 +246,17 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
     ymax = _bounds(params, parameters, float(max_improvement))
     kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, progress=progress)
 
+    memo = {} if _memo is None else _memo
+
     def opt(theta):
         s = scenario_with(scenario, params, theta)
-        try:
-            return s, optimize(s, **kw)
-        except NoFeasibleDesign:
-            return s, None
+        key = (s, tuple(sorted(kw.items())))
+        if key not in memo:
+            try:
+                memo[key] = optimize(s, **kw)
+            except NoFeasibleDesign:
+                memo[key] = None
+        return s, memo[key]
 
     theta0 = np.array([p.theta for p in params])
     _, base = opt(theta0)
@@ -274,7 +280,9 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
         limiting = None
         if top is not None and len(params):
             _, g = rate_grad(scen_max, design_of(top), params, _theta(params, ymax))
-            free = [(abs(gi), p.name) for gi, p, ym in zip(g, params, ymax) if np.isfinite(gi)]
+            # a perfect parameter (probability 1) has no bound to raise
+            free = [(abs(gi), p.name) for gi, p in zip(g, params)
+                    if np.isfinite(gi) and not (p.form == "p" and p.theta >= 1)]
             limiting = max(free)[1] if free else None
         where = (f"; the bound that limits most is {limiting!r} (largest elasticity at the bounds): raise "
                  f"its bound in parameters" if limiting else "")
@@ -315,4 +323,18 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
     return finish(ycal, scen_req, res_req)
 
 
-__all__ = ["requirements", "RequirementsResult", "TargetUnreachable", "COSTS"]
+def requirements_curve(scenario: PhysicalScenario, targets, **kw) -> list:
+    """:func:`requirements` for every target of ``targets`` (bits/s), sharing the optimizations
+    of the baseline and of the bounds; a target that cannot be reached gives its
+    :class:`TargetUnreachable` in place of a result."""
+    memo: dict = {}
+    out = []
+    for t in targets:
+        try:
+            out.append(requirements(scenario, t, _memo=memo, **kw))
+        except TargetUnreachable as exc:
+            out.append(exc)
+    return out
+
+
+__all__ = ["requirements", "requirements_curve", "RequirementsResult", "TargetUnreachable", "COSTS"]
