@@ -158,7 +158,7 @@ def requirements_cmd(
     target = float_in(target, "--target", 0, math.inf, lo_open=True)
     max_improvement = float_in(max_improvement, "--max-improvement", 1, 1e12)
     int_in(curve_points, "--curve-points", 2, 50)
-    from ..requirements.solve import COSTS
+    from ..requirements._solve import COSTS
 
     if cost not in COSTS:
         fail(f"--cost must be one of {', '.join(COSTS)}; got {cost!r}")

@@ -10,8 +10,8 @@ least-cost hardware reaching a target, cost model of da Silva et al., Quantum Sc
 from ._params import Param
 from ._params import parameters as hardware_parameters
 from ._toml import scenario_toml, write_scenario
-from .sensitivity import SensitivityResult, sensitivity
-from .solve import RequirementsResult, TargetUnreachable, requirements, requirements_curve
+from ._sensitivity import SensitivityResult, sensitivity
+from ._solve import RequirementsResult, TargetUnreachable, requirements, requirements_curve
 
 __all__ = ["sensitivity", "SensitivityResult", "requirements", "requirements_curve", "RequirementsResult", "TargetUnreachable",
            "hardware_parameters", "Param", "scenario_toml", "write_scenario"]
