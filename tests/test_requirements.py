@@ -145,3 +145,65 @@ def test_bad_input(chain):
         requirements(scen, 1.0, parameters=["heralding.colour"])
     with pytest.raises(TargetUnreachable, match="heralding.efficiency"):
         requirements(scenario_from_dict(DIRECT), 2 * _direct_rate(1.0), parameters=["heralding.efficiency"])
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from qnjax.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def _direct_file(tmp_path):
+    p = tmp_path / "direct.toml"
+    p.write_text(scenario_toml(scenario_from_dict(DIRECT)))
+    return p
+
+
+def test_cli_requirements_writes_a_scenario_optimize_reaches(tmp_path):
+    import json
+
+    p = _direct_file(tmp_path)
+    out = tmp_path / "required.toml"
+    target = 0.5 * _direct_rate(1.0)
+    r = _cli(["requirements", str(p), "--target", str(target), "--parameters", "heralding.efficiency",
+              "--json", "--write-scenario", str(out), "--plot", str(tmp_path / "curve.png"), "--curve-points", "3"])
+    assert r.exit_code == 0, r.output
+    j = json.loads(r.stdout)
+    assert {"target_bits_per_s", "skr_bits_per_s", "cost", "baseline", "required", "improvement", "design",
+            "wall_s"} <= set(j)
+    assert j["design"]["segments"] == 1 and "cutoff_s" in j["design"] and "positions_km" in j["design"]
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    r2 = _cli(["optimize", str(out), "--json"])
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.stdout)["skr_bits_per_s"] >= 0.995 * target
+
+
+def test_cli_sensitivity_json_and_plot(tmp_path):
+    import json
+
+    p = _direct_file(tmp_path)
+    r = _cli(["sensitivity", str(p), "--json", "--plot", str(tmp_path / "s.png")])
+    assert r.exit_code == 0, r.output
+    rows = {x["name"]: x for x in json.loads(r.stdout)["parameters"]}
+    # R ∝ efficiency · 10^(−att·L/10): elasticities 1 and −att·L·ln(10)/10 (independent closed form)
+    assert rows["heralding.efficiency"]["elasticity"] == pytest.approx(1.0, rel=1e-9)
+    assert rows["attenuation_db_per_km"]["elasticity"] == pytest.approx(-0.2 * 50 * math.log(10) / 10, rel=1e-9)
+    assert (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--target", "-1"], "--target"),
+    (["--target", "1", "--parameters", "heralding.colour"], "unknown 'heralding.colour'"),
+    (["--target", "1e9"], "bound that limits most"),
+    (["--target", "1", "--bound", "heralding.efficiency=0.5"], "--bound"),
+    (["--target", "1", "--cost", "money"], "--cost"),
+])
+def test_cli_requirements_bad_input_exits_2(tmp_path, args, words):
+    r = _cli(["requirements", str(_direct_file(tmp_path)), *args])
+    assert r.exit_code == 2
+    assert words in r.output
