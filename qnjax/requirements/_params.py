@@ -112,6 +112,18 @@ def improvement_of(theta0, theta, form: str):
     return theta / theta0 if form == "up" else theta0 / theta
 
 
+def file_value(scen: PhysicalScenario, p: Param, theta: float) -> float:
+    """The parameter as written in the scenario file from its improvement form ``θ``:
+    ``1 − θ`` for the gate's depolarizing and the measurement's error probability, the
+    dark-count rate ``−log(θ) / window`` (Hz), ``θ`` otherwise."""
+    theta = float(theta)
+    if p.name.endswith(("gate_depolarizing", "measurement_error")):
+        return float(f"{1 - theta:.15g}")  # 1 − (1 − x) without the rounding noise
+    if p.name == "heralding.dark_count_rate_hz":
+        return float(f"{-math.log(theta) / scen.heralding.detection_window_s:.12g}") if theta < 1 else 0.0
+    return theta
+
+
 def _station_of(scen: PhysicalScenario, i: int, n: int) -> str:
     """Prefix of the parameters that station ``i`` of ``n`` segments uses."""
     for j, ov in enumerate(scen.stations):
@@ -228,5 +240,5 @@ def check_names(scen: PhysicalScenario, names) -> list[Param]:
     return [by[n] for n in names]
 
 
-__all__ = ["Param", "parameters", "improve", "improvement_of", "hardware_from_theta", "scenario_with",
+__all__ = ["Param", "parameters", "file_value", "improve", "improvement_of", "hardware_from_theta", "scenario_with",
            "check_names"]

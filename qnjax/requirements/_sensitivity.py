@@ -28,7 +28,7 @@ import numpy as np
 
 from ..optimize.problems import PhysicalScenario
 from ._design import design_of, rate_grad
-from ._params import check_names
+from ._params import check_names, file_value
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class SensitivityResult:
         rows: one dict per parameter, ranked by ``|elasticity|``: ``name``, ``label``, ``form``
             (``"p"``: probability of success / no error, ``"up"``: larger is better,
             ``"down"``: smaller is better), ``value`` (the parameter as in the scenario
-            file), ``theta`` (its improvement form), ``elasticity`` (``∂ log R*/∂ log θ``,
+            file, e.g. the gate's depolarizing probability, the dark-count rate in Hz), ``theta`` (its improvement form), ``elasticity`` (``∂ log R*/∂ log θ``,
             design re-optimized), ``elasticity_fixed_design`` (cut-offs fixed in seconds),
             ``gain_per_percent`` (% more key for a 1 % better parameter: ``±elasticity``,
             the sign of the better direction).
@@ -58,12 +58,6 @@ class SensitivityResult:
         return {"skr_bits_per_s": self.skr_bits_per_s, "design": self.design,
                 "derivative": self.derivative, "parameters": [dict(r) for r in self.rows],
                 "wall_s": self.wall_s}
-
-
-def _value(p, theta):
-    if p.form == "p" and p.name.endswith(("gate_depolarizing", "measurement_error", "dark_count_rate_hz")):
-        return float(f"{1 - theta:.15g}")  # 1 − (1 − x) without the rounding noise
-    return theta
 
 
 def sensitivity(scenario: PhysicalScenario, *, result=None, parameters=None, seed=None,
@@ -95,7 +89,7 @@ def sensitivity(scenario: PhysicalScenario, *, result=None, parameters=None, see
     rows = []
     for p, t, e, ef in zip(params, theta, g, gf):
         sign = -1.0 if p.form == "down" else 1.0
-        rows.append(dict(name=p.name, label=p.label, form=p.form, value=float(_value(p, t)), theta=float(t),
+        rows.append(dict(name=p.name, label=p.label, form=p.form, value=file_value(scenario, p, t), theta=float(t),
                          elasticity=float(e), elasticity_fixed_design=float(ef),
                          gain_per_percent=float(sign * e)))
     rows.sort(key=lambda r: -abs(r["elasticity"]))

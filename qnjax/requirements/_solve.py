@@ -37,7 +37,7 @@ import optax
 from ..optimize._common import surrogate
 from ..optimize.problems import PhysicalScenario
 from ._design import Design, design_of, figures, rate_grad
-from ._params import Param, check_names, improve, scenario_with
+from ._params import Param, check_names, file_value, improve, scenario_with
 
 COSTS = ("log-improvement", "improvement")
 DEFAULT_MAX_IMPROVEMENT = 100.0
@@ -87,16 +87,12 @@ class RequirementsResult:
                 "design": dict(self.design), "wall_s": self.wall_s}
 
 
-def _file_value(p: Param, theta: float) -> float:
-    """The parameter as written in the scenario file (``1 − θ`` for error probabilities; the
-    dark-count rate is reported as the no-dark-count probability per window)."""
-    if p.name.endswith(("gate_depolarizing", "measurement_error")):
-        return float(f"{1 - theta:.15g}")
-    return theta
 
 
 def _bounds(params, parameters, max_improvement):
-    """``log k_max`` per parameter (0: fixed)."""
+    """``(log k_max, pairs)`` per parameter (0: fixed); ``pairs`` lists ``(i_t2, i_t1 or None, c)``
+    for every memory whose ``T2`` may improve: ``T2 <= 2 T1`` reads ``y_t2 <= y_t1 + c`` with
+    ``c = log(2 T1 / T2)`` at the baseline."""
     if parameters is None or not isinstance(parameters, dict):
         kmax = {p.name: max_improvement for p in params}
     else:
@@ -116,12 +112,39 @@ def _bounds(params, parameters, max_improvement):
     return np.array(out)
 
 
+def _t2_pairs(scen, params):
+    """``(i_t2, i_t1 or None, c)`` for every memory whose ``T2`` may improve: ``T2 <= 2 T1``
+    reads ``y_t2 <= y_t1 + c`` (``y_t1 = 0`` when ``T1`` is fixed), ``c = log(2 T1 / T2)``."""
+    idx = {p.name: i for i, p in enumerate(params)}
+    pairs = []
+    for p in params:
+        if p.name.endswith("memory.t2_s"):
+            head = p.name[: -len(".t2_s")]
+            st = scen.repeater if head == "memory" else scen.stations[int(head.split("[")[1].split("]")[0])].station
+            t1 = st.memory.t1_s
+            pairs.append((idx[p.name], idx.get(head + ".t1_s"), math.log(2 * t1 / p.theta)))
+    return tuple(pairs)
+
+
+def _project(y, ymax, pairs):
+    """``y`` into ``[0, ymax]`` and under ``T2 <= 2 T1`` (NumPy, or JAX inside jit)."""
+    if isinstance(y, np.ndarray):
+        y = np.clip(np.array(y, float), 0.0, ymax)
+        for i2, i1, c in pairs:
+            y[i2] = min(y[i2], (y[i1] if i1 is not None else 0.0) + c)
+        return y
+    y = jnp.clip(y, 0.0, ymax)
+    for i2, i1, c in pairs:
+        y = y.at[i2].min((y[i1] if i1 is not None else 0.0) + c)
+    return y
+
+
 def _cost(y, model):
     return jnp.sum(y) if model == "log-improvement" else jnp.sum(jnp.exp(y))
 
 
 @lru_cache(maxsize=16)
-def _al_step(scen, design: Design, params: tuple, model: str, lr: float):
+def _al_step(scen, design: Design, params: tuple, model: str, lr: float, pairs: tuple = ()):
     """One jitted Adam step on the augmented Lagrangian ``cost(y) + μ/2 · max(0, c + λ/μ)²`` with
     ``c = log target − J(y, u)`` (``J`` the surrogate log rate)."""
     opt = optax.adam(lr)
@@ -147,20 +170,21 @@ def _al_step(scen, design: Design, params: tuple, model: str, lr: float):
         g = jax.tree.map(jnp.nan_to_num, g)
         upd, state = opt.update(g, state, x)
         x = optax.apply_updates(x, upd)
-        x = {"y": jnp.clip(x["y"], 0.0, ymax), "u": jnp.clip(x["u"], -3.0, tmax)}
+        x = {"y": _project(x["y"], ymax, pairs), "u": jnp.clip(x["u"], -3.0, tmax)}
         return x, state, c
 
     return opt, jax.jit(step), jax.jit(lambda x: J(x))
 
 
-def _augmented_lagrangian(scen, design, params, ymax, log_target, model, y0=None, outer=6, inner=25,
-                          lr=0.08):
+def _augmented_lagrangian(scen, design, params, ymax, log_target, model, pairs=(), y0=None, outer=6,
+                          inner=25, lr=0.08):
     """``(y, u, c)``: improvements, cut-offs and the final constraint value ``log target − J``."""
     dt = jnp.result_type(float)
     K = max(design.structure.n_nodes, 1)
     u0 = np.log(np.maximum(np.asarray(design.cutoff, float), 1e-3)) if design.structure.n_nodes else np.zeros(K)
-    x = {"y": jnp.asarray(ymax / 2 if y0 is None else y0, dt), "u": jnp.asarray(u0.reshape(K), dt)}
-    opt, step, _ = _al_step(scen, design, tuple(params), model, lr)
+    x = {"y": jnp.asarray(_project(ymax / 2 if y0 is None else y0, ymax, pairs), dt),
+         "u": jnp.asarray(u0.reshape(K), dt)}
+    opt, step, _ = _al_step(scen, design, tuple(params), model, lr, pairs)
     state = opt.init(x)
     lam, mu = 1.0, 10.0
     ym = jnp.asarray(ymax, dt)
@@ -178,13 +202,13 @@ def _theta(params, y):
     return np.array([float(improve(p.theta, math.exp(yi), p.form)) for p, yi in zip(params, y)])
 
 
-def _calibrate(scen, design, params, y, ymax, target, rel=1e-6):
+def _calibrate(scen, design, params, y, ymax, target, pairs=(), rel=1e-6):
     """The common scale ``s`` of the improvements (``y → min(s·y, ymax)``) at which the exact
     rate of ``design`` first reaches ``target·(1 + rel)``, by bisection (``None`` when even
     ``s`` giving every free parameter its bound does not reach it)."""
     log_t = math.log(target * (1 + rel))
     f = jax.jit(lambda th: jnp.log(figures(scen, design, params, th).skr_bits_per_s))
-    rate = lambda s: float(f(jnp.asarray(_theta(params, np.minimum(s * y, ymax)))))
+    rate = lambda s: float(f(jnp.asarray(_theta(params, _project(s * y, ymax, pairs)))))
     if not np.any(y > 0):
         return None
     hi = float(np.max(np.where(y > 0, ymax / np.maximum(y, 1e-300), 0)))
@@ -198,7 +222,7 @@ def _calibrate(scen, design, params, y, ymax, target, rel=1e-6):
         lo, hi = (mid, hi) if rate(mid) < log_t else (lo, mid)
         if hi - lo < 1e-10 * max(hi, 1.0):
             break
-    return np.minimum(hi * y, ymax)
+    return _project(hi * y, ymax, pairs)
 
 
 def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parameters=None,
@@ -244,6 +268,8 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
     names = None if parameters is None else list(parameters)
     params = check_names(scenario, names)
     ymax = _bounds(params, parameters, float(max_improvement))
+    pairs = _t2_pairs(scenario, params)
+    ymax = _project(ymax, ymax, pairs)  # the bounds themselves keep T2 <= 2 T1
     kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, progress=progress)
 
     memo = {} if _memo is None else _memo
@@ -261,14 +287,14 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
     theta0 = np.array([p.theta for p in params])
     _, base = opt(theta0)
     base_rate = float(base.skr_bits_per_s) if base is not None else 0.0
-    baseline = {p.name: _file_value(p, p.theta) for p in params}
+    baseline = {p.name: file_value(scenario, p, p.theta) for p in params}
 
     def finish(y, scen_req, res):
         th = _theta(params, y)
         k = {p.name: (float(math.exp(yi)) if p.form != "p" or p.theta < 1 else 1.0) for p, yi in zip(params, y)}
         c = float(np.sum(y)) if cost == "log-improvement" else float(sum(k.values()))
         return RequirementsResult(target, float(res.skr_bits_per_s), base_rate, c, cost, baseline,
-                                  {p.name: _file_value(p, t) for p, t in zip(params, th)}, k,
+                                  {p.name: file_value(scenario, p, t) for p, t in zip(params, th)}, k,
                                   design_of(res).to_json(), scen_req, time.perf_counter() - t0)
 
     if base_rate >= target:
@@ -297,21 +323,21 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
         cands.append(design_of(base))
     best = None
     for design in cands:
-        y, u, c = _augmented_lagrangian(scenario, design, params, ymax, log_t, cost)
+        y, u, c = _augmented_lagrangian(scenario, design, params, ymax, log_t, cost, pairs)
         val = float(_cost(jnp.asarray(y), cost))
         if best is None or val < best[0]:
             best = (val, y)
-    y = np.where(best[1] > 1e-3 * np.maximum(ymax, 1e-300), best[1], 0.0)
+    y = _project(np.where(best[1] > 1e-3 * np.maximum(ymax, 1e-300), best[1], 0.0), ymax, pairs)
     # ---- re-optimize on that hardware, calibrate the common scale, check
     res_req = ycal = None
     for _ in range(3):
         scen_y, res = opt(_theta(params, y))
         if res is None:
-            y = np.minimum(y * 1.1 + 1e-3, ymax)
+            y = _project(y * 1.1 + 1e-3, ymax, pairs)
             continue
-        ycal = _calibrate(scenario, design_of(res), params, y, ymax, target)
+        ycal = _calibrate(scenario, design_of(res), params, y, ymax, target, pairs)
         if ycal is None:
-            y = np.minimum(y * 1.1 + 1e-3, ymax)
+            y = _project(y * 1.1 + 1e-3, ymax, pairs)
             continue
         scen_req, res_req = opt(_theta(params, ycal))
         if res_req is not None and target * 0.995 <= float(res_req.skr_bits_per_s) <= target * 1.002:
