@@ -207,3 +207,11 @@ def test_cli_requirements_bad_input_exits_2(tmp_path, args, words):
     r = _cli(["requirements", str(_direct_file(tmp_path)), *args])
     assert r.exit_code == 2
     assert words in r.output
+
+
+def test_public_names_are_the_functions():
+    import qnjax
+    import qnjax.requirements as pkg
+
+    assert callable(qnjax.requirements) and callable(pkg)
+    assert qnjax.sensitivity is sensitivity and qnjax.TargetUnreachable is TargetUnreachable
