@@ -94,25 +94,35 @@ def sensitivity_cmd(
 
 
 def plot_curve(results, target: float, name: str, path, cost: str) -> None:
-    """The requirements curve: the cost of reaching each target key rate."""
+    """The requirements curve: the cost of reaching each target key rate (left) and the
+    improvement factor of every parameter that improves (right)."""
     from .._style import figure
 
-    fig, (ax,) = figure(width=6.4, height=4.0)
-    ok = [(r.target_bits_per_s, r.cost) for r in results if not isinstance(r, Exception)]
+    fig, (ax, ax2) = figure(2, width=5.6, height=4.0)
+    ok = [r for r in results if not isinstance(r, Exception)]
     bad = [r for r in results if isinstance(r, Exception)]
     if ok:
-        x, y = zip(*ok)
-        ax.plot(x, y, "o-", color="C0", label="least cost found")
-    for r in results:
-        if not isinstance(r, Exception) and math.isclose(r.target_bits_per_s, target):
-            ax.plot([r.target_bits_per_s], [r.cost], "*", ms=14, color="C3", label="--target")
+        ax.plot([r.target_bits_per_s for r in ok], [r.cost for r in ok], "o-", color="C0", label="least cost found")
+        for r in ok:
+            if math.isclose(r.target_bits_per_s, target):
+                ax.plot([r.target_bits_per_s], [r.cost], "*", ms=14, color="C3", label="target")
+        names = [n for n in ok[0].improvement if any(r.improvement[n] > 1 + 1e-6 for r in ok)]
+        for i, n in enumerate(names):
+            ax2.plot([r.target_bits_per_s for r in ok], [r.improvement[n] for r in ok], "o-", ms=4,
+                     color=f"C{i % 10}", label=n)
+        if names:
+            ax2.legend(fontsize=7)
     if bad:
         ax.axvline(bad[0].limit_bits_per_s, color="0.4", ls="--", label="rate at the bounds")
-    ax.set_xscale("log")
-    ax.set_xlabel("target key rate (bits/s)")
+    for a in (ax, ax2):
+        a.set_xscale("log")
+        a.set_xlabel("target key rate (bits/s)")
+        a.grid(alpha=0.3)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("improvement factor k")
     ax.set_ylabel("cost " + ("Σ log k" if cost == "log-improvement" else "Σ k"))
     ax.set_title(f"{name}: hardware requirements curve", fontsize=9)
-    ax.grid(alpha=0.3)
+    ax2.set_title("required improvement per parameter", fontsize=9)
     ax.legend(fontsize=8)
     save_figure(fig, path)
 
@@ -239,7 +249,7 @@ def requirements_cmd(
     typer.echo(f"key rate {eng(out['skr_bits_per_s'], 'bits/s')} (baseline "
                f"{eng(out['baseline_skr_bits_per_s'], 'bits/s')}); cost {out['cost']:.4g} ({cost}); "
                f"{d['segments']} segments at {', '.join(f'{p:.1f}' for p in d['positions_km'])} km; "
-               f"cut-offs {', '.join(f'{c * 1e3:.3g}' for c in d['cutoff_s'])} ms")
+               f"cut-offs {', '.join(f'{c * 1e3:.3g}' for c in d['cutoff_s']) + ' ms' if d['cutoff_s'] else 'none'}")
     if write_scenario is not None:
         typer.echo(f"scenario written to {write_scenario}")
     if plot is not None:
