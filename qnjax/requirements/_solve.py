@@ -12,10 +12,11 @@ Method (the problem ``min cost(y)  s.t.  log R*(θ(y)) >= log target``, ``y = lo
 1. The baseline and the hardware at its bounds are optimized with :func:`qnjax.optimize`
    (its enumeration of segment counts and trees); a target above the bounds' rate is refused
    naming the bound that limits most (largest elasticity there).
-2. For the design of each of them, an augmented Lagrangian (Nocedal & Wright, *Numerical
-   Optimization* (2006), Alg. 17.4, for one inequality) minimizes the cost jointly over
-   ``y`` (projected into ``[0, log k_max]``) and the cut-offs (relaxed, ``τ = e^u`` steps)
-   with optax Adam; the constraint uses the optimizer's smooth surrogate of ``log R``.
+2. From the design of each of them, a gradient continuation (:func:`_continuation`) raises
+   the improvements ``y`` from the baseline in the direction of the largest marginal key gain
+   per unit cost until the optimizer's smooth surrogate of ``log R`` reaches ``log target``,
+   the relaxed cut-offs following by optax Adam ascent; at the end every improved parameter
+   has the same marginal gain per cost (the KKT condition of the problem).
 3. The scenario is re-optimized on the hardware found (:func:`qnjax.optimize`, discrete
    choices enumerated); the improvements are scaled by one common factor (bisection on the
    exact rate of that integer design) until the rate is the target, and the result is
@@ -144,58 +145,66 @@ def _cost(y, model):
 
 
 @lru_cache(maxsize=16)
-def _al_step(scen, design: Design, params: tuple, model: str, lr: float, pairs: tuple = ()):
-    """One jitted Adam step on the augmented Lagrangian ``cost(y) + μ/2 · max(0, c + λ/μ)²`` with
-    ``c = log target − J(y, u)`` (``J`` the surrogate log rate)."""
-    opt = optax.adam(lr)
+def _surrogate_grad(scen, design: Design, params: tuple):
+    """Jitted ``(y, u) ↦ (J, (∂J/∂y, ∂J/∂u))``: ``J`` the optimizer's smooth surrogate of ``log R``
+    (:func:`qnjax.optimize._common.surrogate`, bits/s) of ``design`` on the hardware improved by
+    ``k = e^y``, with cut-offs ``τ = e^u`` steps (relaxed)."""
     theta0 = jnp.asarray([p.theta for p in params])
     forms = [p.form for p in params]
     chains = float(scen.multiplexing.memories)
-    tmax = math.log(max(design.t_trunc, 2))
 
-    def J(x):
-        theta = jnp.stack([improve(theta0[i], jnp.exp(x["y"][i]), f) for i, f in enumerate(forms)]) \
+    def J(y, u):
+        theta = jnp.stack([improve(theta0[i], jnp.exp(y[i]), f) for i, f in enumerate(forms)]) \
             if forms else theta0
-        tau = jnp.exp(x["u"]) if design.structure.n_nodes else None
+        tau = jnp.exp(u) if design.structure.n_nodes else None
         f = figures(scen, design, list(params), theta, tau=tau)
         return surrogate(f.key_fraction_smooth, f.mean_time * f.clock_s) + math.log(chains) \
             - 50.0 * (1 - f.coverage)
 
-    def loss(x, log_target, lam, mu):
-        c = log_target - J(x)
-        return _cost(x["y"], model) + 0.5 * mu * jnp.maximum(0.0, c + lam / mu) ** 2, c
-
-    def step(x, state, log_target, lam, mu, ymax):
-        (_, c), g = jax.value_and_grad(loss, has_aux=True)(x, log_target, lam, mu)
-        g = jax.tree.map(jnp.nan_to_num, g)
-        upd, state = opt.update(g, state, x)
-        x = optax.apply_updates(x, upd)
-        x = {"y": _project(x["y"], ymax, pairs), "u": jnp.clip(x["u"], -3.0, tmax)}
-        return x, state, c
-
-    return opt, jax.jit(step), jax.jit(lambda x: J(x))
+    return jax.jit(jax.value_and_grad(J, argnums=(0, 1)))
 
 
-def _augmented_lagrangian(scen, design, params, ymax, log_target, model, pairs=(), y0=None, outer=6,
-                          inner=25, lr=0.08):
-    """``(y, u, c)``: improvements, cut-offs and the final constraint value ``log target − J``."""
+def _continuation(scen, design, params, ymax, log_target, model, pairs=(), step=0.05, max_iter=400,
+                  lr_u=0.05, band=0.95):
+    """Least-cost improvements ``y = log k`` for ``design`` by marginal-rate continuation.
+
+    The optimality (KKT) condition of ``min cost(y)`` s.t. ``J(y) >= log target`` with
+    ``0 <= y <= y_max`` is that every improved parameter has the same marginal gain
+    ``(∂J/∂y_i) / (∂cost/∂y_i)`` and no other parameter a larger one (Nocedal & Wright,
+    *Numerical Optimization* (2006), Thm. 12.1). Starting from the baseline ``y = 0``, each step
+    raises the parameters whose marginal gain is within ``band`` of the best by ``step``
+    (less when that closes the gap), re-evaluating the gradient every step (water filling), so
+    diminishing returns move the effort to the next parameter; the relaxed cut-offs follow with
+    one optax Adam ascent step on ``J`` per step (the design stays near its optimum, so by the
+    envelope theorem ``∂J/∂y`` is that of the re-optimized rate). Returns ``y``."""
     dt = jnp.result_type(float)
-    K = max(design.structure.n_nodes, 1)
-    u0 = np.log(np.maximum(np.asarray(design.cutoff, float), 1e-3)) if design.structure.n_nodes else np.zeros(K)
-    x = {"y": jnp.asarray(_project(ymax / 2 if y0 is None else y0, ymax, pairs), dt),
-         "u": jnp.asarray(u0.reshape(K), dt)}
-    opt, step, _ = _al_step(scen, design, tuple(params), model, lr, pairs)
-    state = opt.init(x)
-    lam, mu = 1.0, 10.0
-    ym = jnp.asarray(ymax, dt)
-    c = np.inf
-    for _ in range(outer):
-        for _ in range(inner):
-            x, state, c = step(x, state, log_target, lam, mu, ym)
-        c = float(c)
-        lam = max(0.0, lam + mu * c)
-        mu = min(mu * 2, 1e4)
-    return np.asarray(x["y"]), np.asarray(x["u"]), c
+    vg = _surrogate_grad(scen, design, tuple(params))
+    n_nodes = design.structure.n_nodes
+    K = max(n_nodes, 1)
+    tmax = math.log(max(design.t_trunc, 2))
+    u = jnp.asarray((np.log(np.maximum(np.asarray(design.cutoff, float), 1e-3)) if n_nodes else np.zeros(K))
+                    .reshape(K), dt)
+    opt = optax.adam(lr_u)
+    ost = opt.init(u)
+    y = np.zeros(len(params))
+    for _ in range(max_iter):
+        J, (gy, gu) = vg(jnp.asarray(y, dt), u)
+        if n_nodes:
+            upd, ost = opt.update(-jnp.nan_to_num(gu), ost, u)
+            u = jnp.clip(optax.apply_updates(u, upd), -3.0, tmax)
+        gap = log_target - float(J)
+        if gap <= 0:
+            break
+        gy = np.nan_to_num(np.asarray(gy, float))
+        dc = np.ones_like(y) if model == "log-improvement" else np.exp(y)
+        room = _project(y + 1e-9, ymax, pairs) > y
+        ratio = np.where(room & (gy > 0), gy / dc, 0.0)
+        if ratio.max() <= 0:
+            break
+        sel = ratio >= band * ratio.max()
+        d = min(step, gap / float(np.sum(gy[sel])))
+        y = _project(np.where(sel, y + d, y), ymax, pairs)
+    return y
 
 
 def _theta(params, y):
@@ -323,7 +332,7 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
         cands.append(design_of(base))
     best = None
     for design in cands:
-        y, u, c = _augmented_lagrangian(scenario, design, params, ymax, log_t, cost, pairs)
+        y = _continuation(scenario, design, params, ymax, log_t, cost, pairs)
         val = float(_cost(jnp.asarray(y), cost))
         if best is None or val < best[0]:
             best = (val, y)
