@@ -215,3 +215,15 @@ def test_public_names_are_the_functions():
 
     assert callable(qnjax.requirements) and callable(pkg)
     assert qnjax.sensitivity is sensitivity and qnjax.TargetUnreachable is TargetUnreachable
+
+
+def test_least_cost_equalizes_marginal_gains_on_a_direct_link():
+    """R ∝ eff · 10^(−att·L/10); with k = e^y the marginal gains are ∂log R/∂y_eff = −log(eff)
+    and ∂log R/∂y_att = att·L·ln(10)/10 at the required values: equal at the least Σ log k
+    (KKT), within the continuation's 5 % band."""
+    scen = scenario_from_dict(DIRECT)
+    r = requirements(scen, 1000.0, parameters=["heralding.efficiency", "attenuation_db_per_km"])
+    eff, att = r.required["heralding.efficiency"], r.required["attenuation_db_per_km"]
+    assert r.improvement["heralding.efficiency"] > 1 and r.improvement["attenuation_db_per_km"] > 1
+    assert -math.log(eff) == pytest.approx(att * 50 * math.log(10) / 10, rel=0.08)
+    assert _direct_rate(eff) * 10 ** (-(att - 0.2) * 50 / 10) == pytest.approx(1000.0, rel=1e-5)
