@@ -227,3 +227,30 @@ def test_least_cost_equalizes_marginal_gains_on_a_direct_link():
     assert r.improvement["heralding.efficiency"] > 1 and r.improvement["attenuation_db_per_km"] > 1
     assert -math.log(eff) == pytest.approx(att * 50 * math.log(10) / 10, rel=0.08)
     assert _direct_rate(eff) * 10 ** (-(att - 0.2) * 50 / 10) == pytest.approx(1000.0, rel=1e-5)
+
+
+def test_station_overrides_are_parameters_of_their_own():
+    from qnjax.optimize.chain import Structure, build_tree
+
+    d = dict(CHAIN, memory={"t1_s": 2.0, "t2_s": 1.0},
+             station=[{"index": 1, "swap_success": 0.8, "memory": {"t_coh_s": 0.1}}],
+             search={"segments": [2, 3], "t_trunc": 512})
+    scen = scenario_from_dict(d)
+    names = [p.name for p in hardware_parameters(scen)]
+    assert {"station[0].swap_success", "station[0].memory.t_coh_s", "memory.t1_s", "memory.t2_s"} <= set(names)
+    params = hardware_parameters(scen)
+    for n in (2, 3):
+        st = Structure(n, (0,) * 3, build_tree(n, (0,) * 3))
+        theta = np.array([improve(p.theta, 1.3, p.form) for p in params])
+        a = hardware_from_theta(scen, st, params, theta)
+        b = hardware(scenario_with(scen, params, theta), st)
+        for k in ("rates", "p_swap", "bsm"):
+            np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol=1e-12, err_msg=k)
+    # T2 may not pass 2 T1: the bounds keep it (2 * 2 s / 1 s = factor 4 above T1's own factor)
+    from qnjax.requirements._solve import _bounds, _project, _t2_pairs
+
+    ymax = _bounds(params, None, 100.0)
+    pairs = _t2_pairs(scen, params)
+    y = _project(ymax, ymax, pairs)
+    i1, i2 = names.index("memory.t1_s"), names.index("memory.t2_s")
+    assert math.exp(y[i2]) * 1.0 <= 2 * math.exp(y[i1]) * 2.0 * (1 + 1e-12)
