@@ -27,8 +27,8 @@ def _rich_table(title, columns, rows):
     from rich.table import Table
 
     t = Table(title=title, header_style="bold")
-    for c in columns:
-        t.add_column(c)
+    for i, c in enumerate(columns):
+        t.add_column(c, no_wrap=i == 0)
     for r in rows:
         t.add_row(*r)
     Console().print(t)
@@ -82,13 +82,16 @@ def sensitivity_cmd(
         return
     from .._style import eng
 
-    rows = [(r["name"], f"{r['value']:.6g}", f"{r['gain_per_percent']:+.4g} %",
+    def gain(r):  # a probability already at 1 cannot be 1 % better
+        return "n/a (perfect)" if r["form"] == "p" and r["theta"] >= 1 else f"{r['gain_per_percent']:+.4g} %"
+
+    rows = [(r["name"], f"{r['value']:.6g}", gain(r),
              f"{r['elasticity']:+.4g}", f"{r['elasticity_fixed_design']:+.4g}") for r in out["parameters"]]
     _rich_table(f"qnjax sensitivity: {scen.name} ({eng(out['skr_bits_per_s'], 'bits/s')}, "
                 f"{out['design']['segments']} segments)",
-                ("parameter", "value", "key for 1 % better", "elasticity (re-optimized)", "(fixed design)"), rows)
-    typer.echo("elasticity = d log(key rate) / d log(parameter); probabilities of success / no error "
-               "for error parameters; re-optimized = envelope derivative at the optimal design")
+                ("parameter", "value", "key, 1 % better", "ε re-opt.", "ε fixed"), rows)
+    typer.echo("ε = d log(key rate) / d log(parameter), error parameters as probabilities of no error; "
+               "re-opt.: design re-optimized (envelope theorem), fixed: cut-offs fixed in seconds")
     if plot is not None:
         typer.echo(f"plot saved to {plot}")
 
