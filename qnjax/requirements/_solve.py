@@ -176,7 +176,9 @@ def _continuation(scen, design, params, ymax, log_target, model, pairs=(), step=
     (less when that closes the gap), re-evaluating the gradient every step (water filling), so
     diminishing returns move the effort to the next parameter; the relaxed cut-offs follow with
     one optax Adam ascent step on ``J`` per step (the design stays near its optimum, so by the
-    envelope theorem ``∂J/∂y`` is that of the re-optimized rate). Returns ``y``."""
+    envelope theorem ``∂J/∂y`` is that of the re-optimized rate). Returns ``y``, or ``None``
+    when the design's surrogate already claims the target on the baseline hardware (a design
+    optimized for better hardware, e.g. with a truncation too short for the baseline)."""
     dt = jnp.result_type(float)
     vg = _surrogate_grad(scen, design, tuple(params))
     n_nodes = design.structure.n_nodes
@@ -187,8 +189,10 @@ def _continuation(scen, design, params, ymax, log_target, model, pairs=(), step=
     opt = optax.adam(lr_u)
     ost = opt.init(u)
     y = np.zeros(len(params))
-    for _ in range(max_iter):
+    for it in range(max_iter):
         J, (gy, gu) = vg(jnp.asarray(y, dt), u)
+        if it == 0 and float(J) >= log_target:
+            return None  # the design claims the target on the baseline hardware: not its regime
         if n_nodes:
             upd, ost = opt.update(-jnp.nan_to_num(gu), ost, u)
             u = jnp.clip(optax.apply_updates(u, upd), -3.0, tmax)
@@ -327,15 +331,19 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
             top_rate, limiting)
     # ---- gradient stage from the designs at the baseline and at the bounds
     log_t = math.log(target)
-    cands = [design_of(top)]
-    if base is not None and design_of(base).structure != cands[0].structure:
-        cands.append(design_of(base))
+    cands = [design_of(base)] if base is not None else []
+    if not cands or design_of(top).structure != cands[0].structure:
+        cands.append(design_of(top))
     best = None
     for design in cands:
         y = _continuation(scenario, design, params, ymax, log_t, cost, pairs)
+        if y is None:
+            continue
         val = float(_cost(jnp.asarray(y), cost))
         if best is None or val < best[0]:
             best = (val, y)
+    if best is None:  # no design's gradients lead anywhere: start the calibration from the bounds
+        best = (None, ymax.copy())
     y = _project(np.where(best[1] > 1e-3 * np.maximum(ymax, 1e-300), best[1], 0.0), ymax, pairs)
     # ---- re-optimize on that hardware, calibrate the common scale, check
     res_req = ycal = None
