@@ -38,7 +38,7 @@ import optax
 from ..optimize._common import surrogate
 from ..optimize.problems import PhysicalScenario
 from ._design import Design, design_of, figures, rate_grad
-from ._params import Param, check_names, file_value, improve, scenario_with
+from ._params import check_names, file_value, improve, scenario_with
 
 COSTS = ("log-improvement", "improvement")
 DEFAULT_MAX_IMPROVEMENT = 100.0
