@@ -59,6 +59,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_provenance": ("provenance", "scenario_hash"),
     "export": ("write_csv", "read_csv", "to_rows", "to_columns", "to_pandas"),
     # network planning
+    "requirements": ("sensitivity", "requirements", "SensitivityResult", "RequirementsResult",
+                     "TargetUnreachable"),
     "network": ("plan", "load_network", "NetworkPlan", "DemandPlan", "NetworkHardware", "NetworkError"),
 }
 

@@ -11,6 +11,7 @@ from . import evaluate  # noqa: F401,E402
 from . import simulate  # noqa: F401,E402
 from . import optimize, sweep  # noqa: F401,E402
 from . import plan  # noqa: F401,E402
+from . import requirements  # noqa: F401,E402
 
 
 def _version_line() -> str:
