@@ -46,7 +46,7 @@ _MODULE_TEXT = {
     "_provenance": ("Provenance", "What produced a number: versions, device, dtype, settings "
                     "and a scenario fingerprint."),
     "export": ("Export", "Results as plain arrays and table rows; CSV files that round-trip exactly."),
-    "requirements": ("Hardware requirements and sensitivities", "Elasticities of the optimized key "
+    "sizing": ("Hardware requirements and sensitivities", "Elasticities of the optimized key "
                      "rate in every hardware parameter, and the least-cost hardware reaching a target."),
 }
 

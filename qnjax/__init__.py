@@ -58,8 +58,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # provenance and exports
     "_provenance": ("provenance", "scenario_hash"),
     "export": ("write_csv", "read_csv", "to_rows", "to_columns", "to_pandas"),
-    # network planning
-    "requirements": ("sensitivity", "requirements", "SensitivityResult", "RequirementsResult",
+    # hardware sizing and network planning
+    "sizing": ("sensitivity", "requirements", "SensitivityResult", "RequirementsResult",
                      "TargetUnreachable"),
     "network": ("plan", "load_network", "NetworkPlan", "DemandPlan", "NetworkHardware", "NetworkError"),
 }

@@ -13,10 +13,10 @@ from qnjax.optimize.chain import hardware
 from qnjax.optimize.gradient import evaluate
 from qnjax.optimize.scenario import scenario_from_dict
 from qnjax.physical import SPEED_OF_LIGHT_FIBER_KM_S
-from qnjax.requirements import (TargetUnreachable, hardware_parameters, requirements, scenario_toml,
+from qnjax.sizing import (TargetUnreachable, hardware_parameters, requirements, scenario_toml,
                                 sensitivity)
-from qnjax.requirements._design import design_of
-from qnjax.requirements._params import hardware_from_theta, improve, scenario_with
+from qnjax.sizing._design import design_of
+from qnjax.sizing._params import hardware_from_theta, improve, scenario_with
 
 DIRECT = {"name": "direct link", "distance_km": 50.0, "attenuation_db_per_km": 0.2,
           "heralding": {"scheme": "direct", "efficiency": 0.3, "source_fidelity": 1.0},
@@ -211,9 +211,9 @@ def test_cli_requirements_bad_input_exits_2(tmp_path, args, words):
 
 def test_public_names_are_the_functions():
     import qnjax
-    import qnjax.requirements as pkg
+    import qnjax.sizing
 
-    assert callable(qnjax.requirements) and callable(pkg)
+    assert qnjax.requirements is qnjax.sizing.requirements  # a plain function, not a module
     assert qnjax.sensitivity is sensitivity and qnjax.TargetUnreachable is TargetUnreachable
 
 
@@ -247,10 +247,35 @@ def test_station_overrides_are_parameters_of_their_own():
         for k in ("rates", "p_swap", "bsm"):
             np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol=1e-12, err_msg=k)
     # T2 may not pass 2 T1: the bounds keep it (2 * 2 s / 1 s = factor 4 above T1's own factor)
-    from qnjax.requirements._solve import _bounds, _project, _t2_pairs
+    from qnjax.sizing._solve import _bounds, _project, _t2_pairs
 
     ymax = _bounds(params, None, 100.0)
     pairs = _t2_pairs(scen, params)
     y = _project(ymax, ymax, pairs)
     i1, i2 = names.index("memory.t1_s"), names.index("memory.t2_s")
     assert math.exp(y[i2]) * 1.0 <= 2 * math.exp(y[i1]) * 2.0 * (1 + 1e-12)
+
+
+def test_fibre_stays_fixed_unless_named_and_cli_writes_provenance_and_csv(tmp_path):
+    import json
+
+    from qnjax.export import read_csv
+    from qnjax.sizing._params import requirement_names
+
+    scen = scenario_from_dict(DIRECT)
+    assert "attenuation_db_per_km" in [p.name for p in hardware_parameters(scen)]
+    assert "attenuation_db_per_km" not in requirement_names(scen)
+    target = 0.5 * _direct_rate(1.0)
+    r = requirements(scen, target)  # default parameters: the fibre is not among them
+    assert r.improvement.get("attenuation_db_per_km", 1.0) == 1.0
+    assert r.skr_bits_per_s >= 0.995 * target
+    p, csv = _direct_file(tmp_path), tmp_path / "req.csv"
+    out = _cli(["requirements", str(p), "--target", str(target), "--parameters", "heralding.efficiency",
+                "--json", "--csv", str(csv)])
+    assert out.exit_code == 0, out.output
+    j = json.loads(out.stdout)
+    prov = j["provenance"]
+    assert prov["scenario"]["distance_km"] == DIRECT["distance_km"] and prov["settings"]["cost"] == "log-improvement"
+    rows, meta = read_csv(csv)
+    assert [row["parameter"] for row in rows] == list(j["baseline"])
+    assert rows[0]["required"] == pytest.approx(j["required"][rows[0]["parameter"]], rel=1e-12)

@@ -11,6 +11,7 @@ import typer
 
 from ._app import app, fail, set_precision
 from ._checks import check_result, echo_json, float_in, int_in, items, output_path, save_figure
+from ._outputs import CSV_HELP, check_csv, print_table, write_rows
 
 
 def _load(scenario: Path):
@@ -22,16 +23,19 @@ def _load(scenario: Path):
         fail(str(exc).replace("\n", " "))
 
 
-def _rich_table(title, columns, rows):
-    from rich.console import Console
-    from rich.table import Table
+def _table(title, columns, rows):
+    """The command's table through the CLI's layout that never cuts a number."""
+    print_table(title, list(columns), [list(r) for r in rows])
 
-    t = Table(title=title, header_style="bold")
-    for i, c in enumerate(columns):
-        t.add_column(c, no_wrap=i == 0)
-    for r in rows:
-        t.add_row(*r)
-    Console().print(t)
+
+def _provenance(scen, extra: dict) -> dict:
+    """Provenance of a sizing result: the scenario in full and the optimizer settings used."""
+    from ..optimize.api import settings_used
+    from ..optimize.scenario import scenario_to_dict
+    from ._outputs import provenance_block
+
+    used = settings_used(scen)
+    return provenance_block(seed=used["seed"], settings={**used, **extra}, scenario=scenario_to_dict(scen))
 
 
 def plot_sensitivity(out: dict, name: str, path) -> None:
@@ -57,15 +61,17 @@ def sensitivity_cmd(
     parameters: Optional[str] = typer.Option(None, "--parameters", help="Comma-separated parameter names "
                                              "(default: every hardware parameter of the scenario)."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 (default float64)."),
+    csv: Optional[str] = typer.Option(None, "--csv", help=CSV_HELP),
 ) -> None:
     """Elasticities of the optimized key rate: a 1 % better parameter gives this many % more key."""
     set_precision(float32)
     output_path(plot, "--plot")
+    csv = check_csv(csv)
     names = items(parameters, "--parameters") if parameters is not None else None
     scen = _load(scenario)
     from ..cache import enable_compilation_cache
     from ..optimize import NoFeasibleDesign
-    from ..requirements import sensitivity
+    from ..sizing import sensitivity
 
     enable_compilation_cache()
     try:
@@ -77,6 +83,10 @@ def sensitivity_cmd(
     if plot is not None:
         plot_sensitivity(out, scen.name, plot)
         out["plot"] = str(plot)
+    out["provenance"] = _provenance(scen, {"parameters": names or "all"})
+    if csv is not None:
+        write_rows(csv, [{"skr_bits_per_s": out["skr_bits_per_s"], **r} for r in out["parameters"]],
+                   out["provenance"])
     if json_out:
         echo_json(out)
         return
@@ -87,13 +97,15 @@ def sensitivity_cmd(
 
     rows = [(r["name"], f"{r['value']:.6g}", gain(r),
              f"{r['elasticity']:+.4g}", f"{r['elasticity_fixed_design']:+.4g}") for r in out["parameters"]]
-    _rich_table(f"qnjax sensitivity: {scen.name} ({eng(out['skr_bits_per_s'], 'bits/s')}, "
+    _table(f"qnjax sensitivity: {scen.name} ({eng(out['skr_bits_per_s'], 'bits/s')}, "
                 f"{out['design']['segments']} segments)",
                 ("parameter", "value", "key, 1 % better", "ε re-opt.", "ε fixed"), rows)
     typer.echo("ε = d log(key rate) / d log(parameter), error parameters as probabilities of no error; "
                "re-opt.: design re-optimized (envelope theorem), fixed: cut-offs fixed in seconds")
     if plot is not None:
         typer.echo(f"plot saved to {plot}")
+    if csv is not None:
+        typer.echo(f"table saved to {csv}")
 
 
 def plot_curve(results, target: float, name: str, path, cost: str) -> None:
@@ -158,20 +170,23 @@ def requirements_cmd(
     write_scenario: Optional[Path] = typer.Option(None, "--write-scenario",
                                                   help="Write the scenario with the required hardware here (.toml)."),
     parameters: Optional[str] = typer.Option(None, "--parameters", help="Comma-separated parameters that may "
-                                             "improve (default: all of the scenario's)."),
+                                             "improve (default: all of the scenario's hardware; the fibre's "
+                                             "attenuation_db_per_km only when named)."),
     bound: Optional[str] = typer.Option(None, "--bound", help="Largest improvement per parameter, e.g. "
                                         "heralding.efficiency=1.05,memory.t2_s=10 (1 keeps it fixed)."),
     max_improvement: float = typer.Option(100.0, "--max-improvement",
                                           help="Largest improvement factor of a parameter without --bound."),
     cost: str = typer.Option("log-improvement", "--cost", help="log-improvement (Σ log k) or improvement (Σ k)."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 (default float64)."),
+    csv: Optional[str] = typer.Option(None, "--csv", help=CSV_HELP),
 ) -> None:
     """The least-cost hardware (cost model of da Silva et al. 2021) whose optimized design reaches --target."""
     set_precision(float32)
+    csv = check_csv(csv)
     target = float_in(target, "--target", 0, math.inf, lo_open=True)
     max_improvement = float_in(max_improvement, "--max-improvement", 1, 1e12)
     int_in(curve_points, "--curve-points", 2, 50)
-    from ..requirements._solve import COSTS
+    from ..sizing._solve import COSTS
 
     if cost not in COSTS:
         fail(f"--cost must be one of {', '.join(COSTS)}; got {cost!r}")
@@ -188,10 +203,10 @@ def requirements_cmd(
     scen = _load(scenario)
     names = items(parameters, "--parameters") if parameters is not None else None
     bounds = _bounds(bound)
-    from ..requirements._params import check_names
+    from ..sizing._params import check_names, requirement_names
 
     try:
-        chosen = [p.name for p in check_names(scen, names if names is not None else None)]
+        chosen = [p.name for p in check_names(scen, names if names is not None else requirement_names(scen))]
         check_names(scen, list(bounds))
     except ValueError as exc:
         fail(str(exc))
@@ -201,7 +216,7 @@ def requirements_cmd(
     spec = {n: bounds.get(n) for n in chosen}
     from ..cache import enable_compilation_cache
     from ..optimize import NoFeasibleDesign
-    from ..requirements import TargetUnreachable, requirements_curve, write_scenario as write_toml
+    from ..sizing import TargetUnreachable, requirements_curve, write_scenario as write_toml
 
     enable_compilation_cache()
     kw = dict(parameters=spec, cost=cost, max_improvement=max_improvement)
@@ -239,6 +254,13 @@ def requirements_cmd(
         out["plot"] = str(plot)
         out["curve"] = [{"target_bits_per_s": r.target_bits_per_s, "cost": r.cost} for r in results
                         if not isinstance(r, Exception)]
+    out["provenance"] = _provenance(scen, {"target_bits_per_s": target, "parameters": spec, "cost": cost,
+                                           "max_improvement": max_improvement})
+    if csv is not None:
+        write_rows(csv, [{"parameter": n, "baseline": out["baseline"][n], "required": out["required"][n],
+                          "improvement": out["improvement"][n], "target_bits_per_s": out["target_bits_per_s"],
+                          "skr_bits_per_s": out["skr_bits_per_s"], "cost": out["cost"]} for n in out["baseline"]],
+                   out["provenance"])
     if json_out:
         echo_json(out)
         return
@@ -246,7 +268,7 @@ def requirements_cmd(
 
     rows = [(n, f"{out['baseline'][n]:.6g}", f"{out['required'][n]:.6g}", f"{out['improvement'][n]:.4g}")
             for n in out["baseline"]]
-    _rich_table(f"qnjax requirements: {scen.name}, target {eng(target, 'bits/s')}",
+    _table(f"qnjax requirements: {scen.name}, target {eng(target, 'bits/s')}",
                 ("parameter", "baseline", "required", "improvement k"), rows)
     d = out["design"]
     typer.echo(f"key rate {eng(out['skr_bits_per_s'], 'bits/s')} (baseline "
@@ -257,3 +279,5 @@ def requirements_cmd(
         typer.echo(f"scenario written to {write_scenario}")
     if plot is not None:
         typer.echo(f"plot saved to {plot}")
+    if csv is not None:
+        typer.echo(f"table saved to {csv}")

@@ -1,5 +1,7 @@
-"""Hardware requirements and sensitivities: which hardware parameter to improve, and by how
-much, to reach a target secret-key rate.
+"""Hardware sizing: sensitivities and requirements, i.e. which hardware parameter to improve,
+and by how much, to reach a target secret-key rate.
+
+The functions are also top-level names (``qnjax.sensitivity``, ``qnjax.requirements``).
 
 :func:`sensitivity` (elasticities of the optimized key rate), :func:`requirements` (the
 least-cost hardware reaching a target, cost model of da Silva et al., Quantum Sci. Technol. 6,
@@ -16,17 +18,3 @@ from ._solve import RequirementsResult, TargetUnreachable, requirements, require
 __all__ = ["sensitivity", "SensitivityResult", "requirements", "requirements_curve", "RequirementsResult", "TargetUnreachable",
            "hardware_parameters", "Param", "scenario_toml", "write_scenario"]
 
-
-# ``qnjax.requirements`` names both this package and the function (as ``qnjax.optimize`` does):
-# importing the package binds the module as the attribute ``qnjax.requirements``, so the
-# module itself is made callable and forwards to :func:`requirements`.
-import sys as _sys  # noqa: E402
-import types as _types  # noqa: E402
-
-
-class _CallableModule(_types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return requirements(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule

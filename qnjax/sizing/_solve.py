@@ -38,7 +38,7 @@ import optax
 from ..optimize._common import surrogate
 from ..optimize.problems import PhysicalScenario
 from ._design import Design, design_of, figures, rate_grad
-from ._params import check_names, file_value, improve, scenario_with
+from ._params import check_names, file_value, improve, requirement_names, scenario_with
 
 COSTS = ("log-improvement", "improvement")
 DEFAULT_MAX_IMPROVEMENT = 100.0
@@ -248,8 +248,9 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
     Args:
         scenario: a :class:`qnjax.PhysicalScenario` (its hardware is the baseline).
         target_bits_per_s: the key rate to reach (bits/s, > 0).
-        parameters: which parameters may improve: ``None`` (all of the scenario's, see
-            :func:`qnjax.requirements.hardware_parameters`), a list of names, or a dict
+        parameters: which parameters may improve: ``None`` (every hardware parameter of the
+            scenario, :func:`qnjax.sizing.hardware_parameters`, except the installed
+            fibre's attenuation, which stays at the baseline unless named), a list of names, or a dict
             ``name → largest improvement factor`` (1 keeps it fixed, ``None`` the default).
             Parameters not named stay at the baseline.
         cost: ``"log-improvement"`` (``Σ log k``) or ``"improvement"`` (``Σ k``).
@@ -278,7 +279,7 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
         raise ValueError(f"max_improvement must be a finite number >= 1; got {max_improvement!r}")
     if isinstance(parameters, str):
         parameters = [parameters]
-    names = None if parameters is None else list(parameters)
+    names = requirement_names(scenario) if parameters is None else list(parameters)
     params = check_names(scenario, names)
     ymax = _bounds(params, parameters, float(max_improvement))
     pairs = _t2_pairs(scenario, params)

@@ -226,6 +226,17 @@ def scenario_with(scen: PhysicalScenario, params: list[Param], theta) -> Physica
                                repeater=station("repeater", scen.repeater), stations=overrides, **top)
 
 
+INFRASTRUCTURE = ("attenuation_db_per_km",)
+"""Parameters of the installed fibre, not of the hardware: :func:`qnjax.requirements` keeps
+them at the baseline unless they are named."""
+
+
+def requirement_names(scen: PhysicalScenario) -> list[str]:
+    """The parameters :func:`qnjax.requirements` may improve by default: every hardware
+    parameter of the scenario except the fibre's (:data:`INFRASTRUCTURE`)."""
+    return [p.name for p in parameters(scen) if p.name not in INFRASTRUCTURE]
+
+
 def check_names(scen: PhysicalScenario, names) -> list[Param]:
     """The parameters called ``names`` (all when ``None``); an unknown name is a ``ValueError``
     listing the scenario's parameters."""
@@ -240,5 +251,5 @@ def check_names(scen: PhysicalScenario, names) -> list[Param]:
     return [by[n] for n in names]
 
 
-__all__ = ["Param", "parameters", "file_value", "improve", "improvement_of", "hardware_from_theta", "scenario_with",
+__all__ = ["Param", "INFRASTRUCTURE", "requirement_names", "parameters", "file_value", "improve", "improvement_of", "hardware_from_theta", "scenario_with",
            "check_names"]
