@@ -73,7 +73,8 @@ def _runner(levels, t_trunc, lr, n_steps, mode):
 
 BLOCK = 32
 BLOCK_LARGE = 1024
-PATIENCE = 15
+PATIENCE = 10
+TOL = 1e-4
 MIN_STEPS = 20
 
 
@@ -119,7 +120,7 @@ def _fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
     """Adam ascent (optax's defaults, cosine decay to 5 %) on ``u = log τ`` of every start,
     the gradient by forward differences through the batched forward engine (the relaxation
     is piecewise linear in τ, so a one-sided difference is what forward mode would give).
-    Stops early once no start has improved its best value by more than 1e-7 for
+    Stops early once no start has improved its best value (a log rate) by more than ``TOL`` for
     ``PATIENCE`` steps (after at least ``MIN_STEPS``). Returns ``(best_val, best_u, history)``."""
     n, L = u0.shape
     h = 1e-5 if np.dtype(dtype).itemsize >= 8 else 3e-3
@@ -140,7 +141,7 @@ def _fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
         val = j[:, 0]
         g = np.nan_to_num((j[:, 1:] - val[:, None]) / h)
         better = val > best_val
-        stale = 0 if np.any(val > best_val + 1e-7) else stale + 1
+        stale = 0 if np.any(val > best_val + TOL) else stale + 1
         best_u[better] = u[better]
         best_val = np.where(better, val, best_val)
         hist.append(np.max(val))
