@@ -91,14 +91,25 @@ def leaf_deficit(p, n: int):
     return jnp.exp((n - 1) * jnp.log1p(-p))
 
 
+SERIES_DIRECT = 64
+
+
 def series_inverse(h, n: int, fast_len):
     """First ``n`` coefficients of the power series ``1 / h(z)`` (``h[..., 0] = 1``), by
     Newton's iteration ``g ← g + g (1 − h g)`` with FFT products; every product is a
     linear convolution (no wrap-around), so the result is the causal renewal density
     exactly, whatever mass lies beyond ``n`` (the circular renewal aliases that mass)."""
     lead = h.shape[:-1]
-    g = jnp.ones(lead + (1,), h.dtype)
-    k = 1
+    # The first SERIES_DIRECT coefficients by forward substitution (one small unit lower
+    # triangular Toeplitz solve, the recurrence g[m] = −Σ h[j] g[m − j]): the same numbers as
+    # the first Newton doublings, each of which would otherwise compile six transforms of its
+    # own size.
+    k = min(SERIES_DIRECT, n)
+    i = np.arange(k)
+    d = i[:, None] - i[None, :]
+    hm = jnp.where(jnp.asarray(d >= 0), h[..., np.maximum(d, 0)], 0)  # (..., k, k)
+    e0 = jnp.zeros(lead + (k, 1), h.dtype).at[..., 0, 0].set(1)
+    g = jax.lax.linalg.triangular_solve(hm, e0, left_side=True, lower=True, unit_diagonal=True)[..., 0]
     while k < n:
         k2 = min(2 * k, n)
         m = fast_len(k2 + k)
