@@ -121,6 +121,23 @@ def series_inverse(h, n: int, fast_len):
     return g
 
 
+def warning_text(status) -> str | None:
+    """A short warning for the ``status`` bits of a result (one fixed text per combination of
+    causes, so Python's warning filter shows it once per call site); the details, with counts
+    and coverages, are in :attr:`DeliveryResult.reason`."""
+    st = np.asarray(status)
+    if not np.any(st):
+        return None
+    what = []
+    if np.any(st & INVALID):
+        what.append("a NaN or out-of-range parameter (checks=True names it)")
+    if np.any(st & TRUNCATED):
+        what.append(f"t_trunc too short (attempt_coverage < 1 - {ATTEMPT_DEFICIT_MAX:g}; raise t_trunc or use 'auto')")
+    if np.any(st & UNPHYSICAL):
+        what.append("rounding beyond the physical range (use float64)")
+    return "delivery: designs with no result (NaN): " + "; ".join(what) + "; details in result.reason"
+
+
 def reason(status, attempt_coverage, t_trunc: int) -> str | None:
     """Words for the ``status`` bits of a (host-side) :class:`DeliveryResult`, or ``None``."""
     st = np.asarray(status)

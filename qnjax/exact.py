@@ -724,7 +724,7 @@ def delivery(
         res = run(int(t_trunc))
 
     if warn and not isinstance(res.coverage, jax.core.Tracer):
-        why = res.reason
+        why = TR.warning_text(res.status)
         if why is not None:
             warnings.warn(why, stacklevel=2)
         cov = np.asarray(res.coverage)
