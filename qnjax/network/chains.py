@@ -10,8 +10,12 @@ clock: ``kf / (E[T] · clock)``; one segment without distillation is delivered a
 success, ``kf(lam0) · p_gen / clock``.
 
 Tree shapes: every binary swap tree over ``n`` segments (Catalan(n − 1) shapes), optionally
-with one DEJMPS round on every elementary link. Evaluation is batched per shape in chunks
-of :data:`CHUNK` designs, so each shape compiles once per truncation length.
+with one DEJMPS round on every elementary link. Swap trees up to depth
+:data:`PAD_MAX_DEPTH` are evaluated (and their cut-offs refined) through the optimizer's
+padded complete trees (:mod:`qnjax.optimize.padded`): one compiled program per depth and
+truncation length serves every shape, in fixed power-of-two batches. Other trees (deeper,
+or with distillation) compile once per shape and truncation length, in chunks of
+:data:`CHUNK` designs.
 """
 
 from __future__ import annotations
