@@ -46,6 +46,8 @@ class Table:
     by_demand: list = field(default_factory=list)
     evaluated: int = 0  # chains (entry × shape × cut-off) evaluated by the engine
     skipped: int = 0  # subsets skipped by the upper bound
+    deduped: int = 0  # entries that repeat another entry's chain (evaluated and refined once)
+    same: dict = field(default_factory=dict)  # chain key -> indices of the entries of that chain
 
 
 def k_routes(G: nx.Graph, a: str, b: str, k: int) -> list[tuple]:
@@ -57,35 +59,55 @@ def k_routes(G: nx.Graph, a: str, b: str, k: int) -> list[tuple]:
         raise NetworkError(f"pair {a}:{b}: no fiber route joins these nodes") from None
 
 
+def chain_key(e: Entry) -> tuple:
+    """What an entry's chain depends on: its segment lengths and its stations' hardware
+    (entries of different demands or routes with the same key are the same chain)."""
+    return e.seg_km, e.stations
+
+
 def _evaluate(entries: list, hw, distill: bool, table: Table) -> None:
-    """Best tree shape and screening cut-off of every entry (same segment count), batched."""
+    """Best tree shape and screening cut-off of every entry (same segment count): every
+    (distinct chain × shape × screening cut-off) in one batched call
+    (:func:`qnjax.network.chains.evaluate_designs`)."""
     if not entries:
         return
     n = len(entries[0].seg_km)
-    seg = np.array([e.seg_km for e in entries], float)
-    arrs = [chains.station_arrays(e.stations) for e in entries]
+    uniq: dict = {}
+    for e in entries:
+        uniq.setdefault(chain_key(e), []).append(e)
+    reps = [v[0] for v in uniq.values()]
+    table.deduped += len(entries) - len(reps)
+    seg = np.array([e.seg_km for e in reps], float)
+    arrs = [chains.station_arrays(e.stations) for e in reps]
     rates_s, ps, bsm = (np.stack([a[i] for a in arrs]) for i in range(3))
     clock = chains.link_numpy(hw, seg)[1].max(-1)
-    best = np.full(len(entries), -1.0)
+    designs = []  # (chain, tree, cut-offs) in the order shapes and cut-offs are tried
     for tree in chains.tree_shapes(n, distill):
         K = len(internal_nodes(tree))
         keep = np.nonzero(~chains.too_slow(tree, hw, seg))[0]
         if keep.size == 0:
             continue
-        grid = chains.cutoff_grid(hw, rates_s, clock, K) if K else [np.zeros((len(entries), 0))]
+        grid = chains.cutoff_grid(hw, rates_s, clock, K) if K else [np.zeros((len(reps), 0))]
         for cut in grid:
-            r = np.zeros(len(entries))
-            r[keep], _ = chains.evaluate_batch(tree, hw, seg[keep], rates_s[keep], ps[keep], bsm[keep], cut[keep])
-            table.evaluated += keep.size
-            r = np.nan_to_num(r, nan=0.0)
-            for i in np.nonzero(r > best)[0]:
-                best[i] = r[i]
-                entries[i].rate, entries[i].tree, entries[i].cut = float(r[i]), tree, cut[i].copy()
-    for e in entries:
+            designs += [(i, tree, cut[i]) for i in keep]
+    table.evaluated += len(designs)
+    idx = np.array([d[0] for d in designs], int)
+    r, _ = chains.evaluate_designs([d[1] for d in designs], hw, seg[idx], rates_s[idx], ps[idx], bsm[idx],
+                                   [d[2] for d in designs])
+    r = np.nan_to_num(r, nan=0.0)
+    best = np.full(len(reps), -1.0)
+    for (i, tree, cut), v in zip(designs, r):
+        if v > best[i]:  # the first of equal rates wins, as shapes and cut-offs are listed
+            best[i] = v
+            reps[i].rate, reps[i].tree, reps[i].cut = float(v), tree, cut.copy()
+    for e in reps:
         e.rate = max(e.rate, 0.0)
         if e.tree is None:  # every shape too slow: keep it out of the search
             e.tree = chains.tree_shapes(n, distill)[0]
             e.cut = np.full(len(internal_nodes(e.tree)), np.inf)
+    for same in uniq.values():
+        for e in same[1:]:
+            e.rate, e.tree, e.cut = same[0].rate, same[0].tree, same[0].cut.copy()
 
 
 def build_table(G: nx.Graph, demands: list, hw, *, k_paths: int = 2, max_repeaters: int = 3,
@@ -140,29 +162,35 @@ def build_table(G: nx.Graph, demands: list, hw, *, k_paths: int = 2, max_repeate
         for e, key, below in todo:
             best_sub[key] = max(below, e.rate)
             table.by_demand[e.d].append(len(table.entries))
+            table.same.setdefault(chain_key(e), []).append(len(table.entries))
             table.entries.append(e)
     return table
 
 
 def refine(table: Table, ids, hw) -> None:
-    """Gradient-refine the cut-offs of entries ``ids`` (batched per tree shape)."""
+    """Gradient-refine the cut-offs of entries ``ids`` (batched per tree shape). Every entry of
+    the same chain (another demand or route over the same segments and stations) takes the
+    result, so a chain is refined once per table."""
     groups: dict = {}
     for i in ids:
         e = table.entries[i]
         # without memory decay a cut-off only discards pairs: no cut-off is optimal
         decays = any(any(r > 0 for r in s.memory.walsh_rates_per_s()) for s in e.stations)
         if not e.refined and e.tree is not None and internal_nodes(e.tree) and decays:
-            groups.setdefault(e.tree, []).append(i)
-        e.refined = True
-    for tree, idx in groups.items():
-        es = [table.entries[i] for i in idx]
+            groups.setdefault(e.tree, {}).setdefault(chain_key(e), i)
+        for j in table.same.get(chain_key(e), [i]):
+            table.entries[j].refined = True
+    for tree, by_key in groups.items():
+        es = [table.entries[i] for i in by_key.values()]
         arrs = [chains.station_arrays(e.stations) for e in es]
         rates_s, ps, bsm = (np.stack([a[k] for a in arrs]) for k in range(3))
         cut0 = np.stack([e.cut for e in es])
         cut, r = chains.refine_cutoffs(tree, hw, np.array([e.seg_km for e in es]), rates_s, ps, bsm, cut0)
-        for e, c, v in zip(es, cut, r):
-            if v > e.rate:
-                e.rate, e.cut = float(v), c
+        for key, c, v in zip(by_key, cut, r):
+            for j in table.same.get(key, [by_key[key]]):
+                e = table.entries[j]
+                if v > e.rate and e.tree == tree:
+                    e.rate, e.cut = float(v), c.copy()
 
 
 __all__ = ["Entry", "Table", "build_table", "k_routes", "refine"]

@@ -10,8 +10,12 @@ clock: ``kf / (E[T] · clock)``; one segment without distillation is delivered a
 success, ``kf(lam0) · p_gen / clock``.
 
 Tree shapes: every binary swap tree over ``n`` segments (Catalan(n − 1) shapes), optionally
-with one DEJMPS round on every elementary link. Evaluation is batched per shape in chunks
-of :data:`CHUNK` designs, so each shape compiles once per truncation length.
+with one DEJMPS round on every elementary link. Swap trees up to depth
+:data:`PAD_MAX_DEPTH` are evaluated (and their cut-offs refined) through the optimizer's
+padded complete trees (:mod:`qnjax.optimize.padded`): one compiled program per depth and
+truncation length serves every shape, in fixed power-of-two batches. Other trees (deeper,
+or with distillation) compile once per shape and truncation length, in chunks of
+:data:`CHUNK` designs.
 """
 
 from __future__ import annotations
@@ -223,14 +227,130 @@ def _eval_jit(tree: Node, scheme: str, t_trunc: int):
     return jax.jit(f)
 
 
+# --------------------------------------------------------------------------- padded trees
+PAD_MAX_DEPTH = 3
+"""Swap trees up to this depth (every tree over at most 4 segments, the default
+``max_repeaters = 3``) are evaluated through the optimizer's padded complete tree
+(:mod:`qnjax.optimize.padded`): one compiled program per (depth, truncation length) for
+every tree shape, segment count and station hardware of that depth. Deeper trees and trees
+with distillation compile one program per shape (:func:`_eval_jit`)."""
+
+
+def _pad_batch(t_trunc: int) -> int:
+    """Designs per padded engine call: a power of two, smaller at long truncations (memory)."""
+    return 64 if t_trunc <= BUCKETS[0] else 16
+
+
+def _swap_depth(tree: Node) -> int | None:
+    """Depth of a pure swap tree, ``None`` when it holds a distillation node."""
+    if isinstance(tree, Link):
+        return 0
+    if isinstance(tree, Swap):
+        a, b = _swap_depth(tree.left), _swap_depth(tree.right)
+        return None if a is None or b is None else 1 + max(a, b)
+    return None
+
+
+def padded_ok(tree: Node) -> bool:
+    """Whether ``tree`` is evaluated by the shared padded programs."""
+    d = _swap_depth(tree)
+    return d is not None and 1 <= d <= PAD_MAX_DEPTH
+
+
+@lru_cache(maxsize=None)
+def _layout_rows(tree: Node) -> tuple[int, dict]:
+    from ..optimize.padded import layout, layout_arrays
+
+    d = _swap_depth(tree)
+    return d, layout_arrays(layout(tree, d))
+
+
+@lru_cache(maxsize=16)
+def _padded_program(depth: int, t_trunc: int, scheme: str, batch: int):
+    from ..optimize.padded import chain_eval_padded
+
+    def f(hp, rows, lengths, tau):
+        out = jax.vmap(lambda r, L, c: chain_eval_padded(depth, t_trunc, scheme, hp, r, L, c))(rows, lengths, tau)
+        return out["skr_bits_per_s"], out["coverage"]
+
+    return jax.jit(f)
+
+
+def _padded_inputs(tree: Node, seg_km, rates_s, p_swap_st, bsm_st, cut):
+    """Padded layout row, lengths ``(2**d,)`` and cut-offs ``(2**d − 1,)`` of one design."""
+    d, lay = _layout_rows(tree)
+    smax = 2**d
+    n = len(seg_km)
+    pad = lambda a: np.concatenate([a, np.repeat(a[-1:], smax + 1 - len(a), 0)], 0)
+    row = dict(lay, seg_mask=(np.arange(smax) < n).astype(float), st_rates=pad(rates_s),
+               st_pswap=pad(p_swap_st), st_bsm=pad(bsm_st))
+    L = np.zeros(smax)
+    L[:n] = seg_km
+    tau = np.full(smax - 1, np.inf)
+    tau[: len(cut)] = cut
+    return row, L, tau
+
+
+def evaluate_designs(trees, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoffs) -> tuple[np.ndarray, np.ndarray]:
+    """Key rates (bits/s) and coverage of ``B`` chains, each with its own tree shape.
+
+    ``trees``: ``B`` trees (all over the same ``n`` segments); ``seg_km (B, n)``, station
+    arrays ``(B, n+1[, 4])`` (:func:`station_arrays`); ``cutoffs``: ``B`` arrays ``(K_i,)``
+    in steps (``inf``: none). Each design is screened at the first truncation length of
+    :data:`BUCKETS` above 16 estimated mean delivery times. Swap trees of depth at most
+    :data:`PAD_MAX_DEPTH` go through the padded programs, grouped by (depth, truncation) in
+    fixed batches; one bare segment uses the closed form; other trees their own program."""
+    seg_km = np.asarray(seg_km, float)
+    B = len(trees)
+    out, cov = np.zeros(B), np.ones(B)
+    if B == 0:
+        return out, cov
+    p = link_numpy(hw, seg_km)[0]
+    scheme, hp = hw_params(hw)
+    groups: dict = {}
+    for i, tree in enumerate(trees):
+        if padded_ok(tree):
+            t = _bucket(16 * float(mean_steps_estimate(tree, p[i])))
+            groups.setdefault(("pad", _layout_rows(tree)[0], t), []).append(i)
+        else:
+            groups.setdefault(("tree", tree), []).append(i)
+    dt = jnp.result_type(float)
+    for key, idx in groups.items():
+        idx = np.asarray(idx)
+        if key[0] == "tree":
+            tree = key[1]
+            cut = np.stack([np.asarray(cutoffs[i], float) for i in idx]) if internal_nodes(tree) \
+                else np.zeros((len(idx), 0))
+            out[idx], cov[idx] = evaluate_batch(tree, hw, seg_km[idx], rates_s[idx], p_swap_st[idx],
+                                                bsm_st[idx], cut)
+            continue
+        _, depth, t = key
+        nb = _pad_batch(t)
+        prog = _padded_program(depth, t, scheme, nb)
+        for c0 in range(0, len(idx), nb):
+            ids = idx[c0:c0 + nb]
+            ids_p = np.concatenate([ids, np.full(nb - len(ids), ids[0])])
+            rows, Ls, taus = zip(*(_padded_inputs(trees[i], seg_km[i], rates_s[i], p_swap_st[i], bsm_st[i],
+                                                  np.asarray(cutoffs[i], float)) for i in ids_p))
+            rows = {k: jnp.asarray(np.stack([r[k] for r in rows])) if rows[0][k].dtype.kind == "i"
+                    else jnp.asarray(np.stack([r[k] for r in rows]), dt) for k in rows[0]}
+            r, c = prog(hp, rows, jnp.asarray(np.stack(Ls), dt), jnp.asarray(np.stack(taus), dt))
+            out[ids], cov[ids] = np.asarray(r)[: len(ids)], np.asarray(c)[: len(ids)]
+    return out, cov
+
+
 def evaluate_batch(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoff_steps) -> tuple[np.ndarray, np.ndarray]:
-    """Key rates (bits/s) and coverage of ``B`` chains, in chunks of :data:`CHUNK` with one
-    truncation length per chunk (about 16 estimated mean delivery times, a power of two)."""
+    """Key rates (bits/s) and coverage of ``B`` chains with one ``tree``. Swap trees of depth
+    at most :data:`PAD_MAX_DEPTH` go through :func:`evaluate_designs` (shared padded
+    programs); others in chunks of :data:`CHUNK` with one truncation length per chunk (about
+    16 estimated mean delivery times, a power of two)."""
     seg_km = np.asarray(seg_km, float)
     B = seg_km.shape[0]
     out, cov = np.zeros(B), np.ones(B)
     if B == 0:
         return out, cov
+    if padded_ok(tree):
+        return evaluate_designs([tree] * B, hw, seg_km, rates_s, p_swap_st, bsm_st, list(np.asarray(cutoff_steps)))
     p = link_numpy(hw, seg_km)[0]
     est = mean_steps_estimate(tree, p)
     order = np.argsort(est)
@@ -309,6 +429,58 @@ def _adam_step(tree: Node, scheme: str, t_trunc: int, lr: float):
     return opt, step
 
 
+@lru_cache(maxsize=16)
+def _adam_step_padded(depth: int, t_trunc: int, scheme: str, lr: float, batch: int):
+    """Adam step on ``log τ`` of padded designs (one program per depth for every tree shape)."""
+    from ..optimize.padded import chain_eval_padded
+
+    opt = optax.adam(lr)
+
+    def loss(u, hp, rows, lengths):
+        def one(r, L, c):
+            f = chain_eval_padded(depth, t_trunc, scheme, hp, r, L, c)
+            return f["key_fraction_smooth"] / (f["mean_time"] * f["clock_s"])
+        return -jnp.sum(hp["memories"] * jax.vmap(one)(rows, lengths, jnp.exp(u)))
+
+    @jax.jit
+    def step(u, state, hp, rows, lengths):
+        val, g = jax.value_and_grad(loss)(u, hp, rows, lengths)
+        upd, state = opt.update(g, state, u)
+        return optax.apply_updates(u, upd), state, val
+
+    return opt, step
+
+
+def _refine_padded(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, start, est, steps: int,
+                   lr: float) -> np.ndarray:
+    """Gradient-refined cut-offs ``(B, K)`` (real numbers) of one swap tree through the padded
+    program of its depth, designs grouped by truncation length in fixed batches."""
+    K = len(internal_nodes(tree))
+    scheme, hp = hw_params(hw)
+    dt = jnp.result_type(float)
+    tau = np.zeros_like(start)
+    t_of = np.array([_bucket(16 * float(e)) for e in est])
+    for t in np.unique(t_of):
+        idx = np.nonzero(t_of == t)[0]
+        nb = _pad_batch(int(t))
+        opt, step = _adam_step_padded(_layout_rows(tree)[0], int(t), scheme, lr, nb)
+        for c0 in range(0, len(idx), nb):
+            ids = idx[c0:c0 + nb]
+            ids_p = np.concatenate([ids, np.full(nb - len(ids), ids[0])])
+            rows, Ls, u0 = zip(*(_padded_inputs(tree, seg_km[i], rates_s[i], p_swap_st[i], bsm_st[i],
+                                                start[i]) for i in ids_p))
+            rows = {k: jnp.asarray(np.stack([r[k] for r in rows])) if rows[0][k].dtype.kind == "i"
+                    else jnp.asarray(np.stack([r[k] for r in rows]), dt) for k in rows[0]}
+            u0 = np.stack(u0)
+            u = jnp.asarray(np.log(np.where(np.isfinite(u0), np.maximum(u0, 1.0), 1.0)), dt)
+            state = opt.init(u)
+            L = jnp.asarray(np.stack(Ls), dt)
+            for _ in range(steps):
+                u, state, _ = step(u, state, hp, rows, L)
+            tau[ids] = np.exp(np.asarray(u))[: len(ids), :K]
+    return tau
+
+
 def refine_cutoffs(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cut0, steps: int = 40,
                    lr: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
     """Gradient refinement of cut-offs (Adam on ``log τ`` with the engine's continuous cut-off
@@ -323,6 +495,16 @@ def refine_cutoffs(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, cut0, ste
     p = link_numpy(hw, seg_km)[0]
     est = mean_steps_estimate(tree, p)
     best_cut, best_r = cut0.copy(), r0.copy()
+    if padded_ok(tree):
+        start = np.where(np.isfinite(cut0), cut0, 4 * est[:, None])
+        tau = _refine_padded(tree, hw, seg_km, rates_s, p_swap_st, bsm_st, start, est, steps, lr)
+        for cand in (np.round(tau), np.floor(tau), np.ceil(tau)):
+            cand = np.maximum(cand, 0.0)
+            r, _ = evaluate_batch(tree, hw, seg_km, rates_s, p_swap_st, bsm_st, cand)
+            better = r > best_r
+            best_r = np.where(better, r, best_r)
+            best_cut = np.where(better[:, None], cand, best_cut)
+        return best_cut, best_r
     for i in range(0, B, CHUNK):
         idx = np.arange(i, min(B, i + CHUNK))
         pad = np.concatenate([idx, np.full(CHUNK - len(idx), idx[-1])])
