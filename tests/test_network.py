@@ -272,3 +272,30 @@ def test_cli_plan_json_plot_and_errors(tmp_path):
         assert len(r.output.strip().splitlines()) == 1
     r = run(app, ["plan", str(tmp_path / "hw.toml"), "--pairs", "A:B"])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("ext", ["png", "pdf", "svg"])
+def test_plan_figure_normal_no_repeater_and_no_key(tmp_path, ext):
+    """The plan figure in every format, for a plan with a repeater site, one without any (direct
+    links) and one where no demand gets key; the figure is a pure function of the result."""
+    from qnjax.network.plot import hardware_lines, plot_plan
+    from qnjax.network.result import DemandPlan, NetworkPlan
+
+    g = small_graph()
+    for n, (x, y) in zip(sorted(g.nodes), [(4.3, 52.0), (4.6, 52.1), (4.9, 52.3), (5.2, 52.1), (4.7, 51.8),
+                                          (5.0, 52.5), (5.3, 52.6), (4.9, 51.7)]):
+        g.nodes[n]["pos"] = [x, y]
+
+    def demand(rep, rate):
+        return DemandPlan(("A", "D"), ("A", "B", "C", "D"), rep, (40.0, 20.0) if rep else (60.0,),
+                          "S(L0,L1)" if rep else "L0", (0.01,) if rep else (), (10,) if rep else (), 1e-4,
+                          rate, 0.5)
+
+    magic = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}[ext]
+    for name, rep, rate in (("normal", ("C",), 12.5), ("direct", (), 3.0), ("nokey", (), 0.0)):
+        res = NetworkPlan(rep, "min", (demand(rep, rate),), 1.0, True, rate, "exhaustive", "time-shared",
+                          len(rep), None, 1)
+        out = tmp_path / f"{name}.{ext}"
+        plot_plan(res, g, out, hardware=PERFECT)
+        assert out.read_bytes()[:5].startswith(magic) and out.stat().st_size > 5_000
+    assert "0.2 dB/km" in hardware_lines(PERFECT)[0] and "t_coh inf s" in hardware_lines(PERFECT)[0]

@@ -65,10 +65,12 @@ def plan(
     if csv is not None:
         write_rows(csv, [{"repeater_sites": list(res.repeaters), **d} for d in out["demands"]], prov)
     if plot is not None:
+        from ..network.hardware import default_hardware, load_hardware
         from ..network.load import load_network
         from ..network.plot import plot_plan
 
-        plot_plan(res, load_network(network, length_attr=length_attr), plot)
+        hw = load_hardware(hardware) if hardware else default_hardware()
+        plot_plan(res, load_network(network, length_attr=length_attr), plot, hardware=hw)
     if as_json:
         if plot is not None:
             out["plot"] = str(plot)
