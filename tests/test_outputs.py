@@ -4,6 +4,7 @@ JSON, provenance in every output (and an optimization re-run from it), progress 
 float32 warned once."""
 
 import json
+import io
 import re
 import warnings
 
@@ -301,3 +302,22 @@ def test_sweep_resumes_a_file_written_with_null_settings(scen, tmp_path):
     assert data["distance_km"] == [30.0, 60.0]
     rows = [json.loads(ln) for ln in out.read_text().splitlines()]
     assert [r["settings"] for r in rows] == [row["settings"]] * 2
+
+
+@pytest.mark.parametrize("width", [60, 80, 160])
+def test_long_protocol_folds_without_squeezing_the_row_labels(width):
+    """A protocol tree has no spaces; it folds inside its column instead of narrowing the label
+    column until its header breaks mid-word (was 'seg / men / ts' at 80 columns)."""
+    from rich.console import Console
+
+    from qnjax.cli._outputs import print_table
+
+    con = Console(width=width, record=True, file=io.StringIO())
+    tree = "S(S(S(L0,S(L1,L2)),S(S(L3,L4),L5)),S(S(S(L6,L7),L8),S(S(L9,L10),S(L11,L12))))"
+    print_table("t", ["segments", "bits/s", "protocol / reason"],
+                [["13", "13.1", tree], ["1", "n/a (not computed)", "pruned: bound below the best design"]],
+                keep=1, text_cols=(2,), con=con)
+    out = con.export_text()
+    assert max(len(ln) for ln in out.splitlines()) <= width and "…" not in out
+    assert out.count("segments") == out.count("┏")  # the label header whole in every part
+    assert "13.1" in out and tree in re.sub(r"[\s│┃]", "", out)  # folded, not cut

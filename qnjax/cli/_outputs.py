@@ -93,7 +93,8 @@ def print_table(title: str | None, headers: list[str], rows: list[list[str]], *,
 
     Every column gets a fixed width: a number column the width of its longest cell (numbers
     never wrap), a text column (``text_cols``) and the first ``keep`` columns at least their
-    longest word (they wrap at spaces); headers wrap at spaces. When the columns do not fit
+    longest word (they wrap at spaces; a word longer than half the width, such as a protocol
+    tree, folds); headers wrap at spaces. When the columns do not fit
     side by side, the table is printed in parts, each repeating the first ``keep`` columns
     (the row labels), instead of cutting cells with an ellipsis."""
     con = con or console()
@@ -102,6 +103,8 @@ def print_table(title: str | None, headers: list[str], rows: list[list[str]], *,
     mins = [max([(_words(r[i]) if i in text else len(r[i])) for r in rows] + [_words(h)])
             for i, h in enumerate(headers)]
     avail = max(con.width, 20)
+    for i in set(text_cols) - set(range(keep)):  # a word longer than half the width (a protocol
+        mins[i] = min(mins[i], max(12, avail // 2))  # tree) folds instead of squeezing the labels
 
     parts, cur = [], list(range(keep))
     for i in range(keep, len(headers)):
