@@ -106,11 +106,20 @@ def simulate(
 
     from .._progress import Progress
 
+    bars = []
+
+    def progress(done, total=None):  # the bar starts with the first chunk, after the library's
+        if not bars:                 # checks: a refused input prints its one error line only
+            bars.append(Progress(True, f"simulate {desc}", samples))
+        bars[0].update(done, total)
+
     try:
-        with Progress(True, f"simulate {desc}", samples) as bar:
-            result = run(bar.update)
+        result = run(progress)
     except (ValueError, TypeError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    finally:
+        for bar in bars:
+            bar.close()
 
     d = result.to_dict()
     d.update(policy=policy.value, seed=seed, dtype="float32" if float32 else "float64")
@@ -133,11 +142,11 @@ def simulate(
         ["trajectories", f"{d['trajectories']:,}", "n/a (a count)"],
         ["delivered", f"{d['samples']:,}", "n/a (a count)"],
         ["undelivered (slot cap)", f"{d['undelivered']:,}", "n/a (a count)"],
-        ["mean delivery time (steps)", f"{d['mean_time']:.6g}", cell(d["mean_time_stderr"])],
+        ["mean delivery time \\[steps]", f"{d['mean_time']:.6g}", cell(d["mean_time_stderr"])],
         ["mean Werner parameter", f"{d['mean_werner']:.6g}", cell(d["mean_werner_stderr"])],
         ["mean fidelity", f"{d['mean_fidelity']:.6g}", cell(d["mean_fidelity_stderr"])],
         ["BB84 key fraction (mean state, bits/pair)", cell(d["key_fraction"]), na],
-        ["secret key rate (bits/step)", cell(d["secret_key_rate"], digits=4), na],
+        ["secret key rate \\[bits/step]", cell(d["secret_key_rate"], digits=4), na],
         ["seed, dtype", f"{seed}, {d['dtype']}", "n/a"],
     ]
     print_table(f"Monte Carlo: {desc}", ["quantity", "value", "std. error"], rows, text_cols=(2,))
