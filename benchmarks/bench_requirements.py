@@ -42,7 +42,7 @@ def main(argv=None):
     rate = float(base.skr_bits_per_s)
     targets = [rate * float(f) for f in a.factors.split(",")]
     t2 = time.perf_counter()
-    res = requirements_curve(scen, targets)
+    res = requirements_curve(scen, targets, baseline=base)
     t_curve = time.perf_counter() - t2
     rows = []
     for t, r in zip(targets, res):

@@ -226,11 +226,13 @@ def requirements_cmd(
         else:
             from ..optimize import optimize
 
-            base = float(optimize(scen).skr_bits_per_s)
+            import numpy as np
+
+            baseline = optimize(scen)  # sets the curve's range and is reused by the curve
+            base = float(baseline.skr_bits_per_s)
             lo = min(base * 1.05, target) if base > 0 else target / 100
-            targets = list(sorted(set(float(t) for t in
-                                      __import__("numpy").geomspace(lo, target, curve_points)) | {target}))
-            results = requirements_curve(scen, targets, **kw)
+            targets = sorted(set(float(t) for t in np.geomspace(lo, target, curve_points)) | {target})
+            results = requirements_curve(scen, targets, baseline=baseline, **kw)
     except (NoFeasibleDesign, ValueError, TypeError) as exc:
         fail(str(exc))
     res = results[-1]  # the targets are sorted and end at --target

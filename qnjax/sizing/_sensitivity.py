@@ -82,10 +82,10 @@ def sensitivity(scenario: PhysicalScenario, *, result=None, parameters=None, see
     design = design_of(result)
     theta = np.array([p.theta for p in params])
     v, g = rate_grad(scenario, design, params, theta)
-    _, gf = rate_grad(scenario, design, params, theta, fixed_seconds=True)
-    if not math.isfinite(v):
+    if not math.isfinite(v):  # before compiling the fixed-design gradient
         raise ValueError("sensitivity: the optimized design yields no key (rate 0); elasticities of "
                          "a zero rate are undefined")
+    _, gf = rate_grad(scenario, design, params, theta, fixed_seconds=True)
     rows = []
     for p, t, e, ef in zip(params, theta, g, gf):
         sign = -1.0 if p.form == "down" else 1.0
