@@ -291,6 +291,16 @@ def _padded_inputs(tree: Node, seg_km, rates_s, p_swap_st, bsm_st, cut):
     return row, L, tau
 
 
+def _padded_batch(designs, dt):
+    """Stack the padded-program inputs of ``designs`` (tuples of :func:`_padded_inputs`'
+    arguments): ``(rows, L, cutoffs)`` with integer layout arrays kept integer, the rest in
+    ``dt``; ``cutoffs`` stays a NumPy array."""
+    rows, Ls, cuts = zip(*(_padded_inputs(*d) for d in designs))
+    rows = {k: jnp.asarray(np.stack([r[k] for r in rows])) if rows[0][k].dtype.kind == "i"
+            else jnp.asarray(np.stack([r[k] for r in rows]), dt) for k in rows[0]}
+    return rows, jnp.asarray(np.stack(Ls), dt), np.stack(cuts)
+
+
 def evaluate_designs(trees, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoffs) -> tuple[np.ndarray, np.ndarray]:
     """Key rates (bits/s) and coverage of ``B`` chains, each with its own tree shape.
 
@@ -330,11 +340,9 @@ def evaluate_designs(trees, hw, seg_km, rates_s, p_swap_st, bsm_st, cutoffs) -> 
         for c0 in range(0, len(idx), nb):
             ids = idx[c0:c0 + nb]
             ids_p = np.concatenate([ids, np.full(nb - len(ids), ids[0])])
-            rows, Ls, taus = zip(*(_padded_inputs(trees[i], seg_km[i], rates_s[i], p_swap_st[i], bsm_st[i],
-                                                  np.asarray(cutoffs[i], float)) for i in ids_p))
-            rows = {k: jnp.asarray(np.stack([r[k] for r in rows])) if rows[0][k].dtype.kind == "i"
-                    else jnp.asarray(np.stack([r[k] for r in rows]), dt) for k in rows[0]}
-            r, c = prog(hp, rows, jnp.asarray(np.stack(Ls), dt), jnp.asarray(np.stack(taus), dt))
+            rows, L, taus = _padded_batch(((trees[i], seg_km[i], rates_s[i], p_swap_st[i], bsm_st[i],
+                                            np.asarray(cutoffs[i], float)) for i in ids_p), dt)
+            r, c = prog(hp, rows, L, jnp.asarray(taus, dt))
             out[ids], cov[ids] = np.asarray(r)[: len(ids)], np.asarray(c)[: len(ids)]
     return out, cov
 
@@ -467,14 +475,10 @@ def _refine_padded(tree: Node, hw, seg_km, rates_s, p_swap_st, bsm_st, start, es
         for c0 in range(0, len(idx), nb):
             ids = idx[c0:c0 + nb]
             ids_p = np.concatenate([ids, np.full(nb - len(ids), ids[0])])
-            rows, Ls, u0 = zip(*(_padded_inputs(tree, seg_km[i], rates_s[i], p_swap_st[i], bsm_st[i],
-                                                start[i]) for i in ids_p))
-            rows = {k: jnp.asarray(np.stack([r[k] for r in rows])) if rows[0][k].dtype.kind == "i"
-                    else jnp.asarray(np.stack([r[k] for r in rows]), dt) for k in rows[0]}
-            u0 = np.stack(u0)
+            rows, L, u0 = _padded_batch(((tree, seg_km[i], rates_s[i], p_swap_st[i], bsm_st[i], start[i])
+                                         for i in ids_p), dt)
             u = jnp.asarray(np.log(np.where(np.isfinite(u0), np.maximum(u0, 1.0), 1.0)), dt)
             state = opt.init(u)
-            L = jnp.asarray(np.stack(Ls), dt)
             for _ in range(steps):
                 u, state, _ = step(u, state, hp, rows, L)
             tau[ids] = np.exp(np.asarray(u))[: len(ids), :K]
