@@ -56,6 +56,17 @@ def write_rows(path, rows: Iterable[Mapping[str, Any]], provenance: Mapping[str,
         fail(msg if msg.startswith("--csv") else f"--csv: cannot write {str(path)!r}: {msg}")
 
 
+def echo_result(out: dict, provenance: Mapping[str, Any], plot=None) -> None:
+    """Print a command's ``--json`` object: its result, the ``plot`` path when one was saved,
+    and the ``provenance`` block last (:func:`qnjax.cli._checks.echo_json`, strict JSON)."""
+    from ._checks import echo_json
+
+    if plot is not None:
+        out["plot"] = str(plot)
+    out["provenance"] = provenance
+    echo_json(out)
+
+
 def columns_of(data: Mapping[str, list], keys: Iterable[str] | None = None) -> list[dict]:
     """Rows (one per index) from a dict of equally long lists (a sweep's output)."""
     lists = {k: v for k, v in data.items() if isinstance(v, list)}

@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
-from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
-from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, delivery_bytes, echo_json, finite_or_null,
+from ._outputs import CSV_HELP, cell, check_csv, echo_result, print_table, provenance_block, write_rows
+from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, delivery_bytes, finite_or_null,
                       float_in, int_in, items, need_memory, output_path, save_figure)
 
 DEFAULT_PLOT = "qnjax-optimize.png"
@@ -313,10 +313,7 @@ def optimize_cmd(
     if csv is not None:
         write_rows(csv, [out], prov)
     if json_out:
-        if plot_path is not None:
-            out["plot"] = str(plot_path)
-        out["provenance"] = prov
-        echo_json(out)
+        echo_result(out, prov, plot_path)
         return
     if physical:
         _table("qnjax optimize: physical scenario", _physical_rows(res, problem))

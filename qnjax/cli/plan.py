@@ -10,8 +10,7 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
-from ._checks import echo_json
-from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
+from ._outputs import CSV_HELP, cell, check_csv, echo_result, print_table, provenance_block, write_rows
 
 
 @app.command()
@@ -72,10 +71,7 @@ def plan(
         hw = load_hardware(hardware) if hardware else default_hardware()
         plot_plan(res, load_network(network, length_attr=length_attr), plot, hardware=hw)
     if as_json:
-        if plot is not None:
-            out["plot"] = str(plot)
-        out["provenance"] = prov
-        echo_json(out)
+        echo_result(out, prov, plot)
         return
     head = (f"repeater sites ({len(res.repeaters)}): {', '.join(res.repeaters) or 'none'}; objective "
             f"{res.objective}; {'optimal' if res.optimal else 'bound %s bits/s' % cell(res.bound)} "

@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
-from ._outputs import CSV_HELP, cell, check_csv, columns_of, print_table, provenance_block, write_rows
-from ._checks import MAX_MEMORY_HELP, check_result, echo_json, int_in, need_memory, output_path, save_figure
+from ._outputs import CSV_HELP, cell, check_csv, echo_result, columns_of, print_table, provenance_block, write_rows
+from ._checks import MAX_MEMORY_HELP, check_result, int_in, need_memory, output_path, save_figure
 from .optimize import check_settings, optimize_bytes
 
 DEFAULT_PLOT = "qnjax-sweep.png"
@@ -193,10 +193,7 @@ def sweep_cmd(
     if csv is not None:
         write_rows(csv, sweep_rows(data), prov)
     if json_out:
-        if plot_path is not None:
-            data["plot"] = str(plot_path)
-        data["provenance"] = prov
-        echo_json(data)
+        echo_result(data, prov, plot_path)
         return
     n = len(data["distance_km"])
     reasons = data.get("reason") or [None] * n
