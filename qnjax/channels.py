@@ -16,7 +16,8 @@ from ._validate import (
     check_bell, check_broadcastable, check_dm, check_nonnegative, check_positive, check_probability,
     check_t1t2,
 )
-from .states import PAULIS, _float
+from ._conventions import as_float
+from .states import PAULIS
 
 
 def pauli_channel(lam, p):
@@ -35,7 +36,7 @@ def pauli_channel(lam, p):
     check_bell(lam, "lam")
     check_bell(p, "p")
     check_broadcastable(("lam", lam), ("p", p))
-    lam, p = jnp.broadcast_arrays(_float(lam), _float(p))
+    lam, p = jnp.broadcast_arrays(as_float(lam), as_float(p))
     return F.klein_conv(lam, p, jnp)
 
 
@@ -46,7 +47,7 @@ def depolarize(lam, p):
     ``(..., 4)``, ``p`` has shape ``(...)``; returns ``(..., 4)``."""
     check_bell(lam, "lam")
     check_probability(p, "p")
-    lam = _float(lam)
+    lam = as_float(lam)
     p = jnp.asarray(p, lam.dtype)[..., None]
     return (1 - p) * lam + p / 4
 
@@ -56,7 +57,7 @@ def depolarize_qubit(lam, p):
     probabilities ``(1 − 3p/4, p/4, p/4, p/4)`` (Nielsen & Chuang §8.3.4). ``lam``
     ``(..., 4)``, ``p`` in [0, 1] with shape ``(...)``; returns ``(..., 4)``."""
     check_probability(p, "p")
-    p = _float(p)
+    p = as_float(p)
     probs = jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], axis=-1)
     return pauli_channel(lam, probs)
 
@@ -66,7 +67,7 @@ def dephase(lam, p):
     channel, Nielsen & Chuang §8.3.3). ``lam`` ``(..., 4)``, ``p`` in [0, 1] with shape
     ``(...)``; returns ``(..., 4)``."""
     check_probability(p, "p")
-    p = _float(p)
+    p = as_float(p)
     z = jnp.zeros_like(p)
     return pauli_channel(lam, jnp.stack([1 - p, z, z, p], axis=-1))
 
@@ -81,7 +82,7 @@ def t1t2_pauli_probs(t, t1, t2):
     check_positive(t1, "t1")
     check_positive(t2, "t2")
     check_t1t2(t1, t2)
-    t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
+    t, t1, t2 = jnp.broadcast_arrays(as_float(t), as_float(t1), as_float(t2))
     return F.t1t2_pauli(t, t1, t2, jnp)
 
 
@@ -98,7 +99,7 @@ def memory_walsh_rates(t1, t2):
     check_positive(t1, "t1")
     check_positive(t2, "t2")
     check_t1t2(t1, t2)
-    t1, t2 = jnp.broadcast_arrays(_float(t1), _float(t2))
+    t1, t2 = jnp.broadcast_arrays(as_float(t1), as_float(t2))
     return jnp.stack([jnp.zeros_like(t1), 1 / t1, 1 / t2, 1 / t2], axis=-1)
 
 
@@ -127,7 +128,7 @@ def memory_decohere(lam, t, t1, t2, qubits: int = 2):
         raise ValueError(f"qubits must be 1 or 2; got {qubits!r}")
     check_bell(lam, "lam")
     p = t1t2_pauli_probs(t, t1, t2)
-    lam = _float(lam)
+    lam = as_float(lam)
     out = F.klein_conv(*jnp.broadcast_arrays(lam, p.astype(lam.dtype)), jnp)
     if qubits == 2:
         out = F.klein_conv(*jnp.broadcast_arrays(out, p.astype(lam.dtype)), jnp)
@@ -144,8 +145,8 @@ def werner_decay(w, t, t_coh):
     """
     check_nonnegative(t, "t")
     check_positive(t_coh, "t_coh")
-    w = _float(w)
-    return w * jnp.exp(-_float(t) / _float(t_coh))
+    w = as_float(w)
+    return w * jnp.exp(-as_float(t) / as_float(t_coh))
 
 
 # ---------------------------------------------------------------- density matrices
@@ -172,7 +173,7 @@ def apply_kraus(rho, kraus, qubit: int):
 
 
 def _cplx(x):
-    x = _float(x)
+    x = as_float(x)
     return x.astype(jnp.complex128 if x.dtype == jnp.float64 else jnp.complex64)
 
 
@@ -187,7 +188,7 @@ def pauli_channel_dm(rho, p, qubit: int):
         raise ValueError(f"qubit must be 0 or 1; got {qubit!r}")
     check_dm(rho, "rho")
     check_bell(p, "p")
-    p = _float(p)
+    p = as_float(p)
     rho = jnp.asarray(rho)
     cd = _cplx(p).dtype if not jnp.iscomplexobj(rho) else rho.dtype
     rho = rho.astype(cd)
@@ -212,7 +213,7 @@ def t1t2_kraus(t, t1, t2):
     check_positive(t1, "t1")
     check_positive(t2, "t2")
     check_t1t2(t1, t2)
-    t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
+    t, t1, t2 = jnp.broadcast_arrays(as_float(t), as_float(t1), as_float(t2))
     gamma = 1 - jnp.exp(-t / t1)
     pz = (1 - jnp.exp(-t / t2 + t / (2 * t1))) / 2
     z = jnp.zeros_like(gamma)
@@ -242,7 +243,7 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
         if q not in (0, 1):
             raise ValueError(f"qubits must be 0 or 1; got {q!r}")
     rho = jnp.asarray(rho)
-    t, t1, t2 = jnp.broadcast_arrays(_float(t), _float(t1), _float(t2))
+    t, t1, t2 = jnp.broadcast_arrays(as_float(t), as_float(t1), as_float(t2))
     cd = rho.dtype if jnp.iscomplexobj(rho) else _cplx(t).dtype
     rho = rho.astype(cd)
     real = jnp.real(jnp.zeros((), cd)).dtype
@@ -259,5 +260,5 @@ def depolarize_dm(rho, p, qubit: int):
     """One-qubit depolarising ``(1 − p) ρ + p 1/2`` on qubit ``qubit`` of ``rho``
     (Nielsen & Chuang §8.3.4)."""
     check_probability(p, "p")
-    p = _float(p)
+    p = as_float(p)
     return pauli_channel_dm(rho, jnp.stack([1 - 3 * p / 4, p / 4, p / 4, p / 4], -1), qubit)

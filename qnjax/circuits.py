@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._conventions import as_float, complex_of, real_of
 from ._validate import check_broadcastable, check_dm, check_probability
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -74,32 +75,20 @@ _CORRECTIONS = np.stack([np.linalg.matrix_power(_Z, m1) @ np.linalg.matrix_power
 
 def rx(theta):
     """Single-qubit rotation ``Rx(θ) = exp(−i θ X / 2)``, shape ``(..., 2, 2)`` complex."""
-    theta = jnp.asarray(theta)
-    if not jnp.issubdtype(theta.dtype, jnp.floating):
-        theta = theta.astype(jnp.result_type(float))
-    c = jnp.cos(theta / 2).astype(_complex_of(theta.dtype))
-    s = jnp.sin(theta / 2).astype(_complex_of(theta.dtype))
+    theta = as_float(theta)
+    c = jnp.cos(theta / 2).astype(complex_of(theta.dtype))
+    s = jnp.sin(theta / 2).astype(complex_of(theta.dtype))
     return jnp.stack([jnp.stack([c, -1j * s], -1), jnp.stack([-1j * s, c], -1)], -2)
 
 
 # ------------------------------------------------------------------ dtype helpers
-
-def _complex_of(dtype):
-    dtype = jnp.dtype(dtype)
-    if dtype in (jnp.float64, jnp.complex128):
-        return jnp.complex128
-    return jnp.complex64
-
-
-def _real_of(dtype):
-    return jnp.float64 if jnp.dtype(dtype) == jnp.complex128 else jnp.float32
 
 
 def _as_complex(rho):
     rho = jnp.asarray(rho)
     if not jnp.issubdtype(rho.dtype, jnp.inexact):
         rho = rho.astype(jnp.result_type(float))
-    return rho.astype(_complex_of(rho.dtype))
+    return rho.astype(complex_of(rho.dtype))
 
 
 def _n_qubits(t, n_qubits: int) -> int:
@@ -113,7 +102,7 @@ def _n_qubits(t, n_qubits: int) -> int:
 
 def _bcast(x, t, n_qubits):
     """Reshape a batch array ``x`` (real) so it broadcasts against the tensor ``t``."""
-    x = jnp.asarray(x, _real_of(t.dtype))
+    x = jnp.asarray(x, real_of(t.dtype))
     return x.reshape(x.shape + (1,) * (2 * n_qubits))
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import os
 from functools import lru_cache
-from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -56,12 +56,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _formulas as F
+from ._conventions import complex_of, walsh_matrix
 from . import _truncation as TR
 from ._validate import (bell_problems, check_bell, check_nonnegative, check_positive, check_probability,
                         check_range, outside)
 from .keyrate import key_fraction_bb84, key_fraction_bb84_smooth
 from .protocol import Distill, Link, Node, Swap, internal_nodes, n_segments, parse_levels
-from .states import _H_NP
 
 COVERAGE_WARN = 1 - 1e-6
 _DEFAULT_CHUNK_BYTES = 256 * 2**20
@@ -196,7 +196,7 @@ def _leaf(plan: _Plan, p_gen, s0):
     j = np.arange(plan.fft_len // 2 + 1)
     z = np.exp(-2j * np.pi * j / plan.fft_len)
     one_minus_z = 2 * np.sin(np.pi * j / plan.fft_len) ** 2 + 1j * np.sin(2 * np.pi * j / plan.fft_len)
-    cdt = jnp.complex128 if dt == jnp.float64 else jnp.complex64
+    cdt = complex_of(dt)
     zc, omz = jnp.asarray(z, cdt), jnp.asarray(one_minus_z, cdt)
     pc = p_gen[:, None].astype(cdt)
     spec = pc * zc / (omz + pc * zc)
@@ -266,10 +266,6 @@ def _tail(a):
     return jnp.maximum(1 - _cumsum(a), 0)
 
 
-def _h(dtype):
-    """Walsh matrix as a constant of ``dtype`` (built per trace, never at import)."""
-    return jnp.asarray(_H_NP, dtype)
-
 
 def _bilinear(plan: _Plan, op: str, x, y, p_swap, bsm):
     """Unnormalised output of the node operation on (B, C, N) Walsh arrays."""
@@ -278,7 +274,7 @@ def _bilinear(plan: _Plan, op: str, x, y, p_swap, bsm):
     if plan.werner:  # BBPSSW, Werner form
         m, w = F.bbpssw_werner_unnormalized(x[:, 0], x[:, 1], y[:, 0], y[:, 1])
         return jnp.stack([m, w], axis=1)
-    h = _h(x.dtype)
+    h = walsh_matrix(x.dtype)
     lx = jnp.einsum("bct,ck->btk", x, h) / 4  # λ coordinates, time-major
     ly = jnp.einsum("bct,ck->btk", y, h) / 4
     num = F.dejmps_numerators(lx, ly, jnp)
@@ -402,7 +398,7 @@ def _summarize(plan: _Plan, params: dict, lam, ls, f, deficit):
     p_den = jnp.where(p_ok, p_succ, 1)
     mean_time = _psum((s + f) * t) / p_den
     mean_walsh = _psum(ls) / p_den[:, None]
-    h = _h(dt)
+    h = walsh_matrix(dt)
     if plan.werner:
         w = mean_walsh[:, 1]
         mean_state = jnp.stack([(1 + 3 * w) / 4] + [(1 - w) / 4] * 3, -1)
@@ -801,7 +797,7 @@ def _prepare_and_run(plan: _Plan, chunk: int, batch: tuple, K: int, S, dtype, ra
     def flat(x, tail):
         return jnp.broadcast_to(x, batch + tail).reshape((nb,) + tail)
 
-    h = _h(dtype)
+    h = walsh_matrix(dtype)
     s0 = lift("s0")
     s0w = _walsh_from_werner(s0) if werner else s0 @ h
     if "rates" in raw:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ._validate import check_bell, check_probability
-from .states import _float
+from ._conventions import as_float
 
 
 def binary_entropy(p):
     """Binary entropy ``h(p) = −p log2 p − (1 − p) log2 (1 − p)`` in bits (Shannon 1948;
     Nielsen & Chuang §11.2.1); ``h(0) = h(1) = 0`` with a finite (zero) gradient there."""
     check_probability(p, "p")
-    return _binary_entropy(_float(p))
+    return _binary_entropy(as_float(p))
 
 
 def _binary_entropy(p):
@@ -35,7 +35,7 @@ def _xlog2x(x):
 def shannon_entropy(lam):
     """Shannon entropy ``H(λ) = −Σ λ_k log2 λ_k`` (bits) of the distribution in the last
     axis (Shannon 1948; Nielsen & Chuang §11.1); ``0 log 0 = 0`` with finite gradient."""
-    return -jnp.sum(_xlog2x(_float(lam)), axis=-1)
+    return -jnp.sum(_xlog2x(as_float(lam)), axis=-1)
 
 
 def qber(lam):
@@ -46,7 +46,7 @@ def qber(lam):
     Y and Z for the X basis (e.g. Scarani et al., Rev. Mod. Phys. 81, 1301 (2009)).
     """
     check_bell(lam, "lam", allow_nan=True)
-    lam = _float(lam)
+    lam = as_float(lam)
     nan = 0 * lam.sum(-1)  # NaN where any coefficient is NaN (the I coefficient included)
     return lam[..., 2] + lam[..., 3] + nan, lam[..., 1] + lam[..., 2] + nan
 
@@ -85,7 +85,7 @@ def plob_bound(eta):
     (Pirandola, Laurenza, Ottaviani & Banchi, Nat. Commun. 8, 15043 (2017)).
     ``+inf`` at ``η = 1``."""
     check_probability(eta, "eta")
-    eta = _float(eta)
+    eta = as_float(eta)
     return -jnp.log2(1 - eta)
 
 
@@ -93,5 +93,5 @@ def tgw_bound(eta):
     """TGW bound ``log2((1 + η)/(1 − η))`` in bits per channel use
     (Takeoka, Guha & Wilde, Nat. Commun. 5, 5235 (2014))."""
     check_probability(eta, "eta")
-    eta = _float(eta)
+    eta = as_float(eta)
     return jnp.log2((1 + eta) / (1 - eta))

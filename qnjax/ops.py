@@ -12,11 +12,12 @@ import jax.numpy as jnp
 
 from . import _formulas as F
 from ._validate import check_bell, check_broadcastable, check_probability, check_range
-from .states import _float, werner_to_bell
+from ._conventions import as_float
+from .states import werner_to_bell
 
 
 def _pair(a, b):
-    a, b = _float(a), _float(b)
+    a, b = as_float(a), as_float(b)
     dt = jnp.result_type(a, b)
     return jnp.broadcast_arrays(a.astype(dt), b.astype(dt))
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from ._validate import (check_nonnegative, check_positive, check_probability, check_range,
                         check_t1t2)
-from .states import _float
+from ._conventions import as_float
 
 SPEED_OF_LIGHT_FIBER_KM_S = 2.0e5
 """Speed of light in standard fibre, km/s (refractive index ≈ 1.5)."""
@@ -41,8 +41,8 @@ def fiber_transmissivity(length_km, attenuation_db_per_km=0.2):
     Gisin, Rev. Mod. Phys. 83, 33 (2011))."""
     check_nonnegative(length_km, "length_km")
     check_nonnegative(attenuation_db_per_km, "attenuation_db_per_km")
-    length_km = _float(length_km)
-    return 10 ** (-_float(attenuation_db_per_km) * length_km / 10)
+    length_km = as_float(length_km)
+    return 10 ** (-as_float(attenuation_db_per_km) * length_km / 10)
 
 
 def _state_from_visibility(v, dtype):
@@ -74,7 +74,7 @@ def dark_count_probability(rate_hz, window_s):
     rates of order 1–100 Hz, e.g. Marsili et al., Nat. Photon. 7, 210 (2013))."""
     check_nonnegative(rate_hz, "rate_hz")
     check_nonnegative(window_s, "window_s")
-    return -jnp.expm1(-_float(rate_hz) * _float(window_s))
+    return -jnp.expm1(-as_float(rate_hz) * as_float(window_s))
 
 
 def phase_coherence(phase_noise_rad):
@@ -83,7 +83,7 @@ def phase_coherence(phase_noise_rad):
     single-click state is multiplied by it (interferometric phase drift, Humphreys et al.,
     Nature 558, 268 (2018); Rozpędek et al., PRA 99, 052330 (2019))."""
     check_nonnegative(phase_noise_rad, "phase_noise_rad")
-    s = _float(phase_noise_rad)
+    s = as_float(phase_noise_rad)
     return jnp.exp(-(s**2) / 2)
 
 
@@ -96,7 +96,7 @@ def multiplex(p_gen, modes):
     al., Rev. Mod. Phys. 83, 33 (2011), Sec. VI; Collins et al., PRL 98, 060502 (2007))."""
     check_probability(p_gen, "p_gen")
     check_range(modes, "modes", 1.0)
-    p, m = jnp.broadcast_arrays(_float(p_gen), _float(modes))
+    p, m = jnp.broadcast_arrays(as_float(p_gen), as_float(modes))
     sure = p >= 1
     ps = jnp.where(sure, 0, p)
     return jnp.where(sure, 1, -jnp.expm1(m * jnp.log1p(-ps)))
@@ -124,7 +124,7 @@ def direct_transmission(length_km, attenuation_db_per_km=0.2, efficiency=1.0,
     check_nonnegative(prep_time_s, "prep_time_s")
     check_probability(dark_count_prob, "dark_count_prob")
     check_probability(detector_efficiency, "detector_efficiency")
-    L = _float(length_km)
+    L = as_float(length_km)
     eta = fiber_transmissivity(L, attenuation_db_per_km)
     et = jnp.asarray(efficiency, L.dtype) * jnp.asarray(detector_efficiency, L.dtype) * eta
     pd = jnp.asarray(dark_count_prob, L.dtype)
@@ -164,7 +164,7 @@ def double_click(length_km, attenuation_db_per_km=0.2, efficiency=1.0, visibilit
     check_nonnegative(prep_time_s, "prep_time_s")
     check_probability(dark_count_prob, "dark_count_prob")
     check_probability(detector_efficiency, "detector_efficiency")
-    L = _float(length_km)
+    L = as_float(length_km)
     eh = (jnp.asarray(efficiency, L.dtype) * jnp.asarray(detector_efficiency, L.dtype)
           * fiber_transmissivity(L / 2, attenuation_db_per_km))
     pd = jnp.asarray(dark_count_prob, L.dtype)
@@ -213,7 +213,7 @@ def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, vi
     check_nonnegative(prep_time_s, "prep_time_s")
     check_probability(dark_count_prob, "dark_count_prob")
     check_probability(detector_efficiency, "detector_efficiency")
-    L = _float(length_km)
+    L = as_float(length_km)
     a_ = jnp.asarray(alpha, L.dtype)
     eh = (jnp.asarray(efficiency, L.dtype) * jnp.asarray(detector_efficiency, L.dtype)
           * fiber_transmissivity(L / 2, attenuation_db_per_km))
@@ -240,7 +240,7 @@ def decay_per_step(t_coh_s, step_s):
     619 (2020))."""
     check_positive(t_coh_s, "t_coh_s")
     check_nonnegative(step_s, "step_s")
-    return jnp.exp(-_float(step_s) / _float(t_coh_s))
+    return jnp.exp(-as_float(step_s) / as_float(t_coh_s))
 
 
 def t_coh_steps(t_coh_s, step_s):
@@ -248,7 +248,7 @@ def t_coh_steps(t_coh_s, step_s):
     (time counted in attempts, as in Brand, Coopmans & Elkouss, IEEE JSAC 38, 619 (2020))."""
     check_positive(t_coh_s, "t_coh_s")
     check_positive(step_s, "step_s")
-    return _float(t_coh_s) / _float(step_s)
+    return as_float(t_coh_s) / as_float(step_s)
 
 
 def memory_rates_per_step(t1_s, t2_s, step_s):
@@ -261,5 +261,5 @@ def memory_rates_per_step(t1_s, t2_s, step_s):
     check_positive(t2_s, "t2_s")
     check_t1t2(t1_s, t2_s, ("t1_s", "t2_s"))
     check_nonnegative(step_s, "step_s")
-    t1, t2, s = jnp.broadcast_arrays(_float(t1_s), _float(t2_s), _float(step_s))
+    t1, t2, s = jnp.broadcast_arrays(as_float(t1_s), as_float(t2_s), as_float(step_s))
     return jnp.stack([jnp.zeros_like(t1), s / t1, s / t2, s / t2], -1)

@@ -24,18 +24,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from ._conventions import as_float, complex_of, walsh_matrix
 from ._validate import check_bell, check_dm, check_range
-
-# Klein group Z2 x Z2 with I=(0,0), X=(1,0), Y=(1,1), Z=(0,1); H[k, g] = (-1)^(k.g).
-_H_NP = np.array(
-    [[1, 1, 1, 1],
-     [1, -1, -1, 1],
-     [1, -1, 1, -1],
-     [1, 1, -1, -1]],
-    dtype=np.float64,
-)
-# Group multiplication table: _KLEIN[i, j] = index of P_i P_j (up to phase).
-_KLEIN = np.array([[0, 1, 2, 3], [1, 0, 3, 2], [2, 3, 0, 1], [3, 2, 1, 0]])
 
 _s = 1 / np.sqrt(2)
 # Columns: |Φ+>, |Ψ+>, |Ψ−>, |Φ−> in the computational basis.
@@ -56,15 +46,6 @@ PAULIS = np.array(
 )
 
 
-def _h(dtype):
-    return jnp.asarray(_H_NP, dtype=dtype)
-
-
-def _float(x):
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
 
 
 def walsh(lam):
@@ -77,14 +58,14 @@ def walsh(lam):
     element-wise products here: ``walsh(a ⊛ b) = walsh(a) · walsh(b)``. For a
     Bell-diagonal state the coordinates are the correlations ``(1, <ZZ>, −<YY>, <XX>)``.
     """
-    lam = _float(lam)
-    return lam @ _h(lam.dtype)
+    lam = as_float(lam)
+    return lam @ walsh_matrix(lam.dtype)
 
 
 def unwalsh(c):
     """Inverse of :func:`walsh`: ``lam = c @ H / 4``."""
-    c = _float(c)
-    return c @ _h(c.dtype) / 4
+    c = as_float(c)
+    return c @ walsh_matrix(c.dtype) / 4
 
 
 def werner_to_bell(w):
@@ -95,7 +76,7 @@ def werner_to_bell(w):
     ``w`` in ``[-1/3, 1]``; ``lam = ((1 + 3w)/4, (1 − w)/4, (1 − w)/4, (1 − w)/4)``.
     """
     check_range(w, "w", -1 / 3, 1.0)
-    w = _float(w)
+    w = as_float(w)
     off = (1 - w) / 4
     return jnp.stack([(1 + 3 * w) / 4, off, off, off], axis=-1)
 
@@ -104,26 +85,26 @@ def bell_to_werner(lam):
     """Werner parameter ``w = (4 F − 1)/3`` of the Werner twirl of ``lam`` (Werner, PRA 40,
     4277 (1989))."""
     check_bell(lam, "lam", allow_nan=True)
-    lam = _float(lam)
+    lam = as_float(lam)
     return (4 * lam[..., 0] - 1) / 3
 
 
 def fidelity(lam):
     """Fidelity to ``|Φ+>``: the ``I`` coefficient ``lam[..., 0]``."""
     check_bell(lam, "lam", allow_nan=True)
-    return _float(lam)[..., 0]
+    return as_float(lam)[..., 0]
 
 
 def werner_fidelity(w):
     """Fidelity ``(1 + 3w)/4`` of a Werner state."""
     check_range(w, "w", -1 / 3, 1.0)
-    return (1 + 3 * _float(w)) / 4
+    return (1 + 3 * as_float(w)) / 4
 
 
 def fidelity_to_werner(f):
     """Werner parameter ``(4F − 1)/3`` of fidelity ``F`` in ``[0, 1]``."""
     check_range(f, "f", 0.0, 1.0)
-    return (4 * _float(f) - 1) / 3
+    return (4 * as_float(f) - 1) / 3
 
 
 def twirl_to_werner(lam):
@@ -131,7 +112,7 @@ def twirl_to_werner(lam):
     (Bennett, DiVincenzo, Smolin & Wootters, PRA 54, 3824 (1996); Horodecki, PRA 59,
     4206 (1999))."""
     check_bell(lam, "lam", allow_nan=True)
-    lam = _float(lam)
+    lam = as_float(lam)
     f = lam[..., 0]
     off = (1 - f) / 3
     return jnp.stack([f, off, off, off], axis=-1)
@@ -142,15 +123,12 @@ def bell_basis(dtype=jnp.complex64):
     return jnp.asarray(_BELL_NP, dtype=dtype)
 
 
-def _cdtype(x):
-    return jnp.complex128 if x.dtype == jnp.float64 else jnp.complex64
-
 
 def bell_to_dm(lam):
     """Density matrix ``(..., 4, 4)`` (complex) of the Bell-diagonal state ``lam``."""
     check_bell(lam, "lam")
-    lam = _float(lam)
-    b = bell_basis(_cdtype(lam))
+    lam = as_float(lam)
+    b = bell_basis(complex_of(lam.dtype))
     return jnp.einsum("ik,...k,jk->...ij", b, lam.astype(b.dtype), b.conj())
 
 
@@ -168,7 +146,7 @@ def dm_to_bell(rho):
     """
     check_dm(rho, "rho")
     rho = jnp.asarray(rho)
-    b = bell_basis(jnp.complex128 if rho.dtype in (jnp.complex128, jnp.float64) else jnp.complex64)
+    b = bell_basis(complex_of(rho.dtype))
     return jnp.real(jnp.einsum("ik,...ij,jk->...k", b.conj(), rho.astype(b.dtype), b))
 
 
@@ -179,7 +157,7 @@ def dm_fidelity(rho):
 
 def is_valid_bell(lam, atol: float = 1e-6):
     """Boolean array: ``lam`` is a valid Bell-diagonal vector (non-negative, sums to 1)."""
-    lam = _float(lam)
+    lam = as_float(lam)
     return jnp.all(lam >= -atol, axis=-1) & (jnp.abs(lam.sum(-1) - 1) <= atol)
 
 

@@ -39,7 +39,6 @@ pairs held by a manager use :meth:`QnjaxBellDiagonalManager.bell_array`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _formulas as F
-from ..states import _H_NP
+from .._conventions import WALSH_NP, walsh_matrix
 
 _U32 = 2.0 ** -32
 BIG_TIME = 2 ** 30  # "no cut-off" as an int32 that can be added to a time
@@ -144,9 +144,6 @@ def geometric(u, log_q):
 
 # ---------------------------------------------------------------- states (trailing axis s)
 
-def _h(dtype):
-    return jnp.asarray(_H_NP, dtype)
-
 
 def fidelity_of(state, bell: bool):
     """Fidelity to Φ+ of internal states ``(..., s)``."""
@@ -167,7 +164,7 @@ def distill_internal(sa, sb, bell: bool):
         wa, wb = sa[..., 0], sb[..., 0]
         m, mw = F.bbpssw_werner_unnormalized(1.0, wa, 1.0, wb)
         return m, (mw / m)[..., None]
-    h = _h(sa.dtype)
+    h = walsh_matrix(sa.dtype)
     la, lb = sa @ h / 4, sb @ h / 4
     num = F.dejmps_numerators(la, lb, jnp)
     p = num.sum(-1)
@@ -283,7 +280,7 @@ def build_result(policy, batch_shape, tmom: Moments, fmom: Moments, state_sum, b
     n = tmom.n
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_s = state_sum / np.maximum(n, 1)[:, None]
-    h = _H_NP
+    h = WALSH_NP
     if bell:
         lam = mean_s @ h / 4
     else:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..protocol import Distill, Link, Swap, internal_nodes, levels_to_tree, n_segments, parse_levels, validate_tree
 from . import _params as P
-from ..states import _H_NP
+from .._conventions import WALSH_NP
 from ._common import (BIG_TIME, Moments, Progress, build_result, check_memory, check_samples, check_seed,
                       design_words, fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words,
                       uniform_open)
@@ -337,7 +337,7 @@ def simulate_nested(
         mr = np.stack([np.zeros_like(r), r, r, r], -1) if bell else r[..., None]
         mr = np.broadcast_to(mr[..., None, :], mr.shape[:-1] + (2, mr.shape[-1]))
     if bell:
-        s0 = s0 @ _H_NP
+        s0 = s0 @ WALSH_NP
     else:
         s0 = s0[..., None]
     kinds = np.array([isinstance(n, Swap) for n in nodes])

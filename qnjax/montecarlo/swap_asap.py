@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..states import _H_NP
+from .._conventions import WALSH_NP
 from . import _params as P
 from ._common import (BIG_TIME, Moments, Progress, build_result, check_memory, check_samples, check_seed,
                       fidelity_of, design_words, pick_dtype, pow2_at_least, sub_words,
@@ -241,7 +241,7 @@ def simulate_swap_asap(
     ps = P.trailing(ps, "p_swap", n) if ps.ndim else np.full(n, float(ps))
     if bell:
         s0 = P.bell(lam0, "lam0")
-        s0 = P.trailing(s0, "lam0", n - 1, extra=1) @ _H_NP
+        s0 = P.trailing(s0, "lam0", n - 1, extra=1) @ WALSH_NP
     else:
         w = P.werner(1.0 if w0 is None else w0, "w0")
         s0 = (P.trailing(w, "w0", n - 1) if w.ndim else np.full(n - 1, float(w)))[..., None]

@@ -397,7 +397,7 @@ def rate_upper_bound(hw, seg_km: np.ndarray, bsm_st: np.ndarray, distill: bool) 
         for j in range(i + 1, n):
             a, b = p[:, i], p[:, j]
             lb = np.maximum(lb, 1 / a + 1 / b - 1 / (a + b - a * b))
-    from ..states import _H_NP
+    from .._conventions import WALSH_NP as _H_NP
 
     c = np.prod(lam0 @ _H_NP, axis=-2) * np.prod(bsm_st[:, 1:-1], axis=-2)
     lam = np.clip(c, 0, None) @ _H_NP / 4

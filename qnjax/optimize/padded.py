@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _truncation as TR
-from ..exact import _Plan, _combine, _fast_len, _h, _leaf, _node_deficit, _summarize
+from .._conventions import walsh_matrix
+from ..exact import _Plan, _combine, _fast_len, _leaf, _node_deficit, _summarize
 from ..protocol import Link, Node, Swap, internal_nodes
 
 
@@ -108,7 +109,7 @@ def node_params(lay: dict, p_seg, lam0_seg, st_rates, st_pswap, st_bsm, cutoff_r
     triv = seg < 0
     sj = jnp.maximum(seg, 0)
     p_leaf = jnp.where(triv, 1.0, p_seg[sj])
-    s0 = lam0_seg @ _h(dt)
+    s0 = lam0_seg @ walsh_matrix(dt)
     s0_leaf = jnp.where(triv[:, None], 1.0, s0[sj])
     real = lay["node_real"] >= 0
     st = lay["node_station"]
