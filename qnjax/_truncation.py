@@ -47,6 +47,22 @@ UNPHYSICAL = 4  # a mean left its physical range by more than rounding
 RANGE_SLACK = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-8}
 
 
+def fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (fast FFT sizes)."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def slack(dtype) -> float:
     return RANGE_SLACK.get(np.dtype(dtype), 1e-4)
 

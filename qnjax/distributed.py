@@ -180,14 +180,15 @@ def _compiled(protocol, t_trunc: int, names: tuple, outputs: tuple, fixed_key: t
 
 def _per_design_bytes(protocol, t_trunc: int, werner: bool) -> int:
     """delivery's own estimate of one design's working memory (see its chunking)."""
-    from .exact import _depth, _fast_len
+    from ._truncation import fast_len
+    from .protocol import tree_depth
     from .protocol import internal_nodes
 
     if isinstance(protocol, (Link, Swap, Distill)):
-        depth_factor, depth = 2 * (len(internal_nodes(protocol)) + 2), _depth(protocol)
+        depth_factor, depth = 2 * (len(internal_nodes(protocol)) + 2), tree_depth(protocol)
     else:
         depth_factor, depth = 6, len(parse_levels(protocol))
-    fft_len = _fast_len(2 * (t_trunc + depth + 1))
+    fft_len = fast_len(2 * (t_trunc + depth + 1))
     return 16 * (2 if werner else 4) * fft_len * depth_factor
 
 

@@ -61,7 +61,7 @@ from . import _truncation as TR
 from ._validate import (bell_problems, check_bell, check_nonnegative, check_positive, check_probability,
                         check_range, outside)
 from .keyrate import key_fraction_bb84, key_fraction_bb84_smooth
-from .protocol import Distill, Link, Node, Swap, internal_nodes, n_segments, parse_levels
+from .protocol import Distill, Link, Node, Swap, internal_nodes, n_segments, parse_levels, tree_depth
 
 COVERAGE_WARN = 1 - 1e-6
 _DEFAULT_CHUNK_BYTES = 256 * 2**20
@@ -149,34 +149,10 @@ class _Plan:
         return 2 if self.werner else 4
 
 
-def _fast_len(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (fast FFT sizes)."""
-    best = 1 << (n - 1).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
-def _depth(tree: Node) -> int:
-    if isinstance(tree, Link):
-        return 0
-    if isinstance(tree, Swap):
-        return 1 + max(_depth(tree.left), _depth(tree.right))
-    return 1 + _depth(tree.child)
-
-
 def _make_plan(levels, tree, werner, t_trunc) -> _Plan:
-    depth = len(levels) if levels is not None else _depth(tree)
+    depth = len(levels) if levels is not None else tree_depth(tree)
     n_int = t_trunc + depth + 1
-    return _Plan(levels, tree, werner, t_trunc, n_int, _fast_len(2 * n_int))
+    return _Plan(levels, tree, werner, t_trunc, n_int, TR.fast_len(2 * n_int))
 
 
 # --------------------------------------------------------------------------- kernels
@@ -317,7 +293,7 @@ def _combine(plan: _Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swa
     if root:
         # Λ = Λ_s Σ_m f^{*m}: the renewal density as a power series (linear convolutions).
         h = jnp.concatenate([jnp.ones_like(f[:, :1]), -f[:, 1:]], axis=-1)  # f(0) = 0
-        g = TR.series_inverse(h, plan.n_int, _fast_len)
+        g = TR.series_inverse(h, plan.n_int, TR.fast_len)
         lam = _irfft(plan, jnp.fft.rfft(ls, n=plan.fft_len, axis=-1)
                      * jnp.fft.rfft(g, n=plan.fft_len, axis=-1)[:, None])
         return lam, None, ls, f

@@ -148,6 +148,15 @@ def internal_nodes(tree: Node) -> tuple[Node, ...]:
     return tuple(out)
 
 
+def tree_depth(tree: Node) -> int:
+    """Number of node operations on the longest root-to-leaf path (0 for a link)."""
+    if isinstance(tree, Link):
+        return 0
+    if isinstance(tree, Swap):
+        return 1 + max(tree_depth(tree.left), tree_depth(tree.right))
+    return 1 + tree_depth(tree.child)
+
+
 def validate_tree(tree: Node) -> Node:
     """Check that a tree's links cover segments ``0 .. n-1`` exactly once (per copy)."""
     if not isinstance(tree, (Link, Swap, Distill)):

@@ -213,7 +213,7 @@ def test_memory_is_estimated_before_allocating():
 
 
 def test_auto_grows_only_as_far_as_memory_allows():
-    need = TR.delivery_bytes(16 * 2 * q.exact._fast_len(2 * (2048 + 3)) * 6, 1, 1, 2048, 1, 8)
+    need = TR.delivery_bytes(16 * 2 * TR.fast_len(2 * (2048 + 3)) * 6, 1, 1, 2048, 1, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = q.delivery("swap,swap", p_gen=1e-3, w0=0.9, max_memory=need + 1)

@@ -108,10 +108,10 @@ def need_memory(nbytes: float, max_memory: str | None, what: str, lower: str) ->
 
 def delivery_bytes(depth: int, t_trunc: int, werner: bool = True, tree_nodes: int | None = None) -> int:
     """Working memory of one exact-engine design (the engine's own chunking estimate)."""
-    from ..exact import _fast_len
+    from .._truncation import fast_len
 
     n = 2 * (int(t_trunc) + depth + 1)
-    fft = _fast_len(n) if n < 2**40 else n  # a bound, without searching huge sizes
+    fft = fast_len(n) if n < 2**40 else n  # a bound, without searching huge sizes
     factor = 6 if tree_nodes is None else 2 * (tree_nodes + 2)
     return 16 * (2 if werner else 4) * fft * factor
 

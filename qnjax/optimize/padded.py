@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _truncation as TR
 from .._conventions import walsh_matrix
-from ..exact import _Plan, _combine, _fast_len, _leaf, _node_deficit, _summarize
+from ..exact import _Plan, _combine, _leaf, _node_deficit, _summarize
 from ..protocol import Link, Node, Swap, internal_nodes
 
 
@@ -92,7 +92,7 @@ def layout(tree: Node, depth: int | None = None) -> Layout:
 @lru_cache(maxsize=32)
 def plan(depth: int, t_trunc: int) -> _Plan:
     n_int = t_trunc + depth + 1
-    return _Plan(None, None, False, t_trunc, n_int, _fast_len(2 * n_int))
+    return _Plan(None, None, False, t_trunc, n_int, TR.fast_len(2 * n_int))
 
 
 def node_params(lay: dict, p_seg, lam0_seg, st_rates, st_pswap, st_bsm, cutoff_real):
