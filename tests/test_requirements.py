@@ -209,6 +209,24 @@ def test_cli_requirements_bad_input_exits_2(tmp_path, args, words):
     assert words in r.output
 
 
+def test_cli_refuses_a_foreign_write_scenario_file_before_any_work(tmp_path, monkeypatch):
+    """A --write-scenario path that is not a scenario is refused before the search starts,
+    and the file keeps its bytes."""
+    import qnjax.sizing as sizing
+
+    foreign = tmp_path / "notes.toml"
+    foreign.write_bytes(b"title = 'my notes'\n[x]\ny = 1\n")
+
+    def boom(*a, **k):  # the search must not start
+        raise AssertionError("requirements ran before the output path was checked")
+
+    monkeypatch.setattr(sizing, "requirements_curve", boom)
+    r = _cli(["requirements", str(_direct_file(tmp_path)), "--target", "1", "--write-scenario", str(foreign)])
+    assert r.exit_code == 2
+    assert "--write-scenario" in r.output and "not a scenario file" in r.output
+    assert foreign.read_bytes() == b"title = 'my notes'\n[x]\ny = 1\n"
+
+
 def test_public_names_are_the_functions():
     import qnjax
     import qnjax.sizing

@@ -192,14 +192,12 @@ def requirements_cmd(
         fail(f"--cost must be one of {', '.join(COSTS)}; got {cost!r}")
     output_path(plot, "--plot")
     if write_scenario is not None:
-        from .._files import check_target
+        from ..sizing._toml import check_scenario_target
 
         try:
-            check_target(write_scenario, "--write-scenario")
+            check_scenario_target(write_scenario, "--write-scenario")
         except ValueError as exc:
             fail(str(exc))
-        if write_scenario.suffix != ".toml":
-            fail(f"--write-scenario: {str(write_scenario)!r} must end in .toml")
     scen = _load(scenario)
     names = items(parameters, "--parameters") if parameters is not None else None
     bounds = _bounds(bound)

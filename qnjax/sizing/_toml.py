@@ -57,10 +57,11 @@ def scenario_toml(scen: PhysicalScenario, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_scenario(scen: PhysicalScenario, path, header: str = "", option: str = "path") -> Path:
-    """Write :func:`scenario_toml` to ``path`` atomically; an existing file that is not a
-    scenario qnjax can read is never overwritten (``ValueError`` naming ``option``)."""
-    from .._files import check_target, replace_bytes
+def check_scenario_target(path, option: str = "path") -> Path:
+    """Refuse, before any work, a ``path`` :func:`write_scenario` would refuse: a directory or
+    unwritable place, a name not ending in ``.toml``, or an existing file that is not a
+    scenario qnjax can read (``ValueError`` naming ``option``)."""
+    from .._files import check_target
     from ..optimize.scenario import load_scenario
 
     p = Path(path)
@@ -70,10 +71,19 @@ def write_scenario(scen: PhysicalScenario, path, header: str = "", option: str =
     if p.exists():
         try:
             load_scenario(p)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OSError):
             raise ValueError(f"{option}: {str(p)!r} exists and is not a scenario file; not overwritten") from None
+    return p
+
+
+def write_scenario(scen: PhysicalScenario, path, header: str = "", option: str = "path") -> Path:
+    """Write :func:`scenario_toml` to ``path`` atomically; an existing file that is not a
+    scenario qnjax can read is never overwritten (``ValueError`` naming ``option``)."""
+    from .._files import replace_bytes
+
+    p = check_scenario_target(path, option)
     replace_bytes(p, scenario_toml(scen, header).encode("utf-8"))
     return p
 
 
-__all__ = ["scenario_toml", "write_scenario"]
+__all__ = ["scenario_toml", "write_scenario", "check_scenario_target"]
