@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from ._files import check_target, replace_bytes
 
-__all__ = ["write_csv", "read_csv", "to_columns", "to_rows", "to_pandas", "MARKER"]
+__all__ = ["write_csv", "read_csv", "check_csv_target", "to_columns", "to_rows", "to_pandas", "MARKER"]
 
 MARKER = "# qnjax results"
 
@@ -68,7 +68,10 @@ def _parse(text: str) -> Any:
     return text
 
 
-def _check_target(path: Path) -> None:
+def check_csv_target(path: str | os.PathLike) -> None:
+    """Refuse (``ValueError`` naming ``--csv``) a path :func:`write_csv` would refuse: a
+    directory, a missing folder, or an existing file that is not a qnjax CSV file."""
+    path = Path(path)
     check_target(path, "--csv")
     if path.exists():
         try:
@@ -95,7 +98,7 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
     """
     path = Path(path)
     rows = [dict(r) for r in rows]
-    _check_target(path)
+    check_csv_target(path)
     columns: list[str] = []
     for r in rows:
         columns += [k for k in r if k not in columns]
