@@ -19,10 +19,11 @@ Launching: ``docs/scale-out.md``.
 
 from __future__ import annotations
 
-from ._design_sweep import DEFAULT_OUTPUTS, OUTPUTS, PARAMS, design_grid, sweep_designs
+# PARAMS, OUTPUTS and AXIS: module attributes kept from before the split
+from ._design_sweep import DEFAULT_OUTPUTS, OUTPUTS, PARAMS, design_grid, sweep_designs  # noqa: F401
 from ._group_runs import run_in_groups
 from ._results_file import ResultsWriter
-from ._runtime import AXIS, initialize, make_mesh
+from ._runtime import AXIS, initialize, make_mesh  # noqa: F401
 
 init_distributed = initialize  # the top-level name (qnjax.init_distributed)
 
