@@ -237,7 +237,7 @@ def to_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def to_pandas(result: Any):
+def to_pandas(result: Any) -> Any:  # a pandas.DataFrame (pandas is optional)
     """:func:`to_rows` as a ``pandas.DataFrame`` (pandas is optional: ``ImportError`` naming
     it when missing)."""
     try:
