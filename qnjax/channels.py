@@ -17,7 +17,7 @@ from ._validate import (
     check_bell, check_broadcastable, check_dm, check_nonnegative, check_positive, check_probability,
     check_t1t2,
 )
-from ._conventions import as_float
+from ._conventions import as_float, complex_of
 from .states import PAULIS
 
 
@@ -181,11 +181,6 @@ def apply_kraus(rho: Inexact[ArrayLike, "*batch 4 4"], kraus: Inexact[ArrayLike,
     return r.reshape(rho.shape)
 
 
-def _cplx(x):
-    x = as_float(x)
-    return x.astype(jnp.complex128 if x.dtype == jnp.float64 else jnp.complex64)
-
-
 def pauli_channel_dm(rho: Inexact[ArrayLike, "*batch 4 4"], p: Float[ArrayLike, "*#batch 4"],
                      qubit: int) -> Complex[Array, "*batch 4 4"]:
     """One-qubit Pauli channel ``ρ -> Σ_k p_k σ_k ρ σ_k`` (``p = (p_I, p_X, p_Y, p_Z)``)
@@ -200,7 +195,7 @@ def pauli_channel_dm(rho: Inexact[ArrayLike, "*batch 4 4"], p: Float[ArrayLike, 
     check_bell(p, "p")
     p = as_float(p)
     rho = jnp.asarray(rho)
-    cd = _cplx(p).dtype if not jnp.iscomplexobj(rho) else rho.dtype
+    cd = complex_of(p.dtype) if not jnp.iscomplexobj(rho) else rho.dtype
     rho = rho.astype(cd)
     paulis = jnp.asarray(PAULIS, cd)
     r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
@@ -234,7 +229,7 @@ def t1t2_kraus(t: Float[ArrayLike, "*batch"], t1: Float[ArrayLike, "*batch"],
     zm = jnp.stack([jnp.stack([o, z], -1), jnp.stack([z, -o], -1)], -2)
     a, b = jnp.sqrt(1 - pz)[..., None, None], jnp.sqrt(pz)[..., None, None]
     ks = jnp.stack([a * k0, a * k1, b * (zm @ k0), b * (zm @ k1)], axis=-3)
-    return ks.astype(_cplx(t).dtype)
+    return ks.astype(complex_of(t.dtype))
 
 
 def memory_decohere_dm(rho: Inexact[ArrayLike, "*batch 4 4"], t: Float[ArrayLike, "*#batch"],
@@ -257,7 +252,7 @@ def memory_decohere_dm(rho: Inexact[ArrayLike, "*batch 4 4"], t: Float[ArrayLike
             raise ValueError(f"qubits must be 0 or 1; got {q!r}")
     rho = jnp.asarray(rho)
     t, t1, t2 = jnp.broadcast_arrays(as_float(t), as_float(t1), as_float(t2))
-    cd = rho.dtype if jnp.iscomplexobj(rho) else _cplx(t).dtype
+    cd = rho.dtype if jnp.iscomplexobj(rho) else complex_of(t.dtype)
     rho = rho.astype(cd)
     real = jnp.real(jnp.zeros((), cd)).dtype
     t, t1, t2 = (x.astype(real)[..., None, None] for x in (t, t1, t2))  # broadcast over the other qubit
