@@ -20,7 +20,10 @@ AXIS = "designs"  # the mesh axis the design (or group) axis is laid over
 
 def client_up() -> bool:
     """Whether this process has already joined a ``jax.distributed`` run."""
-    try:
+    is_initialized = getattr(jax.distributed, "is_initialized", None)
+    if is_initialized is not None:
+        return bool(is_initialized())
+    try:  # JAX before is_initialized
         from jax._src import distributed as jax_distributed
 
         return jax_distributed.global_state.client is not None
