@@ -27,12 +27,14 @@ import math
 import os
 from pathlib import Path
 
-from ._files import replace_bytes  # noqa: F401  (re-exported: qnjax.distributed uses it)
 from typing import Callable, Iterable, Mapping
 
+from ._files import replace_bytes
 
-def _hashable(x):
-    return tuple(_hashable(v) for v in x) if isinstance(x, list) else x
+
+def row_key(x):
+    """A row's key field as a dict key (JSON lists become tuples, recursively)."""
+    return tuple(row_key(v) for v in x) if isinstance(x, list) else x
 
 
 NONFINITE = "nonfinite"  # field holding, as strings, the values written as null in a row
@@ -121,7 +123,7 @@ def scan_results(path, data: bytes, *, key: str, head: Mapping | None = None,
                                  f"this run has {want!r}; use a new file or resume=False")
         if check is not None:
             check(row, n)
-        rows[_hashable(row[key])] = row
+        rows[row_key(row[key])] = row
     if tail.strip():
         starts = [f'{{"{k}": '.encode() for k in (key, *head)]
         torn = any(s.startswith(tail) or tail.startswith(s) for s in starts)
@@ -188,4 +190,4 @@ class ResultsWriter:
         self.close()
 
 
-__all__ = ["ResultsWriter", "scan_results", "replace_bytes", "encode_row", "decode_row"]
+__all__ = ["ResultsWriter", "scan_results", "encode_row", "decode_row", "row_key"]

@@ -179,3 +179,12 @@ def reason(status, attempt_coverage, t_trunc: int) -> str | None:
         parts.append(f"{k} of {n} design(s) left the physical range by more than rounding "
                      "(use float64, or a shorter t_trunc / protocol)")
     return "delivery: no result (NaN) for " + "; ".join(parts)
+
+
+def design_bytes(t_trunc: int, depth: int, internal: int | None, werner: bool) -> int:
+    """Working memory of one design in :func:`qnjax.delivery`, in bytes: the complex FFT
+    buffers of length ``fast_len(2 (t_trunc + depth + 1))`` per state component (2 Werner,
+    4 Bell-diagonal), six for a level list (``internal=None``) or ``2 (internal + 2)`` for a
+    tree of ``internal`` swap/distill nodes. ``depth``: levels of the list or of the tree."""
+    factor = 6 if internal is None else 2 * (internal + 2)
+    return 16 * (2 if werner else 4) * fast_len(2 * (t_trunc + depth + 1)) * factor

@@ -10,17 +10,19 @@ an exponential per Walsh coordinate (:func:`memory_walsh_rates`).
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Complex, Float, Inexact
 
 from . import _formulas as F
 from ._validate import (
     check_bell, check_broadcastable, check_dm, check_nonnegative, check_positive, check_probability,
     check_t1t2,
 )
-from ._conventions import as_float
+from ._conventions import as_float, complex_of
 from .states import PAULIS
 
 
-def pauli_channel(lam, p):
+def pauli_channel(lam: Float[ArrayLike, "*batch 4"],
+                  p: Float[ArrayLike, "*batch 4"]) -> Float[Array, "*batch 4"]:
     """Apply a one-qubit Pauli channel ``p = (p_I, p_X, p_Y, p_Z)`` to either qubit of ``lam``.
 
     The Klein-group convolution ``lam ⊛ p`` (Dür, Briegel, Cirac & Zoller, PRA 59, 169
@@ -40,7 +42,7 @@ def pauli_channel(lam, p):
     return F.klein_conv(lam, p, jnp)
 
 
-def depolarize(lam, p):
+def depolarize(lam: Float[ArrayLike, "*batch 4"], p: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch 4"]:
     """Two-qubit (pair) depolarising: ``lam -> (1 − p) lam + p/4``, ``p`` in [0, 1]
     (``ρ -> (1 − p) ρ + p 1/4``; Nielsen & Chuang §8.3.4, the gate-noise model of
     Briegel, Dür, Cirac & Zoller, PRL 81, 5932 (1998)). ``lam`` is Bell-diagonal
@@ -52,7 +54,8 @@ def depolarize(lam, p):
     return (1 - p) * lam + p / 4
 
 
-def depolarize_qubit(lam, p):
+def depolarize_qubit(lam: Float[ArrayLike, "*batch 4"],
+                     p: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch 4"]:
     """One-qubit depolarising ``ρ -> (1 − p) ρ + p 1/2`` on either qubit of ``lam``: Pauli
     probabilities ``(1 − 3p/4, p/4, p/4, p/4)`` (Nielsen & Chuang §8.3.4). ``lam``
     ``(..., 4)``, ``p`` in [0, 1] with shape ``(...)``; returns ``(..., 4)``."""
@@ -62,7 +65,7 @@ def depolarize_qubit(lam, p):
     return pauli_channel(lam, probs)
 
 
-def dephase(lam, p):
+def dephase(lam: Float[ArrayLike, "*batch 4"], p: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch 4"]:
     """One-qubit dephasing: a ``Z`` flip with probability ``p`` on either qubit (phase-flip
     channel, Nielsen & Chuang §8.3.3). ``lam`` ``(..., 4)``, ``p`` in [0, 1] with shape
     ``(...)``; returns ``(..., 4)``."""
@@ -72,7 +75,8 @@ def dephase(lam, p):
     return pauli_channel(lam, jnp.stack([1 - p, z, z, p], axis=-1))
 
 
-def t1t2_pauli_probs(t, t1, t2):
+def t1t2_pauli_probs(t: Float[ArrayLike, "*batch"], t1: Float[ArrayLike, "*batch"],
+                     t2: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch 4"]:
     """Pauli-twirled ``T1``/``T2`` idling of one qubit for time ``t`` (same unit as ``T1, T2``).
 
     Returns ``(..., 4)`` probabilities ``(p_I, p_X, p_Y, p_Z)``; see
@@ -86,7 +90,8 @@ def t1t2_pauli_probs(t, t1, t2):
     return F.t1t2_pauli(t, t1, t2, jnp)
 
 
-def memory_walsh_rates(t1, t2):
+def memory_walsh_rates(t1: Float[ArrayLike, "*batch"],
+                       t2: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch 4"]:
     """Decay rates ``(..., 4)`` of the Walsh coordinates for one qubit with ``T1, T2``.
 
     Idling for ``t`` multiplies ``walsh(lam)`` by ``exp(−t · rates)`` with
@@ -103,7 +108,9 @@ def memory_walsh_rates(t1, t2):
     return jnp.stack([jnp.zeros_like(t1), 1 / t1, 1 / t2, 1 / t2], axis=-1)
 
 
-def memory_decohere(lam, t, t1, t2, qubits: int = 2):
+def memory_decohere(lam: Float[ArrayLike, "*batch 4"], t: Float[ArrayLike, "*batch"],
+                    t1: Float[ArrayLike, "*batch"], t2: Float[ArrayLike, "*batch"],
+                    qubits: int = 2) -> Float[Array, "*batch 4"]:
     """Bell-diagonal pair whose ``qubits`` (1 or 2) memories idle for ``t`` with ``T1, T2``.
 
     Pauli-twirled amplitude and phase damping (:func:`t1t2_pauli_probs`), applied
@@ -135,7 +142,8 @@ def memory_decohere(lam, t, t1, t2, qubits: int = 2):
     return out
 
 
-def werner_decay(w, t, t_coh):
+def werner_decay(w: Float[ArrayLike, "*batch"], t: Float[ArrayLike, "*batch"],
+                 t_coh: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
     """Single-parameter memory decay of the literature: ``w · exp(−t / t_coh)``.
 
     ``t_coh`` is the coherence time of the *pair* (both memories together), in the
@@ -151,7 +159,8 @@ def werner_decay(w, t, t_coh):
 
 # ---------------------------------------------------------------- density matrices
 
-def apply_kraus(rho, kraus, qubit: int):
+def apply_kraus(rho: Inexact[ArrayLike, "*batch 4 4"], kraus: Inexact[ArrayLike, "*#batch k 2 2"],
+                qubit: int) -> Inexact[Array, "*batch 4 4"]:
     """Apply single-qubit Kraus operators ``kraus`` ``(K, 2, 2)`` (or ``(..., K, 2, 2)``)
     to qubit ``qubit`` (0 or 1) of two-qubit ``rho`` ``(..., 4, 4)``: ``Σ_k K_k ρ K_k†``
     (operator-sum form, Nielsen & Chuang §8.2.3). ``rho`` is not value-checked (any
@@ -172,12 +181,8 @@ def apply_kraus(rho, kraus, qubit: int):
     return r.reshape(rho.shape)
 
 
-def _cplx(x):
-    x = as_float(x)
-    return x.astype(jnp.complex128 if x.dtype == jnp.float64 else jnp.complex64)
-
-
-def pauli_channel_dm(rho, p, qubit: int):
+def pauli_channel_dm(rho: Inexact[ArrayLike, "*batch 4 4"], p: Float[ArrayLike, "*#batch 4"],
+                     qubit: int) -> Complex[Array, "*batch 4 4"]:
     """One-qubit Pauli channel ``ρ -> Σ_k p_k σ_k ρ σ_k`` (``p = (p_I, p_X, p_Y, p_Z)``)
     on qubit ``qubit`` of ``rho`` (Nielsen & Chuang §8.3).
 
@@ -190,7 +195,7 @@ def pauli_channel_dm(rho, p, qubit: int):
     check_bell(p, "p")
     p = as_float(p)
     rho = jnp.asarray(rho)
-    cd = _cplx(p).dtype if not jnp.iscomplexobj(rho) else rho.dtype
+    cd = complex_of(p.dtype) if not jnp.iscomplexobj(rho) else rho.dtype
     rho = rho.astype(cd)
     paulis = jnp.asarray(PAULIS, cd)
     r = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))
@@ -202,7 +207,8 @@ def pauli_channel_dm(rho, p, qubit: int):
     return r.reshape(r.shape[:-4] + (4, 4))
 
 
-def t1t2_kraus(t, t1, t2):
+def t1t2_kraus(t: Float[ArrayLike, "*batch"], t1: Float[ArrayLike, "*batch"],
+               t2: Float[ArrayLike, "*batch"]) -> Complex[Array, "*batch 4 2 2"]:
     """Kraus operators ``(..., 4, 2, 2)`` of one qubit idling for ``t`` with ``T1, T2``.
 
     Amplitude damping ``γ = 1 − exp(−t/T1)`` (Nielsen & Chuang eq. 8.108) followed
@@ -223,10 +229,12 @@ def t1t2_kraus(t, t1, t2):
     zm = jnp.stack([jnp.stack([o, z], -1), jnp.stack([z, -o], -1)], -2)
     a, b = jnp.sqrt(1 - pz)[..., None, None], jnp.sqrt(pz)[..., None, None]
     ks = jnp.stack([a * k0, a * k1, b * (zm @ k0), b * (zm @ k1)], axis=-3)
-    return ks.astype(_cplx(t).dtype)
+    return ks.astype(complex_of(t.dtype))
 
 
-def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
+def memory_decohere_dm(rho: Inexact[ArrayLike, "*batch 4 4"], t: Float[ArrayLike, "*#batch"],
+                       t1: Float[ArrayLike, "*#batch"], t2: Float[ArrayLike, "*#batch"],
+                       qubits: tuple[int, ...] = (0, 1)) -> Complex[Array, "*batch 4 4"]:
     """Amplitude + phase damping (not twirled) of the listed qubits of ``rho`` idling for ``t``.
 
     The channel of :func:`t1t2_kraus` (Nielsen & Chuang §8.3.5–8.3.6), applied in its
@@ -244,7 +252,7 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
             raise ValueError(f"qubits must be 0 or 1; got {q!r}")
     rho = jnp.asarray(rho)
     t, t1, t2 = jnp.broadcast_arrays(as_float(t), as_float(t1), as_float(t2))
-    cd = rho.dtype if jnp.iscomplexobj(rho) else _cplx(t).dtype
+    cd = rho.dtype if jnp.iscomplexobj(rho) else complex_of(t.dtype)
     rho = rho.astype(cd)
     real = jnp.real(jnp.zeros((), cd)).dtype
     t, t1, t2 = (x.astype(real)[..., None, None] for x in (t, t1, t2))  # broadcast over the other qubit
@@ -256,7 +264,8 @@ def memory_decohere_dm(rho, t, t1, t2, qubits=(0, 1)):
     return rho
 
 
-def depolarize_dm(rho, p, qubit: int):
+def depolarize_dm(rho: Inexact[ArrayLike, "*batch 4 4"], p: Float[ArrayLike, "*#batch"],
+                  qubit: int) -> Complex[Array, "*batch 4 4"]:
     """One-qubit depolarising ``(1 − p) ρ + p 1/2`` on qubit ``qubit`` of ``rho``
     (Nielsen & Chuang §8.3.4)."""
     check_probability(p, "p")

@@ -43,9 +43,16 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Complex, Float, Inexact
 
 from ._conventions import as_float, complex_of, real_of
 from ._validate import check_broadcastable, check_dm, check_probability
+
+Tensor = Inexact[ArrayLike, "..."]
+"""An ``n``-qubit density-matrix tensor ``(..., 2, ..., 2)``: batch axes, then ``n`` row and ``n``
+column axes of size 2 (module docstring)."""
+Pair = Inexact[ArrayLike, "*#batch 4 4"]  # two-qubit density matrices, batch axes broadcasting
+Prob = Float[ArrayLike, "*#batch"]  # a probability in [0, 1], batch axes broadcasting
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -73,7 +80,7 @@ _CORRECTIONS = np.stack([np.linalg.matrix_power(_Z, m1) @ np.linalg.matrix_power
                          for m1 in (0, 1) for m2 in (0, 1)])
 
 
-def rx(theta):
+def rx(theta: Float[ArrayLike, "*batch"]) -> Complex[Array, "*batch 2 2"]:
     """Single-qubit rotation ``Rx(θ) = exp(−i θ X / 2)``, shape ``(..., 2, 2)`` complex."""
     theta = as_float(theta)
     c = jnp.cos(theta / 2).astype(complex_of(theta.dtype))
@@ -108,7 +115,7 @@ def _bcast(x, t, n_qubits):
 
 # --------------------------------------------------------------- build / reshape
 
-def dm_to_tensor(rho, n_qubits: int):
+def dm_to_tensor(rho: Inexact[ArrayLike, "*batch d d"], n_qubits: int) -> Complex[Array, "..."]:
     """``(..., 2**n, 2**n)`` density matrix -> ``(..., 2,)*2n`` tensor (rows, then columns)."""
     rho = _as_complex(rho)
     d = 2**n_qubits
@@ -118,14 +125,14 @@ def dm_to_tensor(rho, n_qubits: int):
     return rho.reshape(rho.shape[:-2] + (2,) * (2 * n_qubits))
 
 
-def tensor_to_dm(t, n_qubits: int):
+def tensor_to_dm(t: Tensor, n_qubits: int) -> Inexact[Array, "*batch d d"]:
     """``(..., 2,)*2n`` tensor -> ``(..., 2**n, 2**n)`` density matrix."""
     _n_qubits(t, n_qubits)
     d = 2**n_qubits
     return t.reshape(t.shape[: t.ndim - 2 * n_qubits] + (d, d))
 
 
-def tensor_product_pairs(*rhos):
+def tensor_product_pairs(*rhos: Pair) -> Complex[Array, "..."]:
     """Tensor product of two-qubit density matrices ``(..., 4, 4)`` (batch dims broadcast).
 
     Returns the ``2k``-qubit tensor of shape ``(..., 2,)*4k`` with qubit order
@@ -144,7 +151,8 @@ def tensor_product_pairs(*rhos):
 
 # ------------------------------------------------------------------- contractions
 
-def apply_gate(t, gate, qubits: Sequence[int], n_qubits: int):
+def apply_gate(t: Tensor, gate: Inexact[ArrayLike, "*#batch g g"], qubits: Sequence[int],
+               n_qubits: int) -> Complex[Array, "..."]:
     """``U ρ U†`` for a ``k``-qubit gate ``(..., 2**k, 2**k)`` on ``qubits`` of tensor ``t``.
 
     ``qubits[0]`` is the gate's most significant qubit (e.g. the control of a CNOT).
@@ -169,17 +177,19 @@ def apply_gate(t, gate, qubits: Sequence[int], n_qubits: int):
     return jnp.einsum(spec, g, t, jnp.conj(g))
 
 
-def apply_two_qubit_gate(t, gate, q0: int, q1: int, n_qubits: int):
+def apply_two_qubit_gate(t: Tensor, gate: Pair, q0: int, q1: int,
+                         n_qubits: int) -> Complex[Array, "..."]:
     """Two-qubit gate ``(..., 4, 4)`` on qubits ``(q0, q1)`` (``q0`` most significant)."""
     return apply_gate(t, gate, (q0, q1), n_qubits)
 
 
-def apply_single_qubit_gate(t, gate, q: int, n_qubits: int):
+def apply_single_qubit_gate(t: Tensor, gate: Inexact[ArrayLike, "*#batch 2 2"], q: int,
+                            n_qubits: int) -> Complex[Array, "..."]:
     """Single-qubit gate ``(..., 2, 2)`` on qubit ``q``."""
     return apply_gate(t, gate, (q,), n_qubits)
 
 
-def partial_trace(t, keep: Sequence[int], n_qubits: int):
+def partial_trace(t: Tensor, keep: Sequence[int], n_qubits: int) -> Complex[Array, "..."]:
     """Trace out every qubit not in ``keep``; returns the ``len(keep)``-qubit tensor
     with the kept qubits in the order given."""
     _n_qubits(t, n_qubits)
@@ -191,12 +201,12 @@ def partial_trace(t, keep: Sequence[int], n_qubits: int):
     return jnp.einsum(f"...{''.join(rows)}{''.join(in_c)}->...{out}", t)
 
 
-def trace(t, n_qubits: int):
+def trace(t: Tensor, n_qubits: int) -> Float[Array, "*batch"]:
     """Trace of the tensor, shape ``(...)`` (real part; the trace of a Hermitian tensor)."""
     return jnp.real(tensor_to_dm(partial_trace(t, (), n_qubits), 0)[..., 0, 0])
 
 
-def depolarize_qubits(t, p, qubits: Sequence[int], n_qubits: int):
+def depolarize_qubits(t: Tensor, p: Prob, qubits: Sequence[int], n_qubits: int) -> Complex[Array, "..."]:
     """With probability ``p`` (shape ``(...)``) replace ``qubits`` by the maximally mixed state:
     ``ρ -> (1 − p) ρ + p tr_qubits(ρ) ⊗ 1/2**k`` (``k``-qubit depolarising channel,
     Nielsen & Chuang §8.3.4)."""
@@ -219,7 +229,7 @@ def depolarize_qubits(t, p, qubits: Sequence[int], n_qubits: int):
     return (1 - p) * t + p * mixed
 
 
-def bit_flip(t, p, q: int, n_qubits: int):
+def bit_flip(t: Tensor, p: Prob, q: int, n_qubits: int) -> Complex[Array, "..."]:
     """``X`` flip with probability ``p`` on qubit ``q``: ``(1 − p) ρ + p X ρ X``.
 
     Bit-flip channel (Nielsen & Chuang §8.3.3). Before an ideal Z measurement this is a
@@ -229,7 +239,8 @@ def bit_flip(t, p, q: int, n_qubits: int):
     return (1 - p) * t + p * apply_single_qubit_gate(t, _X, q, n_qubits)
 
 
-def project_z(t, qubits: Sequence[int], outcomes: Sequence[int], n_qubits: int):
+def project_z(t: Tensor, qubits: Sequence[int], outcomes: Sequence[int],
+              n_qubits: int) -> Complex[Array, "..."]:
     """Unnormalised post-measurement state of the unmeasured qubits after measuring
     ``qubits`` in Z with ``outcomes`` (0/1): ``<m|ρ|m>``, a tensor on the other
     ``n − k`` qubits (in their original order). Its trace is the outcome probability."""
@@ -242,7 +253,7 @@ def project_z(t, qubits: Sequence[int], outcomes: Sequence[int], n_qubits: int):
 
 # ---------------------------------------------------------------------- twirls
 
-def werner_twirl_dm(rho):
+def werner_twirl_dm(rho: Inexact[ArrayLike, "*batch 4 4"]) -> Complex[Array, "*batch 4 4"]:
     """Isotropic (``U ⊗ U*``) twirl of a two-qubit ``rho`` ``(..., 4, 4)``: the Werner state
     ``F |Φ+><Φ+| + (1 − F)(1 − |Φ+><Φ+|)/3`` with ``F = <Φ+|ρ|Φ+>`` (Bennett, DiVincenzo,
     Smolin & Wootters, PRA 54, 3824 (1996); Horodecki, PRA 59, 4206 (1999))."""
@@ -262,7 +273,8 @@ def _probs(x, name):
     return x
 
 
-def swap_dm(rho_a, rho_b, gate_depolarizing=0.0, measurement_error=0.0):
+def swap_dm(rho_a: Pair, rho_b: Pair, gate_depolarizing: Prob = 0.0,
+            measurement_error: Prob = 0.0) -> Complex[Array, "*batch 4 4"]:
     """Entanglement swap of two-qubit states ``rho_a`` = (A, B1) and ``rho_b`` = (B2, C).
 
     Circuit: the four-qubit tensor ``(A, B1, B2, C)``; Bell-state measurement on
@@ -331,7 +343,8 @@ def _bilocal_cnot_measure(rho_a, rho_b, cnot_depolarizing, measurement_error, pr
     return p, werner_twirl_dm(rho) if twirl else rho
 
 
-def distill_dejmps_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0):
+def distill_dejmps_dm(rho_a: Pair, rho_b: Pair, cnot_depolarizing: Prob = 0.0,
+                      measurement_error: Prob = 0.0) -> tuple[Float[Array, "*batch"], Complex[Array, "*batch 4 4"]]:
     """DEJMPS recurrence distillation at circuit level (Deutsch, Ekert, Jozsa,
     Macchiavello, Popescu & Sanpera, PRL 77, 2818 (1996)).
 
@@ -358,7 +371,8 @@ def distill_dejmps_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0
     return _bilocal_cnot_measure(rho_a, rho_b, cnot_depolarizing, measurement_error, True)
 
 
-def distill_bbpssw_dm(rho_a, rho_b, cnot_depolarizing=0.0, measurement_error=0.0):
+def distill_bbpssw_dm(rho_a: Pair, rho_b: Pair, cnot_depolarizing: Prob = 0.0,
+                      measurement_error: Prob = 0.0) -> tuple[Float[Array, "*batch"], Complex[Array, "*batch 4 4"]]:
     """BBPSSW recurrence distillation at circuit level (Bennett, Brassard, Popescu,
     Schumacher, Smolin & Wootters, PRL 76, 722 (1996)), with Φ+ as the target state.
 

@@ -26,9 +26,12 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+from jaxtyping import Shaped
+
 from ._files import check_target, replace_bytes
 
-__all__ = ["write_csv", "read_csv", "to_columns", "to_rows", "to_pandas", "MARKER"]
+__all__ = ["write_csv", "read_csv", "check_csv_target", "to_columns", "to_rows", "to_pandas", "MARKER"]
 
 MARKER = "# qnjax results"
 
@@ -68,7 +71,10 @@ def _parse(text: str) -> Any:
     return text
 
 
-def _check_target(path: Path) -> None:
+def check_csv_target(path: str | os.PathLike) -> None:
+    """Refuse (``ValueError`` naming ``--csv``) a path :func:`write_csv` would refuse: a
+    directory, a missing folder, or an existing file that is not a qnjax CSV file."""
+    path = Path(path)
     check_target(path, "--csv")
     if path.exists():
         try:
@@ -95,7 +101,7 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
     """
     path = Path(path)
     rows = [dict(r) for r in rows]
-    _check_target(path)
+    check_csv_target(path)
     columns: list[str] = []
     for r in rows:
         columns += [k for k in r if k not in columns]
@@ -154,8 +160,6 @@ _PER_TIME = ("pmf", "state_t", "times", "werner")  # long per-design axes, left 
 
 
 def _plain(v: Any) -> Any:
-    import numpy as np
-
     a = np.asarray(v)
     if a.ndim == 0:
         x = a.item()
@@ -163,14 +167,12 @@ def _plain(v: Any) -> Any:
     return [_plain(x) for x in a]
 
 
-def to_columns(result: Any) -> dict[str, Any]:
+def to_columns(result: Any) -> dict[str, Shaped[np.ndarray, "..."] | str | list | None]:
     """A result as a dict of plain NumPy arrays (strings stay strings).
 
     ``DeliveryResult``: every field (design batch shape in front) plus ``dtype``;
     Monte Carlo result: every estimate; ``OptimizeResult``: its JSON fields as arrays;
     a sweep dict: its per-distance lists."""
-    import numpy as np
-
     if hasattr(result, "_asdict"):  # DeliveryResult
         cols = {k: np.asarray(v) for k, v in result._asdict().items()}
         cols["dtype"] = str(cols["mean_time"].dtype)
@@ -207,8 +209,6 @@ def to_rows(result: Any) -> list[dict[str, Any]]:
     One row per design of a batched ``DeliveryResult`` or Monte Carlo result (``index`` is the
     flat design index; the per-time arrays ``pmf`` / ``state_t`` / samples are left out), one
     row for an ``OptimizeResult`` (without its history), one row per distance of a sweep dict."""
-    import numpy as np
-
     if isinstance(result, Mapping) and "distance_km" in result and isinstance(result["distance_km"], list):
         n = len(result["distance_km"])
         keys = [k for k, v in result.items()
@@ -237,7 +237,7 @@ def to_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def to_pandas(result: Any):
+def to_pandas(result: Any) -> Any:  # a pandas.DataFrame (pandas is optional)
     """:func:`to_rows` as a ``pandas.DataFrame`` (pandas is optional: ``ImportError`` naming
     it when missing)."""
     try:

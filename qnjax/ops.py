@@ -9,6 +9,7 @@ result stays Werner. Circuit-level versions on density-matrix tensors live in
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from . import _formulas as F
 from ._validate import check_bell, check_broadcastable, check_probability, check_range
@@ -22,7 +23,9 @@ def _pair(a, b):
     return jnp.broadcast_arrays(a.astype(dt), b.astype(dt))
 
 
-def swap(a, b, gate_depolarizing=0.0, measurement_error=0.0):
+def swap(a: Float[ArrayLike, "*#batch 4"], b: Float[ArrayLike, "*#batch 4"],
+         gate_depolarizing: Float[ArrayLike, "*#batch"] = 0.0,
+         measurement_error: Float[ArrayLike, "*#batch"] = 0.0) -> Float[Array, "*batch 4"]:
     """Entanglement swap of Bell-diagonal pairs ``a`` = (A, B1) and ``b`` = (B2, C).
 
     Bell-state measurement on B1 B2 followed by the Pauli correction on C; the
@@ -52,7 +55,8 @@ def swap(a, b, gate_depolarizing=0.0, measurement_error=0.0):
     return F.swap_bell(a, b, jnp.broadcast_to(g, shape), jnp.broadcast_to(e, shape), jnp)
 
 
-def swap_werner(wa, wb, gate_depolarizing=0.0):
+def swap_werner(wa: Float[ArrayLike, "*#batch"], wb: Float[ArrayLike, "*#batch"],
+                gate_depolarizing: Float[ArrayLike, "*#batch"] = 0.0) -> Float[Array, "*batch"]:
     """Swap of Werner pairs: ``w = (1 − g) wa wb`` (``g`` the BSM gate depolarising).
 
     ``wa, wb`` in [−1/3, 1] and ``gate_depolarizing`` in [0, 1], any broadcastable shapes;
@@ -69,7 +73,8 @@ def swap_werner(wa, wb, gate_depolarizing=0.0):
     return (1 - jnp.asarray(gate_depolarizing, wa.dtype)) * wa * wb
 
 
-def distill_dejmps(a, b):
+def distill_dejmps(a: Float[ArrayLike, "*#batch 4"],
+                   b: Float[ArrayLike, "*#batch 4"]) -> tuple[Float[Array, "*batch"], Float[Array, "*batch 4"]]:
     """DEJMPS recurrence distillation of Bell-diagonal pairs ``a`` and ``b``.
 
     ``a, b``: Bell-diagonal ``(..., 4)``. Returns ``(p_success, lam_out)`` with shapes
@@ -90,7 +95,8 @@ def distill_dejmps(a, b):
     return p, num / safe[..., None]
 
 
-def distill_bbpssw(a, b):
+def distill_bbpssw(a: Float[ArrayLike, "*#batch 4"],
+                   b: Float[ArrayLike, "*#batch 4"]) -> tuple[Float[Array, "*batch"], Float[Array, "*batch 4"]]:
     """BBPSSW recurrence distillation of Bell-diagonal pairs ``a`` and ``b``.
 
     Both inputs are first twirled to Werner states of the same fidelity, and the
@@ -106,7 +112,8 @@ def distill_bbpssw(a, b):
     return p, werner_to_bell((4 * f - 1) / 3)
 
 
-def distill_bbpssw_werner(wa, wb):
+def distill_bbpssw_werner(wa: Float[ArrayLike, "*#batch"],
+                          wb: Float[ArrayLike, "*#batch"]) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
     """BBPSSW on Werner parameters: ``p = (1 + wa wb)/2``,
     ``w_out = (wa + wb + 4 wa wb) / (3 (1 + wa wb))``. Returns ``(p, w_out)``.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from ._validate import (check_nonnegative, check_positive, check_probability, check_range,
                         check_t1t2)
@@ -18,6 +19,9 @@ from ._conventions import as_float
 
 SPEED_OF_LIGHT_FIBER_KM_S = 2.0e5
 """Speed of light in standard fibre, km/s (refractive index ≈ 1.5)."""
+
+FloatLike = Float[ArrayLike, "*#batch"]
+"""A physical parameter: a number or an array of any shape that broadcasts with the others."""
 
 
 class LinkModel(NamedTuple):
@@ -30,12 +34,13 @@ class LinkModel(NamedTuple):
         lam0: Bell-diagonal state ``(..., 4)`` of a freshly heralded link.
     """
 
-    p_gen: jnp.ndarray
-    duration_s: jnp.ndarray
-    lam0: jnp.ndarray
+    p_gen: Float[Array, "*batch"]
+    duration_s: Float[Array, "*batch"]
+    lam0: Float[Array, "*batch 4"]
 
 
-def fiber_transmissivity(length_km, attenuation_db_per_km=0.2):
+def fiber_transmissivity(length_km: FloatLike,
+                         attenuation_db_per_km: FloatLike = 0.2) -> Float[Array, "*batch"]:
     """Transmissivity ``η = 10^(−α L / 10)`` of ``length_km`` km of fibre with loss ``α`` dB/km
     (α = 0.2 dB/km for telecom fibre at 1550 nm; Sangouard, Simon, de Riedmatten &
     Gisin, Rev. Mod. Phys. 83, 33 (2011))."""
@@ -67,7 +72,7 @@ def _mix(parts, fallback):
     return jnp.where(ok[..., None], lam, fallback)
 
 
-def dark_count_probability(rate_hz, window_s):
+def dark_count_probability(rate_hz: FloatLike, window_s: FloatLike) -> Float[Array, "*batch"]:
     """Probability of at least one dark count in a detection window, ``1 − exp(−R τ)`` for a
     Poissonian dark-count rate ``rate_hz`` (Hz) and window ``window_s`` (s); ``≈ R τ``, e.g.
     ``1e-8`` for 10 Hz and 1 ns (superconducting nanowire detectors at 1550 nm have dark-count
@@ -77,7 +82,7 @@ def dark_count_probability(rate_hz, window_s):
     return -jnp.expm1(-as_float(rate_hz) * as_float(window_s))
 
 
-def phase_coherence(phase_noise_rad):
+def phase_coherence(phase_noise_rad: FloatLike) -> Float[Array, "*batch"]:
     """Coherence factor ``⟨cos φ⟩ = exp(−σ²/2)`` of a Gaussian phase error with standard
     deviation ``σ = phase_noise_rad`` (radians): the off-diagonal ``|01><10|`` of a
     single-click state is multiplied by it (interferometric phase drift, Humphreys et al.,
@@ -87,7 +92,7 @@ def phase_coherence(phase_noise_rad):
     return jnp.exp(-(s**2) / 2)
 
 
-def multiplex(p_gen, modes):
+def multiplex(p_gen: FloatLike, modes: FloatLike) -> Float[Array, "*batch"]:
     """Success probability of ``modes`` independent attempts in one round,
     ``1 − (1 − p)^m = −expm1(m · log1p(−p))`` (stable for small ``p``; real ``m ≥ 1`` allowed,
     e.g. as a relaxation). The link kept is the first success; all modes are identical, so
@@ -102,9 +107,10 @@ def multiplex(p_gen, modes):
     return jnp.where(sure, 1, -jnp.expm1(m * jnp.log1p(-ps)))
 
 
-def direct_transmission(length_km, attenuation_db_per_km=0.2, efficiency=1.0,
-                        source_fidelity=1.0, prep_time_s=0.0, dark_count_prob=0.0,
-                        detector_efficiency=1.0):
+def direct_transmission(length_km: FloatLike, attenuation_db_per_km: FloatLike = 0.2,
+                        efficiency: FloatLike = 1.0, source_fidelity: FloatLike = 1.0,
+                        prep_time_s: FloatLike = 0.0, dark_count_prob: FloatLike = 0.0,
+                        detector_efficiency: FloatLike = 1.0) -> LinkModel:
     """One node emits a photon entangled with its memory; the other node detects (or stores)
     it and heralds success back (e.g. Rozpędek et al., PRA 99, 052330 (2019)).
 
@@ -138,8 +144,9 @@ def direct_transmission(length_km, attenuation_db_per_km=0.2, efficiency=1.0,
     return LinkModel(p, prep_time_s + 2 * L / SPEED_OF_LIGHT_FIBER_KM_S, lam0)
 
 
-def double_click(length_km, attenuation_db_per_km=0.2, efficiency=1.0, visibility=1.0,
-                 prep_time_s=0.0, dark_count_prob=0.0, detector_efficiency=1.0):
+def double_click(length_km: FloatLike, attenuation_db_per_km: FloatLike = 0.2, efficiency: FloatLike = 1.0,
+                 visibility: FloatLike = 1.0, prep_time_s: FloatLike = 0.0, dark_count_prob: FloatLike = 0.0,
+                 detector_efficiency: FloatLike = 1.0) -> LinkModel:
     """Midpoint station, two-photon (double-click, Barrett–Kok) heralding.
 
     Both nodes emit towards a station at ``L/2``, in two time bins (Barrett & Kok, PRA 71,
@@ -179,9 +186,10 @@ def double_click(length_km, attenuation_db_per_km=0.2, efficiency=1.0, visibilit
     return LinkModel(p, prep_time_s + L / SPEED_OF_LIGHT_FIBER_KM_S, lam0)
 
 
-def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, visibility=1.0,
-                 prep_time_s=0.0, dark_count_prob=0.0, detector_efficiency=1.0,
-                 phase_noise_rad=0.0):
+def single_click(length_km: FloatLike, alpha: FloatLike, attenuation_db_per_km: FloatLike = 0.2,
+                 efficiency: FloatLike = 1.0, visibility: FloatLike = 1.0, prep_time_s: FloatLike = 0.0,
+                 dark_count_prob: FloatLike = 0.0, detector_efficiency: FloatLike = 1.0,
+                 phase_noise_rad: FloatLike = 0.0) -> LinkModel:
     """Midpoint station, single-photon (single-click) heralding with bright-state population ``alpha``.
 
     Each node prepares ``√(1−α)|0>|0> + √α|1>|1>`` (spin, photon) and sends the photon
@@ -234,7 +242,7 @@ def single_click(length_km, alpha, attenuation_db_per_km=0.2, efficiency=1.0, vi
     return LinkModel(p, prep_time_s + L / SPEED_OF_LIGHT_FIBER_KM_S, lam0)
 
 
-def decay_per_step(t_coh_s, step_s):
+def decay_per_step(t_coh_s: FloatLike, step_s: FloatLike) -> Float[Array, "*batch"]:
     """Werner decay factor per step, ``exp(−step_s / t_coh_s)`` (``t_coh_s = inf``: 1); the
     per-step form of :func:`qnjax.werner_decay` (Brand, Coopmans & Elkouss, IEEE JSAC 38,
     619 (2020))."""
@@ -243,7 +251,7 @@ def decay_per_step(t_coh_s, step_s):
     return jnp.exp(-as_float(step_s) / as_float(t_coh_s))
 
 
-def t_coh_steps(t_coh_s, step_s):
+def t_coh_steps(t_coh_s: FloatLike, step_s: FloatLike) -> Float[Array, "*batch"]:
     """Pair coherence time in steps, ``t_coh_s / step_s``, for the step-model engines
     (time counted in attempts, as in Brand, Coopmans & Elkouss, IEEE JSAC 38, 619 (2020))."""
     check_positive(t_coh_s, "t_coh_s")
@@ -251,7 +259,7 @@ def t_coh_steps(t_coh_s, step_s):
     return as_float(t_coh_s) / as_float(step_s)
 
 
-def memory_rates_per_step(t1_s, t2_s, step_s):
+def memory_rates_per_step(t1_s: FloatLike, t2_s: FloatLike, step_s: FloatLike) -> Float[Array, "*batch 4"]:
     """Walsh-coordinate decay rates ``(..., 4)`` per step of one memory with ``T1, T2``
     (seconds), for a clock step of ``step_s`` seconds: ``step · (0, 1/T1, 1/T2, 1/T2)``.
     A pair held in two memories decays with the sum of their rates. Physics in

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Complex, Float
 
 from ._conventions import as_float, complex_of, walsh_matrix
 from ._validate import check_bell, check_dm, check_range
@@ -37,7 +38,7 @@ _BELL_NP = np.array(
     dtype=np.float64,
 ).T
 # Single-qubit Paulis in the same order (I, X, Y, Z).
-PAULIS = np.array(
+PAULIS: Complex[np.ndarray, "4 2 2"] = np.array(
     [[[1, 0], [0, 1]],
      [[0, 1], [1, 0]],
      [[0, -1j], [1j, 0]],
@@ -46,9 +47,7 @@ PAULIS = np.array(
 )
 
 
-
-
-def walsh(lam):
+def walsh(lam: Float[ArrayLike, "*batch 4"]) -> Float[Array, "*batch 4"]:
     """Walsh–Hadamard (Klein-group Fourier) coordinates of Bell-diagonal ``lam``.
 
     ``walsh(lam)[..., 0] = sum(lam)``; the other three are the characters
@@ -62,13 +61,13 @@ def walsh(lam):
     return lam @ walsh_matrix(lam.dtype)
 
 
-def unwalsh(c):
+def unwalsh(c: Float[ArrayLike, "*batch 4"]) -> Float[Array, "*batch 4"]:
     """Inverse of :func:`walsh`: ``lam = c @ H / 4``."""
     c = as_float(c)
     return c @ walsh_matrix(c.dtype) / 4
 
 
-def werner_to_bell(w):
+def werner_to_bell(w: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch 4"]:
     """Bell-diagonal coefficients ``(..., 4)`` of the Werner state with parameter ``w``
     (Werner, PRA 40, 4277 (1989); parametrisation of Briegel, Dür, Cirac & Zoller,
     PRL 81, 5932 (1998)).
@@ -81,7 +80,7 @@ def werner_to_bell(w):
     return jnp.stack([(1 + 3 * w) / 4, off, off, off], axis=-1)
 
 
-def bell_to_werner(lam):
+def bell_to_werner(lam: Float[ArrayLike, "*batch 4"]) -> Float[Array, "*batch"]:
     """Werner parameter ``w = (4 F − 1)/3`` of the Werner twirl of ``lam`` (Werner, PRA 40,
     4277 (1989))."""
     check_bell(lam, "lam", allow_nan=True)
@@ -89,25 +88,25 @@ def bell_to_werner(lam):
     return (4 * lam[..., 0] - 1) / 3
 
 
-def fidelity(lam):
+def fidelity(lam: Float[ArrayLike, "*batch 4"]) -> Float[Array, "*batch"]:
     """Fidelity to ``|Φ+>``: the ``I`` coefficient ``lam[..., 0]``."""
     check_bell(lam, "lam", allow_nan=True)
     return as_float(lam)[..., 0]
 
 
-def werner_fidelity(w):
+def werner_fidelity(w: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
     """Fidelity ``(1 + 3w)/4`` of a Werner state."""
     check_range(w, "w", -1 / 3, 1.0)
     return (1 + 3 * as_float(w)) / 4
 
 
-def fidelity_to_werner(f):
+def fidelity_to_werner(f: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
     """Werner parameter ``(4F − 1)/3`` of fidelity ``F`` in ``[0, 1]``."""
     check_range(f, "f", 0.0, 1.0)
     return (4 * as_float(f) - 1) / 3
 
 
-def twirl_to_werner(lam):
+def twirl_to_werner(lam: Float[ArrayLike, "*batch 4"]) -> Float[Array, "*batch 4"]:
     """Depolarising (isotropic, ``U ⊗ U*``) twirl: keep the fidelity, spread the rest evenly
     (Bennett, DiVincenzo, Smolin & Wootters, PRA 54, 3824 (1996); Horodecki, PRA 59,
     4206 (1999))."""
@@ -118,13 +117,12 @@ def twirl_to_werner(lam):
     return jnp.stack([f, off, off, off], axis=-1)
 
 
-def bell_basis(dtype=jnp.complex64):
+def bell_basis(dtype=jnp.complex64) -> Complex[Array, "4 4"]:
     """Matrix ``(4, 4)`` whose columns are ``|Φ+>, |Ψ+>, |Ψ−>, |Φ−>``."""
     return jnp.asarray(_BELL_NP, dtype=dtype)
 
 
-
-def bell_to_dm(lam):
+def bell_to_dm(lam: Float[ArrayLike, "*batch 4"]) -> Complex[Array, "*batch 4 4"]:
     """Density matrix ``(..., 4, 4)`` (complex) of the Bell-diagonal state ``lam``."""
     check_bell(lam, "lam")
     lam = as_float(lam)
@@ -132,12 +130,12 @@ def bell_to_dm(lam):
     return jnp.einsum("ik,...k,jk->...ij", b, lam.astype(b.dtype), b.conj())
 
 
-def werner_to_dm(w):
+def werner_to_dm(w: Float[ArrayLike, "*batch"]) -> Complex[Array, "*batch 4 4"]:
     """Density matrix ``(..., 4, 4)`` of the Werner state with parameter ``w``."""
     return bell_to_dm(werner_to_bell(w))
 
 
-def dm_to_bell(rho):
+def dm_to_bell(rho: Complex[ArrayLike, "*batch 4 4"]) -> Float[Array, "*batch 4"]:
     """Bell-diagonal twirl of ``rho``: its diagonal in the Bell basis, ``(..., 4)`` real.
 
     The twirl (random correlated Pauli pair ``P ⊗ P*``) removes every off-diagonal
@@ -150,18 +148,18 @@ def dm_to_bell(rho):
     return jnp.real(jnp.einsum("ik,...ij,jk->...k", b.conj(), rho.astype(b.dtype), b))
 
 
-def dm_fidelity(rho):
+def dm_fidelity(rho: Complex[ArrayLike, "*batch 4 4"]) -> Float[Array, "*batch"]:
     """Fidelity ``<Φ+|ρ|Φ+>`` of a two-qubit density matrix."""
     return dm_to_bell(rho)[..., 0]
 
 
-def is_valid_bell(lam, atol: float = 1e-6):
+def is_valid_bell(lam: Float[ArrayLike, "*batch 4"], atol: float = 1e-6) -> Bool[Array, "*batch"]:
     """Boolean array: ``lam`` is a valid Bell-diagonal vector (non-negative, sums to 1)."""
     lam = as_float(lam)
     return jnp.all(lam >= -atol, axis=-1) & (jnp.abs(lam.sum(-1) - 1) <= atol)
 
 
-def is_valid_dm(rho, atol: float = 1e-6):
+def is_valid_dm(rho: Complex[ArrayLike, "*batch 4 4"], atol: float = 1e-6) -> Bool[Array, "*batch"]:
     """Boolean array: ``rho`` is Hermitian, unit-trace and positive semidefinite."""
     rho = jnp.asarray(rho)
     herm = jnp.max(jnp.abs(rho - jnp.conj(jnp.swapaxes(rho, -1, -2))), axis=(-2, -1)) <= atol

@@ -35,7 +35,7 @@ def check_csv(path) -> Path | None:
     """Refuse a ``--csv`` path :func:`qnjax.export.write_csv` would refuse, before any work."""
     if path is None:
         return None
-    from ..export import _check_target
+    from ..export import check_csv_target as _check_target
 
     p = Path(path)
     try:

@@ -18,11 +18,12 @@ from sequence.kernel.quantum_manager import QuantumManager, QuantumManagerBellDi
 from sequence.kernel.timeline import Timeline  # noqa: E402
 
 import qnjax  # noqa: E402
+from qnjax.interop import _sequence_hooks as hooks  # noqa: E402
 from qnjax.interop import sequence as qs  # noqa: E402
 
 from ._sequence_world import run_chain  # noqa: E402
 
-ORIGINAL_DECOHERE = qs._ORIGINAL_DECOHERE
+ORIGINAL_DECOHERE = hooks.ORIGINAL_DECOHERE
 
 
 def _rand_bds(rng, n=None, lo=0.5):
@@ -197,7 +198,7 @@ def test_memory_decoherence_matches_sequence(errors):
                 ORIGINAL_DECOHERE(mem)
                 results.append(qm.last_set[1])
             else:
-                qs._dispatching_bds_decohere(mem)
+                hooks.dispatching_bds_decohere(mem)
                 results.append(qm.get(7).state)
             assert mem.last_update_time == tl.now()
         np.testing.assert_allclose(results[1], results[0], rtol=0, atol=1e-14)
@@ -369,7 +370,7 @@ def test_every_bell_diagonal_comparison_in_sequence_is_covered():
         ("sequence.entanglement_management.purification.bbpssw_bds", "purification_res"),
         ("sequence.entanglement_management.purification.dejmps_bds", "purification_res"),
     }
-    patched_modules = {m.__name__ for m in qs._CONSTANT_SITES}
+    patched_modules = {m.__name__ for m in hooks.CONSTANT_SITES}
     root = pathlib.Path(sequence.__file__).parent
     found = []
     for path in root.rglob("*.py"):
