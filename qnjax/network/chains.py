@@ -31,7 +31,7 @@ import optax
 from ..exact import delivery, delivery_station_rates
 from ..keyrate import key_fraction_bb84, key_fraction_bb84_smooth
 from ..protocol import Distill, Link, Node, Swap, format_tree, internal_nodes, n_segments
-from ..optimize.chain import link_model as _scheme_link
+from ..design.chain import link_model as _scheme_link
 from .load import NetworkError
 
 CHUNK = 64
@@ -259,7 +259,7 @@ def padded_ok(tree: Node) -> bool:
 
 @lru_cache(maxsize=None)
 def _layout_rows(tree: Node) -> tuple[int, dict]:
-    from ..optimize.padded import layout, layout_arrays
+    from ..design.padded import layout, layout_arrays
 
     d = _swap_depth(tree)
     return d, layout_arrays(layout(tree, d))
@@ -267,7 +267,7 @@ def _layout_rows(tree: Node) -> tuple[int, dict]:
 
 @lru_cache(maxsize=16)
 def _padded_program(depth: int, t_trunc: int, scheme: str, batch: int):
-    from ..optimize.padded import chain_eval_padded
+    from ..design.padded import chain_eval_padded
 
     def f(hp, rows, lengths, tau):
         out = jax.vmap(lambda r, L, c: chain_eval_padded(depth, t_trunc, scheme, hp, r, L, c))(rows, lengths, tau)
@@ -440,7 +440,7 @@ def _adam_step(tree: Node, scheme: str, t_trunc: int, lr: float):
 @lru_cache(maxsize=16)
 def _adam_step_padded(depth: int, t_trunc: int, scheme: str, lr: float, batch: int):
     """Adam step on ``log τ`` of padded designs (one program per depth for every tree shape)."""
-    from ..optimize.padded import chain_eval_padded
+    from ..design.padded import chain_eval_padded
 
     opt = optax.adam(lr)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from ..optimize.chain import Structure, hardware
-from ..optimize.problems import PhysicalScenario, Station
+from ..design.chain import Structure, hardware
+from ..design.problems import PhysicalScenario, Station
 from ..protocol import Swap, internal_nodes
 
 FORMS = ("p", "up", "down")

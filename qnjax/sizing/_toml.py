@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from ..optimize.problems import PhysicalScenario
+from ..design.problems import PhysicalScenario
 
 
 def _v(x) -> str:
@@ -61,7 +61,7 @@ def write_scenario(scen: PhysicalScenario, path, header: str = "", option: str =
     """Write :func:`scenario_toml` to ``path`` atomically; an existing file that is not a
     scenario qnjax can read is never overwritten (``ValueError`` naming ``option``)."""
     from .._files import check_target, replace_bytes
-    from ..optimize.scenario import load_scenario
+    from ..design.scenario import load_scenario
 
     p = Path(path)
     check_target(p, option)

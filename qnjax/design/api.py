@@ -171,7 +171,7 @@ def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_
     as groups finish; a rerun with ``resume`` skips the distances already there), with
     ``group``, or under ``jax.distributed`` (:func:`qnjax.init_distributed`), the distances are
     optimized in fixed groups of ``group`` (default 4) spread over the processes
-    (:mod:`qnjax.optimize._scaleout`); process 0 returns the dict, the others ``None``.
+    (:mod:`qnjax.design._scaleout`); process 0 returns the dict, the others ``None``.
     """
     import jax
 
