@@ -100,6 +100,20 @@ class AliasFinder(importlib.abc.MetaPathFinder):
                                               is_package=hasattr(module, "__path__"))
 
 
+def attach_legacy(func, package: str, names) -> None:
+    """Give ``func`` (the function that took over the package's old name) the package's public
+    ``names`` and its imported submodules as attributes, so attribute paths through the old name
+    (``qnjax.optimize.NoFeasibleDesign``, ``qnjax.optimize.chain.Structure``) keep working.
+    Deprecated: plain attribute reads on a function cannot warn."""
+    pkg = sys.modules[package]
+    for name in names:
+        setattr(func, name, getattr(pkg, name))
+    for mod, obj in list(sys.modules.items()):
+        head, _, child = mod.rpartition(".")
+        if head == package and obj is not None:
+            setattr(func, child, obj)
+
+
 def install() -> None:
     """Register the alias modules and the finder (idempotent)."""
     for old, (new, func) in ALIASES.items():

@@ -8,7 +8,7 @@ import pytest
 
 import qnjax as q
 from qnjax.design._labels import plob_note, scheme_label
-from qnjax.design.api import _no_repeater_per_use
+from qnjax.design.api import no_repeater_per_use
 from qnjax.design.scenario import default_scenario, load_scenario, scenario_from_dict
 
 Z = 4.0  # Monte Carlo agreement within 4 standard errors
@@ -51,7 +51,7 @@ def test_new_fields_are_optional_with_units():
 
 def _ratio_to_plob(scen, distances):
     plob = np.asarray(q.plob_bound(q.fiber_transmissivity(np.asarray(distances), scen.attenuation_db_per_km)))
-    return _no_repeater_per_use(scen, distances) / plob, plob
+    return no_repeater_per_use(scen, distances) / plob, plob
 
 
 def test_example_200_400km_no_longer_beats_plob_by_orders_of_magnitude():

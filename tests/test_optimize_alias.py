@@ -73,6 +73,9 @@ def test_optimize_is_the_function():
     import qnjax.design.chain
     assert hardware is qnjax.design.chain.hardware and chain is qnjax.design.chain
     assert qnjax.optimize is qnjax.design.optimize
+    assert qnjax.optimize.NoFeasibleDesign is qnjax.design.NoFeasibleDesign
+    assert qnjax.optimize.StepProblem is qnjax.design.StepProblem
+    assert qnjax.optimize.search is qnjax.design.search
     """,
     # the new package, without the old one
     """

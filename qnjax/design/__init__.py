@@ -32,3 +32,9 @@ __all__ = [
     "default_scenario", "Multiplexing", "NoFeasibleDesign",
 ]
 
+
+# deprecated: ``qnjax.optimize`` was this package; attribute paths through the function that now
+# has that name (``qnjax.optimize.NoFeasibleDesign``) keep working
+from .._aliases import attach_legacy as _attach_legacy  # noqa: E402
+
+_attach_legacy(optimize, __name__, __all__)

@@ -110,7 +110,7 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
     if scen.search.max_modes or scen.multiplexing.modes > 1:
         design["modes"] = jnp.asarray(int(round(best["modes"])))
     uni, noc, free = r["uniform"], r["no_cutoff"], r["free"]
-    direct = float(_no_repeater_per_use(scen, [scen.distance_km])[0])
+    direct = float(no_repeater_per_use(scen, [scen.distance_km])[0])
     plob = float(plob_bound(eta))
     note = plob_note(scen, [scen.distance_km], [direct], [plob])
     baselines = {
@@ -140,7 +140,7 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
     )
 
 
-def _no_repeater_per_use(scenario: PhysicalScenario, distances) -> np.ndarray:
+def no_repeater_per_use(scenario: PhysicalScenario, distances) -> np.ndarray:
     """Key rate per channel use of one segment over the whole distance, same hardware
     (the scheme's own link, delivered at its first success: ``p_gen`` times the key fraction
     of a fresh link, per mode)."""
@@ -245,7 +245,7 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
         "skr_per_channel_use": [float(r["best"]["skr_per_channel_use"]) if r["best"]["skr"] > 0 else 0.0 for r in per],
         "plob": np.asarray(plob_bound(eta)).tolist(),
         "tgw": np.asarray(tgw_bound(eta)).tolist(),
-        "direct_per_channel_use": _no_repeater_per_use(scenario, distances).tolist(),
+        "direct_per_channel_use": no_repeater_per_use(scenario, distances).tolist(),
         "positions_km": [np.concatenate([[0.0], np.cumsum(r["best"]["lengths_km"])]).tolist() for r in per],
         "cutoff": [np.asarray(r["best"]["cutoff"]).astype(int).tolist() for r in per],
         "coverage": [float(r["best"]["coverage"]) for r in per],
@@ -259,4 +259,4 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     return out
 
 
-__all__ = ["optimize", "sweep", "settings_used", "link_model", "uniform_lengths"]
+__all__ = ["optimize", "sweep", "settings_used", "no_repeater_per_use", "link_model", "uniform_lengths"]

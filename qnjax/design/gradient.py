@@ -68,7 +68,7 @@ def _runner(st: Structure, scheme: str, bounded: bool, t_trunc: int, lr: float, 
     return make_runner(value, lr, n_steps, CHUNK, project, mode)
 
 
-def _knobs(scenario) -> tuple:
+def link_knobs(scenario) -> tuple:
     """Link knobs the search optimizes: single-click ``alpha`` (``search.tune_alpha``) and the
     modes per round (``search.max_modes``)."""
     s = scenario.search
@@ -137,7 +137,7 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     flat = lambda a: jnp.asarray(a.reshape((B * S,) + a.shape[2:]), dt)
     n_chunks = max(1, math.ceil(n_steps / CHUNK))
     hist = []
-    knobs = _knobs(scenario)
+    knobs = link_knobs(scenario)
     # knob starts: the scenario's value, the others spread log-uniformly (alpha over 0.005..0.3,
     # modes over 1..max_modes)
     spread = {"alpha": (0.005, 0.3), "modes": (1.0, float(hw["max_modes"]))}
@@ -159,14 +159,14 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
                       **extra_mask})
         for c in range(n_chunks):
             if c == max(1, n_chunks // 3) and n_chunks > 1:
-                state = (state[0], state[1], {"z": flat(mask_z), "u": mask_u, **extra_mask}) + tuple(state[3:])
+                state = state._replace(mask={"z": flat(mask_z), "u": mask_u, **extra_mask})
             state, h = run(state, hw)
             hist.append(np.asarray(h))
             bar.advance(description=f"optimizing {st.label}")
-        best_val = np.asarray(state[4]).reshape(B, S)
-        zb = np.asarray(state[5]["z"]).reshape(B, S, n)
-        ub = np.asarray(state[5]["u"]).reshape(B, S, K)
-        xb = np.asarray(state[5]["knobs"]).reshape(B, S, len(knobs)) if knobs else x0
+        best_val = np.asarray(state.best_value).reshape(B, S)
+        zb = np.asarray(state.best_params["z"]).reshape(B, S, n)
+        ub = np.asarray(state.best_params["u"]).reshape(B, S, K)
+        xb = np.asarray(state.best_params["knobs"]).reshape(B, S, len(knobs)) if knobs else x0
     else:
         bar.advance(n_chunks)
         best_val, zb, ub, xb = np.zeros((B, S)), z0, u0, x0

@@ -29,10 +29,10 @@ from ._common import Progress
 from .chain import (Structure, bound_hardware, build_tree, hardware, link_host, mean_max_geometric,
                     n_levels,
                     rate_upper_bound)
-from .gradient import T_CAP, _knobs, evaluate, rounds_stage
+from .gradient import T_CAP, evaluate, link_knobs, rounds_stage
 from .problems import PhysicalScenario
 from .padded import depth_of
-from .treesearch import Job, _objective, evaluate_designs, refine, screen, screen_cutoffs, tree_variants
+from .treesearch import Job, evaluate_designs, objective, refine, screen, screen_cutoffs, tree_variants
 
 MAX_SEGMENTS = 64
 T_MIN = 512
@@ -106,7 +106,7 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
     lmin = s.min_segment_km
     lmax = s.max_segment_km
     counts = list(s.segments) if s.segments else list(range(1, MAX_SEGMENTS + 1))
-    knobs = _knobs(scenario)
+    knobs = link_knobs(scenario)
     bar = Progress(progress, description, len(counts))
     best = np.zeros(B)
     results = [None] * B  # per distance: (structure, job, {name: (design, figs)}, history)
@@ -160,7 +160,7 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
                     skr = float(f["skr_bits_per_s"][0]) if np.isfinite(f["skr_bits_per_s"][0]) else 0.0
                     figs = {k: float(np.asarray(v)[0]) for k, v in f.items() if np.asarray(v).ndim == 1}
                     figs.update(p_gen=np.asarray(f["p_gen"][0]), skr=skr)
-                    figs["obj"] = _objective(figs)
+                    figs["obj"] = objective(figs)
                     screened[(n, b)] = (None, (np.array([distances[b]]), np.zeros(0)), figs, st0)
                     e["skr_bits_per_s"][b] = skr
                     e["status"][b] = "optimized"
