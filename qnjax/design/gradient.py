@@ -31,7 +31,7 @@ T_CAP = 1 << 15
 
 @lru_cache(maxsize=128)
 def _forward(st: Structure, scheme: str, t_trunc: int):
-    return jax.jit(lambda hw, lengths, tau: dict(chain_eval(st, scheme, hw, lengths, tau, t_trunc)))
+    return jax.jit(lambda hw, lengths, tau: chain_eval(st, scheme, hw, lengths, tau, t_trunc))
 
 
 def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None, knobs=None):
@@ -47,7 +47,7 @@ def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None, knobs=None):
     for k, v in knobs.items():
         hw = {**hw, k: jnp.asarray(pad(np.asarray(v, float).reshape(b, 1)), dt)}
     f = _forward(st, scheme, t_trunc)(hw, jnp.asarray(pad(lengths), dt), jnp.asarray(pad(tau), dt))
-    return {k: np.asarray(v)[:b] for k, v in f.items()}
+    return {k: np.asarray(v)[:b] for k, v in f.as_dict().items()}
 
 
 @lru_cache(maxsize=64)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..protocol import Link, Swap, internal_nodes
+from ..protocol import Link, Swap
 from ._common import F0
 from .padded import chain_eval_padded, layout, layout_arrays, tree_depth
 
@@ -160,7 +160,7 @@ def evaluate_designs(scheme: str, hw: dict, designs: list) -> list[dict]:
                 tau[r, :job.K] = np.where(c >= job.t, np.inf, c)
             f = prog(hw, {k: jnp.asarray(v) if v.dtype.kind == "i" else jnp.asarray(v, dt)
                           for k, v in rows.items()}, jnp.asarray(L, dt), jnp.asarray(tau, dt))
-            f = {k: np.asarray(f[k]) for k in FIG_KEYS + ("p_gen",)}
+            f = {k: np.asarray(getattr(f, k)) for k in FIG_KEYS + ("p_gen",)}
             for r, i in enumerate(ids):
                 d = {k: float(f[k][r]) for k in FIG_KEYS}
                 d["p_gen"] = f["p_gen"][r, :designs[i][0].n]
