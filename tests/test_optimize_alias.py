@@ -57,6 +57,8 @@ def test_optimize_is_the_function():
     assert qnjax.design.search.__spec__.name == "qnjax.design.search"
     assert qnjax.optimize is qnjax.design.optimize
     assert qnjax.optimize.search is qnjax.design.search
+    import qnjax.optimize as opt
+    assert opt is qnjax.design.optimize and opt.StepProblem is qnjax.design.StepProblem
     copies = [m for m in sys.modules.values()
               if getattr(m, "__file__", None) == qnjax.design.search.__file__]
     assert set(map(id, copies)) == {id(qnjax.design.search)}
@@ -76,6 +78,8 @@ def test_optimize_is_the_function():
     assert qnjax.optimize.NoFeasibleDesign is qnjax.design.NoFeasibleDesign
     assert qnjax.optimize.StepProblem is qnjax.design.StepProblem
     assert qnjax.optimize.search is qnjax.design.search
+    import qnjax.optimize as opt
+    assert opt is qnjax.design.optimize and opt.StepProblem is qnjax.design.StepProblem
     """,
     # the new package, without the old one
     """

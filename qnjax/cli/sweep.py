@@ -1,5 +1,7 @@
 """``qnjax sweep``: optimized secret-key rate against distance, with PLOB, TGW and the same
-scheme without repeaters (one segment over the whole distance)."""
+scheme without repeaters (one segment over the whole distance). The API is
+:func:`qnjax.sweep` (an optimization per distance); :func:`qnjax.sweep_designs` is the other
+sweep, which evaluates given designs without optimizing."""
 
 from __future__ import annotations
 
