@@ -15,6 +15,7 @@ import itertools
 import math
 import time
 from functools import lru_cache
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,18 @@ from .chain import (Structure, auto_t_trunc, bound_hardware, build_tree, chain_e
 
 CHUNK = 20
 T_CAP = 1 << 15
+
+
+class StageDesigns(NamedTuple):
+    """The gradient stage's designs of one structure at one distance, each a figures dict
+    (``lengths_km``, ``cutoff``, ``skr``, the :class:`.figures.ChainFigures` fields, the link
+    knobs): ``free`` (repeaters moved), ``uniform`` (uniform spacing), ``best`` (the better of
+    the two), ``no_cutoff`` (the free spacing without cut-offs)."""
+
+    best: dict
+    uniform: dict
+    no_cutoff: dict
+    free: dict
 
 
 @lru_cache(maxsize=128)
@@ -110,7 +123,8 @@ def _p_gen(scheme, hw, L):
 
 
 def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts, n_steps, lr, bar):
-    """Gradient + integer stages of one structure at every distance (one batched run)."""
+    """Gradient + integer stages of one structure at every distance (one batched run): a
+    :class:`StageDesigns` per distance and the history of the surrogate objective."""
     scheme = scenario.heralding.scheme
     bounded = math.isfinite(scenario.search.max_segment_km)
     K, n, B = st.n_nodes, st.n, len(distances)
@@ -215,12 +229,10 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
             res[name] = {"lengths_km": lens_b[i], "cutoff": np.asarray(taus[i]),
                          **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0,
                          "alpha": float(hw["alpha"]), "modes": float(hw["modes"]), **kvals[i]}
-        if "uniform" not in res:  # one segment: the only spacing is uniform
-            res["uniform"] = res["best"]
-        res["free"] = res["best"]
-        if res["uniform"]["skr"] > res["best"]["skr"]:  # uniform spacing is a design too
-            res["best"] = res["uniform"]
-        out.append(res)
+        free = res["best"]
+        uniform = res.get("uniform", free)  # one segment: the only spacing is uniform
+        best = uniform if uniform["skr"] > free["skr"] else free  # uniform spacing is a design too
+        out.append(StageDesigns(best=best, uniform=uniform, no_cutoff=res["no_cutoff"], free=free))
     return out, (np.concatenate(hist) if hist else np.zeros(0))
 
 
@@ -272,13 +284,13 @@ def rounds_stage(scenario, distances, info, best, results, entries, top, seed, n
         done += 1
         for b in range(B):
             r = out[b]
-            e["skr_bits_per_s"][b] = float(r["best"]["skr"])
+            e["skr_bits_per_s"][b] = float(r.best["skr"])
             e["status"][b], e["reason"][b] = "optimized", None
-            if r["best"]["skr"] > best[b]:
-                best[b] = r["best"]["skr"]
+            if r.best["skr"] > best[b]:
+                best[b] = r.best["skr"]
                 job = _FixedJob(st, b, distances[b], t)
-                designs = {name: ((r[name]["lengths_km"], r[name]["cutoff"]),
-                                  {**r[name], "skr": r[name]["skr"]}) for name in ("uniform", "free", "no_cutoff")}
+                designs = {name: ((d["lengths_km"], d["cutoff"]), dict(d))
+                           for name, d in (("uniform", r.uniform), ("free", r.free), ("no_cutoff", r.no_cutoff))}
                 results[b] = (st, job, designs, hist)
         entries[st.label] = e
 
