@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from scipy.optimize import differential_evolution  # noqa: E402
 
 import qnjax  # noqa: E402
-from qnjax.optimize import StepProblem, default_scenario, load_scenario, scenario_from_dict  # noqa: E402
+from qnjax.design import StepProblem, default_scenario, load_scenario, scenario_from_dict  # noqa: E402
 
 # (name, levels, params, t_trunc, grid side per level or 0)
 CASES = [

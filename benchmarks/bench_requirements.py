@@ -19,7 +19,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from qnjax.optimize import load_scenario, optimize  # noqa: E402
+from qnjax.design import load_scenario, optimize  # noqa: E402
 from qnjax.sizing import requirements_curve, sensitivity  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -41,7 +41,9 @@ _MODULE_TEXT = {
               "of a nested protocol with cut-offs, exactly, batched and differentiable."),
     "montecarlo": ("Monte Carlo engine", "Batched trajectories of the nested model and of "
                    "swap-asap chains, streamed in fixed-size chunks."),
-    "optimize": ("Design optimizer", "Scenarios, the optimizer and distance sweeps."),
+    "design": ("Design optimizer", "Scenarios, the optimizer (`optimize`: one problem) and "
+               "distance sweeps (`sweep`: optimize at many distances; `sweep_designs` under "
+               "Scale-out evaluates given designs without optimizing)."),
     "distributed": ("Scale-out", "Sharded design sweeps over devices, processes and hosts."),
     "_provenance": ("Provenance", "What produced a number: versions, device, dtype, settings "
                     "and a scenario fingerprint."),

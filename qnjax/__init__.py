@@ -6,11 +6,22 @@ are the common currency. qnjax never changes global JAX configuration; enable
 
 Public names are loaded on first use (PEP 562), so ``import qnjax`` is cheap and
 simulator adapters that only need the NumPy path (``qnjax.interop``) never import JAX.
+
+Which name answers which question about designs:
+
+* :func:`optimize` — the best design for one problem (a :class:`StepProblem` or one
+  :class:`PhysicalScenario` at its distance).
+* :func:`sweep` — the best design at each of many distances (optimizes each; scale-out with
+  ``out=`` / ``group=``); the CLI's ``qnjax sweep``.
+* :func:`sweep_designs` — *evaluates* (does not optimize) a grid of given designs
+  (:func:`design_grid`), spread over devices and processes.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from . import _aliases
 
 __version__ = "0.1.0"
 
@@ -48,8 +59,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "exact": ("DeliveryResult", "delivery", "delivery_station_rates", "bsm_noise_walsh"),
     # monte carlo
     "montecarlo": ("MonteCarloResult", "simulate_nested", "simulate_swap_asap"),
-    # optimizer
-    "optimize": (
+    # design optimizer (``qnjax.optimize`` is the function; the package is ``qnjax.design``)
+    "design": (
         "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding", "Memory",
         "Station", "StationOverride", "Search", "Multiplexing", "load_scenario",
     ),
@@ -63,6 +74,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                      "TargetUnreachable"),
     "network": ("plan", "load_network", "NetworkPlan", "DemandPlan", "NetworkHardware", "NetworkError"),
 }
+
+# ``qnjax.optimize`` was the optimizer package: the old import paths stay as deprecated aliases
+# of ``qnjax.design`` (same module objects; nothing imported until used)
+_aliases.install()
 
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = [name for names in _EXPORTS.values() for name in names]

@@ -7,7 +7,7 @@ Readers that skip comment lines (``pandas.read_csv(path, comment="#")``, spreads
 comment block) see a plain table; :func:`read_csv` gives back the rows and the provenance.
 
 :func:`to_columns` turns any qnjax result (a :class:`~qnjax.DeliveryResult`, a Monte Carlo
-result, an :class:`~qnjax.optimize.OptimizeResult`, the dict of :func:`qnjax.optimize.sweep`)
+result, an :class:`~qnjax.design.OptimizeResult`, the dict of :func:`qnjax.design.sweep`)
 into a dict of plain NumPy arrays, :func:`to_rows` into table rows (plain Python values, one per
 design or distance) that :func:`write_csv` writes; :func:`to_pandas` is the same table as a
 ``pandas.DataFrame`` when pandas is installed (it is optional).

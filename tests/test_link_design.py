@@ -1,5 +1,5 @@
 """Link-level design: detector noise, multiplexing and alpha in scenarios, the optimizer and the
-labels (qnjax.physical, qnjax.optimize)."""
+labels (qnjax.physical, qnjax.design)."""
 
 import glob
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import qnjax as q
-from qnjax.optimize._labels import plob_note, scheme_label
-from qnjax.optimize.api import _no_repeater_per_use
-from qnjax.optimize.scenario import default_scenario, load_scenario, scenario_from_dict
+from qnjax.design._labels import plob_note, scheme_label
+from qnjax.design.api import no_repeater_per_use
+from qnjax.design.scenario import default_scenario, load_scenario, scenario_from_dict
 
 Z = 4.0  # Monte Carlo agreement within 4 standard errors
 
@@ -51,7 +51,7 @@ def test_new_fields_are_optional_with_units():
 
 def _ratio_to_plob(scen, distances):
     plob = np.asarray(q.plob_bound(q.fiber_transmissivity(np.asarray(distances), scen.attenuation_db_per_km)))
-    return _no_repeater_per_use(scen, distances) / plob, plob
+    return no_repeater_per_use(scen, distances) / plob, plob
 
 
 def test_example_200_400km_no_longer_beats_plob_by_orders_of_magnitude():
@@ -97,7 +97,7 @@ def test_optimize_reports_scheme_no_repeater_rate_and_note():
 def test_multiplexing_in_the_chain_model():
     """modes: p = 1 − (1 − p1)^m per round, the single-mode state, rates per channel use per
     mode; memories: parallel chains multiply bits/s."""
-    from qnjax.optimize.chain import Structure, build_tree, chain_eval, hardware
+    from qnjax.design.chain import Structure, build_tree, chain_eval, hardware
 
     one = Structure(1, (0,), build_tree(1, (0,)))
     kw = dict(heralding={"scheme": "single_click", "dark_count_rate": "10 Hz"})
@@ -162,7 +162,7 @@ def test_alpha_free_is_at_least_as_good_as_every_fixed_alpha():
 def test_modes_free_with_a_time_cost_beat_every_fixed_count():
     """Modes cost 20 µs each per attempt: the rate in bits/s peaks at an interior mode count,
     and the optimizer's choice (a log-uniform relaxation, rounded) beats a grid of fixed counts."""
-    from qnjax.optimize.chain import Structure, build_tree, chain_eval, hardware
+    from qnjax.design.chain import Structure, build_tree, chain_eval, hardware
 
     s = scenario_from_dict({
         "distance_km": 100.0,

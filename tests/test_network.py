@@ -15,7 +15,7 @@ import qnjax
 from qnjax.network import NetworkError, NetworkHardware, default_hardware, load_network, plan
 from qnjax.network.chains import parse_tree, swap_shapes
 from qnjax.network.search import time_shares
-from qnjax.optimize.problems import Heralding, Memory, Station
+from qnjax.design.problems import Heralding, Memory, Station
 from qnjax.protocol import format_tree, internal_nodes
 
 # Short segments (mean delivery well inside one truncation bucket) keep the compile count small.

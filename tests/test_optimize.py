@@ -9,7 +9,7 @@ import pytest
 
 import qnjax
 from qnjax import delivery
-from qnjax.optimize import StepProblem, optimize, scenario_from_dict
+from qnjax.design import StepProblem, optimize, scenario_from_dict
 
 
 def grid_best(levels, kw, T, g):

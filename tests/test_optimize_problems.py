@@ -4,11 +4,11 @@ import math
 
 import pytest
 
-from qnjax.optimize import (PhysicalScenario, Search, StepProblem, default_scenario, load_scenario,
+from qnjax.design import (PhysicalScenario, Search, StepProblem, default_scenario, load_scenario,
                             scenario_from_dict)
-from qnjax.optimize._common import integer_neighbourhood, lengths_stick, stick_from_lengths
-from qnjax.optimize.chain import build_tree, enumerate_structures
-from qnjax.optimize.step import distill_placements
+from qnjax.design._common import integer_neighbourhood, lengths_stick, stick_from_lengths
+from qnjax.design.chain import build_tree, enumerate_structures
+from qnjax.design.step import distill_placements
 from qnjax.protocol import format_tree
 
 BASE = {"distance_km": 100.0, "memory": {"t_coh_s": 1.0}}

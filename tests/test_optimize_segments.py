@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from qnjax.exact import delivery, delivery_station_rates
-from qnjax.optimize import NoFeasibleDesign, default_scenario, optimize, scenario_from_dict, sweep
-from qnjax.optimize.chain import Structure, hardware, rate_upper_bound
-from qnjax.optimize.padded import evaluate_padded, layout, layout_arrays, node_params
-from qnjax.optimize.treesearch import balanced_variants, tree_variants
+from qnjax.design import NoFeasibleDesign, default_scenario, optimize, scenario_from_dict, sweep
+from qnjax.design.chain import Structure, hardware, rate_upper_bound
+from qnjax.design.padded import evaluate_padded, layout, layout_arrays, node_params
+from qnjax.design.treesearch import balanced_variants, tree_variants
 from qnjax.protocol import Link, Swap, internal_nodes
 
 
@@ -89,7 +89,7 @@ def test_default_answer_is_best_over_counts_and_bound_holds():
 
 
 def _struct(n):
-    from qnjax.optimize.chain import build_tree, n_levels
+    from qnjax.design.chain import build_tree, n_levels
 
     return Structure(n, (0,) * n_levels(n), build_tree(n, (0,) * n_levels(n)))
 
@@ -153,7 +153,7 @@ def test_compilation_cache_is_opt_in(tmp_path, monkeypatch):
     from qnjax.cache import default_cache_dir, enable_compilation_cache
 
     # importing the library (optimizer and CLI modules included) never enables the cache
-    code = ("import qnjax, qnjax.optimize, qnjax.cache, qnjax.cli, jax; "
+    code = ("import qnjax, qnjax.design, qnjax.cache, qnjax.cli, jax; "
             "print(jax.config.jax_compilation_cache_dir)")
     env = {k: v for k, v in os.environ.items() if k != "QNJAX_CACHE_DIR" and not k.startswith("JAX_COMPILATION")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

@@ -60,7 +60,7 @@ def is_image(path) -> bool:
 def test_optimize_plots_normal_and_no_repeater(scen, tmp_path):
     """The command writes the figure; the same figure renders in every format."""
     from qnjax.cli.optimize import plot_physical
-    from qnjax.optimize import load_scenario, optimize
+    from qnjax.design import load_scenario, optimize
 
     for name, n in (("one", 1), ("two", 2)):
         p = tmp_path / f"{name}.png"
@@ -77,7 +77,7 @@ def test_no_repeater_answer_says_so(scen, tmp_path):
     """A one-segment answer: cut-off rows say why they are empty, the plot drops the empty
     history panel and the identical gain bars."""
     from qnjax.cli.optimize import plot_physical
-    from qnjax.optimize import load_scenario, optimize
+    from qnjax.design import load_scenario, optimize
 
     res = run(["optimize", scen / "one.toml", "--seed", 1, "--plot", tmp_path / "o.png"], width=100)
     assert "no repeater" in res.stdout and "cut-offs [] steps" not in res.stdout
@@ -107,7 +107,7 @@ def test_no_key_plots(tmp_path):
     """No key anywhere: evaluate, the step-model optimizer and a sweep still draw, and say so."""
     from qnjax.cli.optimize import plot_step
     from qnjax.cli.sweep import plot_sweep
-    from qnjax.optimize import StepProblem, optimize
+    from qnjax.design import StepProblem, optimize
 
     e = tmp_path / "e.pdf"
     res = run(["evaluate", "--protocol", "swap", "--p-gen", 0.3, "--w0", 0.5, "--t-trunc", 256, "--plot", e,
@@ -208,7 +208,7 @@ def test_csv_refuses_foreign_file_before_work(tmp_path):
 
 def test_rerun_optimization_from_provenance(scen):
     """The provenance block of an optimization's JSON is enough to get the same design."""
-    from qnjax.optimize import optimize, scenario_from_dict
+    from qnjax.design import optimize, scenario_from_dict
 
     j = json_of(run(["optimize", scen / "two.toml", "--seed", 5, "--steps", 3, "--json"]))
     prov = j["provenance"]
@@ -233,8 +233,8 @@ def test_sweep_out_rows_record_settings_used(scen, tmp_path):
 
 
 def test_scenario_to_dict_round_trips():
-    from qnjax.optimize import scenario_from_dict
-    from qnjax.optimize.scenario import default_scenario, scenario_to_dict
+    from qnjax.design import scenario_from_dict
+    from qnjax.design.scenario import default_scenario, scenario_to_dict
 
     s = default_scenario()
     d = json.loads(json.dumps(scenario_to_dict(s), allow_nan=False))

@@ -8,10 +8,10 @@ import tomllib
 import numpy as np
 import pytest
 
-from qnjax.optimize import optimize
-from qnjax.optimize.chain import hardware
-from qnjax.optimize.gradient import evaluate
-from qnjax.optimize.scenario import scenario_from_dict
+from qnjax.design import optimize
+from qnjax.design.chain import hardware
+from qnjax.design.gradient import evaluate
+from qnjax.design.scenario import scenario_from_dict
 from qnjax.physical import SPEED_OF_LIGHT_FIBER_KM_S
 from qnjax.sizing import (TargetUnreachable, hardware_parameters, requirements, scenario_toml,
                                 sensitivity)
@@ -248,7 +248,7 @@ def test_least_cost_equalizes_marginal_gains_on_a_direct_link():
 
 
 def test_station_overrides_are_parameters_of_their_own():
-    from qnjax.optimize.chain import Structure, build_tree
+    from qnjax.design.chain import Structure, build_tree
 
     d = dict(CHAIN, memory={"t1_s": 2.0, "t2_s": 1.0},
              station=[{"index": 1, "swap_success": 0.8, "memory": {"t_coh_s": 0.1}}],

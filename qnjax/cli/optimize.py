@@ -107,7 +107,7 @@ def plot_physical(res, scen, path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     from .._style import caption, figure
-    from ..optimize._labels import hardware_summary
+    from ..design._labels import hardware_summary
 
     j = res.to_json()
     one = j["segments"] == 1
@@ -277,7 +277,7 @@ def optimize_cmd(
     from ..cache import enable_compilation_cache
 
     enable_compilation_cache()
-    from ..optimize import NoFeasibleDesign, StepProblem, default_scenario, load_scenario, optimize
+    from ..design import NoFeasibleDesign, StepProblem, default_scenario, load_scenario, optimize
 
     try:
         if protocol is not None:
@@ -346,8 +346,8 @@ def optimize_provenance(problem, physical: bool, *, seed, starts, steps) -> dict
     design (same versions and dtype)."""
     import dataclasses
 
-    from ..optimize.api import settings_used
-    from ..optimize.scenario import scenario_to_dict
+    from ..design.api import settings_used
+    from ..design.scenario import scenario_to_dict
 
     used = settings_used(problem, seed=seed, n_starts=starts, n_steps=steps)
     if physical:

@@ -15,7 +15,7 @@ from ._outputs import CSV_HELP, check_csv, print_table, write_rows
 
 
 def _load(scenario: Path):
-    from ..optimize import load_scenario
+    from ..design import load_scenario
 
     try:
         return load_scenario(scenario)
@@ -30,8 +30,8 @@ def _table(title, columns, rows):
 
 def _provenance(scen, extra: dict) -> dict:
     """Provenance of a sizing result: the scenario in full and the optimizer settings used."""
-    from ..optimize.api import settings_used
-    from ..optimize.scenario import scenario_to_dict
+    from ..design.api import settings_used
+    from ..design.scenario import scenario_to_dict
     from ._outputs import provenance_block
 
     used = settings_used(scen)
@@ -70,7 +70,7 @@ def sensitivity_cmd(
     names = items(parameters, "--parameters") if parameters is not None else None
     scen = _load(scenario)
     from ..cache import enable_compilation_cache
-    from ..optimize import NoFeasibleDesign
+    from ..design import NoFeasibleDesign
     from ..sizing import sensitivity
 
     enable_compilation_cache()
@@ -213,7 +213,7 @@ def requirements_cmd(
         fail(f"--bound: {', '.join(missing)} not among the parameters that may improve")
     spec = {n: bounds.get(n) for n in chosen}
     from ..cache import enable_compilation_cache
-    from ..optimize import NoFeasibleDesign
+    from ..design import NoFeasibleDesign
     from ..sizing import TargetUnreachable, requirements_curve, write_scenario as write_toml
 
     enable_compilation_cache()
@@ -222,7 +222,7 @@ def requirements_cmd(
         if plot is None:
             results = requirements_curve(scen, [target], **kw)
         else:
-            from ..optimize import optimize
+            from ..design import optimize
 
             import numpy as np
 

@@ -1,5 +1,7 @@
 """``qnjax sweep``: optimized secret-key rate against distance, with PLOB, TGW and the same
-scheme without repeaters (one segment over the whole distance)."""
+scheme without repeaters (one segment over the whole distance). The API is
+:func:`qnjax.sweep` (an optimization per distance); :func:`qnjax.sweep_designs` is the other
+sweep, which evaluates given designs without optimizing."""
 
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ def plot_sweep(data: dict, title: str, path, scenario=None) -> None:
     import numpy as np
 
     from .._style import caption, figure
-    from ..optimize._labels import hardware_summary
+    from ..design._labels import hardware_summary
 
     d = np.asarray(data["distance_km"], float)
     fig, (ax,) = figure(1, 1, width=6.4, height=4.0)
@@ -151,12 +153,12 @@ def sweep_cmd(
         multi = initialize(coordinator, num_processes, process_id)
     except ValueError as exc:
         fail(str(exc).replace("\n", " "))
-    from ..optimize import load_scenario, sweep
+    from ..design import load_scenario, sweep
 
     try:
         ds = parse_distances(distances)
         scen = load_scenario(scenario)
-        from ..optimize.scenario import check_fiber
+        from ..design.scenario import check_fiber
 
         for d in ds:
             check_fiber(d, scen.attenuation_db_per_km, "--distances")
@@ -179,8 +181,8 @@ def sweep_cmd(
         data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, progress=True)
     check_result({k: v for k, v in data.items() if k != "structures"},
                  "raise search.t_trunc in the scenario or report this design")
-    from ..optimize.api import settings_used
-    from ..optimize.scenario import scenario_to_dict
+    from ..design.api import settings_used
+    from ..design.scenario import scenario_to_dict
 
     used = settings_used(scen, seed=seed, n_starts=starts, n_steps=steps)
     if out is not None or multi:

@@ -12,7 +12,7 @@ success, ``kf(lam0) · p_gen / clock``.
 Tree shapes: every binary swap tree over ``n`` segments (Catalan(n − 1) shapes), optionally
 with one DEJMPS round on every elementary link. Swap trees up to depth
 :data:`PAD_MAX_DEPTH` are evaluated (and their cut-offs refined) through the optimizer's
-padded complete trees (:mod:`qnjax.optimize.padded`): one compiled program per depth and
+padded complete trees (:mod:`qnjax.design.padded`): one compiled program per depth and
 truncation length serves every shape, in fixed power-of-two batches. Other trees (deeper,
 or with distillation) compile once per shape and truncation length, in chunks of
 :data:`CHUNK` designs.
@@ -31,7 +31,7 @@ import optax
 from ..exact import delivery, delivery_station_rates
 from ..keyrate import key_fraction_bb84, key_fraction_bb84_smooth
 from ..protocol import Distill, Link, Node, Swap, format_tree, internal_nodes, n_segments
-from ..optimize.chain import link_model as _scheme_link
+from ..design.chain import link_model as _scheme_link
 from .load import NetworkError
 
 CHUNK = 64
@@ -120,7 +120,7 @@ def hw_params(hw) -> tuple[str, dict]:
 
 
 def _link(scheme: str, hp: dict, seg_km):
-    """The optimizer's link model (:func:`qnjax.optimize.chain.link_model`): the scheme's
+    """The optimizer's link model (:func:`qnjax.design.chain.link_model`): the scheme's
     single-mode link with the detectors, then ``modes`` attempts per round."""
     return _scheme_link(scheme, hp, seg_km)
 
@@ -231,7 +231,7 @@ def _eval_jit(tree: Node, scheme: str, t_trunc: int):
 PAD_MAX_DEPTH = 3
 """Swap trees up to this depth (every tree over at most 4 segments, the default
 ``max_repeaters = 3``) are evaluated through the optimizer's padded complete tree
-(:mod:`qnjax.optimize.padded`): one compiled program per (depth, truncation length) for
+(:mod:`qnjax.design.padded`): one compiled program per (depth, truncation length) for
 every tree shape, segment count and station hardware of that depth. Deeper trees and trees
 with distillation compile one program per shape (:func:`_eval_jit`)."""
 
@@ -259,7 +259,7 @@ def padded_ok(tree: Node) -> bool:
 
 @lru_cache(maxsize=None)
 def _layout_rows(tree: Node) -> tuple[int, dict]:
-    from ..optimize.padded import layout, layout_arrays
+    from ..design.padded import layout, layout_arrays
 
     d = _swap_depth(tree)
     return d, layout_arrays(layout(tree, d))
@@ -267,7 +267,7 @@ def _layout_rows(tree: Node) -> tuple[int, dict]:
 
 @lru_cache(maxsize=16)
 def _padded_program(depth: int, t_trunc: int, scheme: str, batch: int):
-    from ..optimize.padded import chain_eval_padded
+    from ..design.padded import chain_eval_padded
 
     def f(hp, rows, lengths, tau):
         out = jax.vmap(lambda r, L, c: chain_eval_padded(depth, t_trunc, scheme, hp, r, L, c))(rows, lengths, tau)
@@ -440,7 +440,7 @@ def _adam_step(tree: Node, scheme: str, t_trunc: int, lr: float):
 @lru_cache(maxsize=16)
 def _adam_step_padded(depth: int, t_trunc: int, scheme: str, lr: float, batch: int):
     """Adam step on ``log τ`` of padded designs (one program per depth for every tree shape)."""
-    from ..optimize.padded import chain_eval_padded
+    from ..design.padded import chain_eval_padded
 
     opt = optax.adam(lr)
 

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..optimize.problems import Heralding, Memory, Multiplexing, Station
+from ..design.problems import Heralding, Memory, Multiplexing, Station
 from .load import NetworkError
 
 NODE_KEYS = ("t_coh_s", "t1_s", "t2_s", "swap_success", "gate_depolarizing", "measurement_error")
@@ -65,7 +65,7 @@ def default_hardware() -> NetworkHardware:
 
 def hardware_from_dict(data: dict, where: str = "hardware") -> NetworkHardware:
     """Hardware from a parsed TOML document (see the module docstring)."""
-    from ..optimize.scenario import scenario_from_dict
+    from ..design.scenario import scenario_from_dict
 
     table = data.get("hardware", data)
     if not isinstance(table, dict):

@@ -2,7 +2,7 @@
 
 :func:`design_of` reads the integer design of :func:`qnjax.optimize` (structure, segment
 lengths, cut-offs in steps, truncation, link knobs); :func:`log_rate` is the exact
-``log`` key rate (bits/s) of that design from :func:`qnjax.optimize.chain.chain_eval`, the
+``log`` key rate (bits/s) of that design from :func:`qnjax.design.chain.chain_eval`, the
 same evaluation ``qnjax optimize`` reports, with the hardware built from ``θ``
 (:func:`._params.hardware_from_theta`).
 """
@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..optimize.chain import Structure, chain_eval
-from ..optimize.problems import PhysicalScenario
+from ..design.chain import Structure, chain_eval
+from ..design.problems import PhysicalScenario
 from ._params import Param, hardware_from_theta
 
 
@@ -74,7 +74,7 @@ def figures(scen: PhysicalScenario, design: Design, params: list[Param], theta, 
     dt = hw["eff"].dtype
     lengths = jnp.asarray(design.lengths_km, dt)
     if fixed_seconds and design.structure.n_nodes:
-        from ..optimize.chain import link_model
+        from ..design.chain import link_model
 
         clock = jnp.max(link_model(scen.heralding.scheme, hw, lengths).duration_s)
         tau = jnp.asarray(design.cutoff_s, dt) / clock + shift

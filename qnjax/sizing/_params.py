@@ -14,7 +14,7 @@ form* ``θ``, the form in which larger is better or the direction is explicit:
 * ``"down"``: better when smaller (``heralding.prep_time_s``, ``attenuation_db_per_km``):
   ``θ → θ / k``.
 
-:func:`hardware_from_theta` builds the optimizer's hardware dict (:func:`qnjax.optimize.chain.hardware`)
+:func:`hardware_from_theta` builds the optimizer's hardware dict (:func:`qnjax.design.chain.hardware`)
 from ``θ``, with JAX operations only, so the exact key rate is differentiable in every
 hardware parameter.
 """
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from ..optimize.chain import Structure, hardware
-from ..optimize.problems import PhysicalScenario, Station
+from ..design.chain import Structure, hardware
+from ..design.problems import PhysicalScenario, Station
 from ..protocol import Swap, internal_nodes
 
 FORMS = ("p", "up", "down")
@@ -133,13 +133,13 @@ def _station_of(scen: PhysicalScenario, i: int, n: int) -> str:
 
 
 def hardware_from_theta(scen: PhysicalScenario, st: Structure, params: list[Param], theta, dtype=None) -> dict:
-    """The hardware dict of :func:`qnjax.optimize.chain.hardware` with every parameter in
+    """The hardware dict of :func:`qnjax.design.chain.hardware` with every parameter in
     ``params`` taken from ``theta`` (an array, one entry per parameter, improvement form); the
     others from the scenario. Built with JAX operations: differentiable in ``theta``.
 
     Memory Walsh rates ``(0, 1/T, 1/T, 1/T)`` (``t_coh``) or ``(0, 1/T1, 1/T2, 1/T2)``; a
     swap's Walsh multiplier ``(1, (1−g)e, (1−g)e², (1−g)e)`` with ``e = 1 − 2·m`` (as
-    :meth:`qnjax.optimize.Station.bsm_walsh`); dark-count probability ``1 − θ``."""
+    :meth:`qnjax.design.Station.bsm_walsh`); dark-count probability ``1 − θ``."""
     hw = dict(hardware(scen, st, dtype))
     dt = hw["eff"].dtype
     theta = jnp.asarray(theta, dt)

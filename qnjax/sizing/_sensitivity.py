@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..optimize.problems import PhysicalScenario
+from ..design.problems import PhysicalScenario
 from ._design import design_of, rate_grad
 from ._params import check_names, file_value
 
@@ -76,7 +76,7 @@ def sensitivity(scenario: PhysicalScenario, *, result=None, parameters=None, see
     t0 = time.perf_counter()
     params = check_names(scenario, None if parameters is None else list(parameters))
     if result is None:
-        from ..optimize import optimize
+        from ..design import optimize
 
         result = optimize(scenario, seed=seed, n_starts=n_starts, n_steps=n_steps, progress=progress)
     design = design_of(result)

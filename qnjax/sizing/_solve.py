@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..optimize._common import surrogate
-from ..optimize.problems import PhysicalScenario
+from ..design._common import surrogate
+from ..design.problems import PhysicalScenario
 from ._design import Design, design_of, figures, rate_grad
 from ._params import check_names, file_value, improve, requirement_names, scenario_with
 
@@ -147,7 +147,7 @@ def _cost(y, model):
 @lru_cache(maxsize=16)
 def _surrogate_grad(scen, design: Design, params: tuple):
     """Jitted ``(y, u) ↦ (J, (∂J/∂y, ∂J/∂u))``: ``J`` the optimizer's smooth surrogate of ``log R``
-    (:func:`qnjax.optimize._common.surrogate`, bits/s) of ``design`` on the hardware improved by
+    (:func:`qnjax.design._common.surrogate`, bits/s) of ``design`` on the hardware improved by
     ``k = e^y``, with cut-offs ``τ = e^u`` steps (relaxed)."""
     theta0 = jnp.asarray([p.theta for p in params])
     forms = [p.form for p in params]
@@ -264,7 +264,7 @@ def requirements(scenario: PhysicalScenario, target_bits_per_s: float, *, parame
             or cost model. :class:`TargetUnreachable` (a ``ValueError``): the target is above
             the rate with every free parameter at its bound.
     """
-    from ..optimize import NoFeasibleDesign, optimize
+    from ..design import NoFeasibleDesign, optimize
 
     t0 = time.perf_counter()
     if not isinstance(scenario, PhysicalScenario):

@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from ..optimize.problems import PhysicalScenario
+from ..design.problems import PhysicalScenario
 
 
 def _v(x) -> str:
@@ -62,7 +62,7 @@ def check_scenario_target(path, option: str = "path") -> Path:
     unwritable place, a name not ending in ``.toml``, or an existing file that is not a
     scenario qnjax can read (``ValueError`` naming ``option``)."""
     from .._files import check_target
-    from ..optimize.scenario import load_scenario
+    from ..design.scenario import load_scenario
 
     p = Path(path)
     check_target(p, option)

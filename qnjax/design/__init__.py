@@ -4,18 +4,20 @@ repeater count for maximal secret-key rate, through the exact delivery engine.
 * :func:`optimize` takes a :class:`StepProblem` (abstract step model, bits per step) or a
   :class:`PhysicalScenario` (physical units, bits per second) and returns an
   :class:`OptimizeResult` pytree (design, exact key rate of the integer design, history).
-* :func:`sweep` optimizes a scenario at many distances in one batched run per structure.
+* :func:`sweep` optimizes a scenario at many distances in one batched run per structure
+  (the CLI's ``qnjax sweep``). Not to be confused with :func:`qnjax.sweep_designs`, which
+  *evaluates* a grid of given designs (no optimization) spread over devices and processes.
 * :func:`load_scenario` reads a TOML scenario (fields in ``docs/scenario.md``).
 
-Method (details in :mod:`qnjax.optimize._common`, :mod:`.step`, :mod:`.search`): Adam on an
+This package was ``qnjax.optimize``; that path is a deprecated alias of this one (same module
+objects), and ``qnjax.optimize`` itself is the function :func:`optimize`.
+
+Method (details in :mod:`qnjax.design._common`, :mod:`.step`, :mod:`.search`): Adam on an
 unconstrained reparametrization (``τ = exp(u)``; segment lengths by softmax or bounded
 stick-breaking), many starts vmapped in one jitted Adam step, a smooth log-rate surrogate where the
 clipped key rate is flat at zero, then rounding of the cut-offs and an exhaustive search of
 the integer neighbourhood; discrete structure choices in a short outer loop.
 """
-
-import sys as _sys
-import types as _types
 
 from .api import optimize, sweep
 from .problems import (Heralding, Memory, Multiplexing, PhysicalScenario, Search, Station,
@@ -31,12 +33,8 @@ __all__ = [
 ]
 
 
-# ``qnjax.optimize`` names both this package and the function: importing the package
-# (``from qnjax.optimize import ...``) binds the module as the attribute ``qnjax.optimize``,
-# so the module itself is made callable and forwards to :func:`optimize`.
-class _CallableModule(_types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return optimize(*args, **kwargs)
+# deprecated: ``qnjax.optimize`` was this package; attribute paths through the function that now
+# has that name (``qnjax.optimize.NoFeasibleDesign``) keep working
+from .._aliases import attach_legacy as _attach_legacy  # noqa: E402
 
-
-_sys.modules[__name__].__class__ = _CallableModule
+_attach_legacy(optimize, __name__, __all__)

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float
 
 F0 = 1e-3
 
@@ -41,16 +43,6 @@ def surrogate(key_fraction_smooth, mean_time):
 
 
 # ----------------------------------------------------------------- reparametrizations
-def cutoff_from_u(u, t_max):
-    """Cut-off in steps from an unconstrained coordinate: ``τ = exp(u)``, with ``u`` kept
-    at most ``log t_max`` by :func:`clip_u` (a cut-off >= t_trunc never acts)."""
-    return jnp.exp(u)
-
-
-def u_from_cutoff(tau):
-    return jnp.log(jnp.maximum(jnp.asarray(tau, float), 1e-3))
-
-
 def lengths_softmax(z, total, lmin):
     """Segment lengths ``lmin + (total − n·lmin) · softmax(z)`` (sum = total, each >= lmin)."""
     n = z.shape[-1]
@@ -106,10 +98,29 @@ def value_and_grad(f, free, fixed, args, mode="fwd"):
     return val[0], jax.tree.map(lambda a: a[0], aux), unravel(tan)
 
 
+class SearchState(NamedTuple):
+    """State of the batched Adam ascent of :func:`make_runner` (every leaf has the starts as
+    its leading axis)."""
+
+    params: Any
+    """Coordinates being optimized, a dict of ``(starts, ...)`` arrays."""
+    fixed: Any
+    """Per-start constants (problem parameters, distance), a dict of ``(starts, ...)`` arrays."""
+    mask: Any
+    """Like ``params``: multiplies the gradient (0 freezes a coordinate)."""
+    opt_state: Any
+    """optax's Adam state (step count, first and second moments)."""
+    best_value: Float[Array, " starts"]
+    """Best objective seen per start."""
+    best_params: Any
+    """``params`` where ``best_value`` was reached."""
+
+
 def make_runner(value_fn, lr, n_steps, chunk, project=None, mode="fwd"):
     """Build ``init(free, fixed, mask)`` and a jitted ``run_chunk(state, args)`` performing
     ``chunk`` Adam ascent steps of ``value_fn`` on every start (leading axis of every leaf of
-    ``free`` / ``fixed`` / ``mask``), returning the new state and the best value per step.
+    ``free`` / ``fixed`` / ``mask``), returning the new :class:`SearchState` and the best value
+    per step.
 
     ``value_fn(free, fixed, args) -> (objective, aux)`` for one start: ``free`` holds the
     optimized coordinates, ``fixed`` per-start constants (problem parameters, distance),
@@ -120,22 +131,22 @@ def make_runner(value_fn, lr, n_steps, chunk, project=None, mode="fwd"):
     sched = optax.cosine_decay_schedule(lr, max(n_steps, 1), alpha=0.05)
     opt = optax.adam(sched)
 
-    def step(carry, _, args):
-        free, fixed, mask, ostate, best_val, best_free = carry
+    def step(state: SearchState, args):
+        free, fixed, mask = state.params, state.fixed, state.mask
         val, aux, g = jax.vmap(lambda a, b: value_and_grad(value_fn, a, b, args, mode))(free, fixed)
         g = jax.tree.map(lambda x, m: -jnp.nan_to_num(x) * m, g, mask)  # ascent, NaN-safe
-        upd, ostate = opt.update(g, ostate, free)
+        upd, ostate = opt.update(g, state.opt_state, free)
         new = optax.apply_updates(free, upd)
         if project is not None:
             new = project(new)
-        better = val > best_val
+        better = val > state.best_value
         best_free = jax.tree.map(
             lambda b, p: jnp.where(better.reshape(better.shape + (1,) * (p.ndim - 1)), p, b),
-            best_free, free)
-        best_val = jnp.where(better, val, best_val)
-        return (new, fixed, mask, ostate, best_val, best_free), jnp.max(val)
+            state.best_params, free)
+        best_val = jnp.where(better, val, state.best_value)
+        return SearchState(new, fixed, mask, ostate, best_val, best_free), jnp.max(val)
 
-    one_step = jax.jit(lambda c, args: step(c, None, args))
+    one_step = jax.jit(step)
 
     def run_chunk(state, args):
         # a Python loop over one jitted step: XLA:CPU ran the engine far slower inside a
@@ -146,9 +157,10 @@ def make_runner(value_fn, lr, n_steps, chunk, project=None, mode="fwd"):
             hist.append(h)
         return state, jnp.stack(hist)
 
-    def init(free, fixed, mask):
+    def init(free, fixed, mask) -> SearchState:
         leaf = jax.tree.leaves(free)[0]
-        return (free, fixed, mask, opt.init(free), jnp.full(leaf.shape[:1], -jnp.inf, leaf.dtype), free)
+        return SearchState(free, fixed, mask, opt.init(free),
+                           jnp.full(leaf.shape[:1], -jnp.inf, leaf.dtype), free)
 
     return init, run_chunk
 

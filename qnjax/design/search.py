@@ -29,10 +29,11 @@ from ._common import Progress
 from .chain import (Structure, bound_hardware, build_tree, hardware, link_host, mean_max_geometric,
                     n_levels,
                     rate_upper_bound)
-from .gradient import T_CAP, _knobs, evaluate, rounds_stage
+from .gradient import T_CAP, evaluate, link_knobs, rounds_stage
 from .problems import PhysicalScenario
 from .padded import depth_of
-from .treesearch import Job, _objective, evaluate_designs, refine, screen, screen_cutoffs, tree_variants
+from .records import DesignFigures, DistanceResult
+from .treesearch import Job, evaluate_designs, objective, refine, screen, screen_cutoffs, tree_variants
 
 MAX_SEGMENTS = 64
 T_MIN = 512
@@ -86,10 +87,11 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
            learning_rate=None, top_structures=None, progress=True, description="optimizing"):
     """Optimize the scenario's design at every distance in ``distances`` (km).
 
-    Returns ``(per_distance, summaries)``: for each distance a dict with the winning
-    ``structure``, ``t_trunc``, and the ``best`` / ``uniform`` / ``no_cutoff`` / ``free``
-    designs (lengths, integer cut-offs, exact figures), the winner's ``history`` and
-    ``reason``: ``None``, or (no design yields a key, every rate 0) ``{segments: why}``; ``summaries`` has one entry per segment count (and per
+    Returns ``(per_distance, summaries)``: for each distance a :class:`.records.DistanceResult`
+    (the winning ``structure``, ``t_trunc``, and the ``best`` / ``uniform`` / ``no_cutoff`` /
+    ``free`` designs as :class:`.records.DesignFigures`, the winner's ``history`` and
+    ``reason``: ``None``, or (no design yields a key, every rate 0) ``{segments: why}``);
+    ``summaries`` has one entry per segment count (and per
     purification structure) considered: ``segments``, ``protocol``, ``skr_bits_per_s``,
     ``bound_bits_per_s``, ``status`` and ``reason`` per distance.
     """
@@ -106,7 +108,7 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
     lmin = s.min_segment_km
     lmax = s.max_segment_km
     counts = list(s.segments) if s.segments else list(range(1, MAX_SEGMENTS + 1))
-    knobs = _knobs(scenario)
+    knobs = link_knobs(scenario)
     bar = Progress(progress, description, len(counts))
     best = np.zeros(B)
     results = [None] * B  # per distance: (structure, job, {name: (design, figs)}, history)
@@ -160,7 +162,7 @@ def search(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n
                     skr = float(f["skr_bits_per_s"][0]) if np.isfinite(f["skr_bits_per_s"][0]) else 0.0
                     figs = {k: float(np.asarray(v)[0]) for k, v in f.items() if np.asarray(v).ndim == 1}
                     figs.update(p_gen=np.asarray(f["p_gen"][0]), skr=skr)
-                    figs["obj"] = _objective(figs)
+                    figs["obj"] = objective(figs)
                     screened[(n, b)] = (None, (np.array([distances[b]]), np.zeros(0)), figs, st0)
                     e["skr_bits_per_s"][b] = skr
                     e["status"][b] = "optimized"
@@ -296,36 +298,34 @@ def _final_check(scenario, job, design, figs):
     return job, figs
 
 
-def _pack(scenario, d, res, entries, b):
+def _pack(scenario, d, res, entries, b) -> DistanceResult:
+    alpha, modes = float(scenario.heralding.alpha), float(scenario.multiplexing.modes)
     if res is None:
-        z = dict(skr=0.0, secret_key_rate=0.0, skr_per_channel_use=0.0, skr_bits_per_s=0.0,
-                 alpha=float(scenario.heralding.alpha), modes=float(scenario.multiplexing.modes), mean_time=math.inf, mean_fidelity=math.nan,
-                 mean_werner=math.nan, key_fraction=0.0, coverage=0.0, clock_s=math.nan,
-                 p_gen=np.zeros(1))
-        des = {"lengths_km": np.array([d]), "cutoff": np.zeros(0), **z}
-        st = Structure(1, (0,), build_tree(1, (0,)))
+        none = DesignFigures.none(d, alpha, modes)
         reason = {n: (e["reason"][b] or e["status"][b]) for n, e in entries.items()}
-        return {"distance_km": d, "structure": st, "t_trunc": 0, "best": des, "uniform": des,
-                "no_cutoff": des, "free": des, "history": np.zeros(0), "reason": reason}
+        return DistanceResult(distance_km=d, structure=Structure(1, (0,), build_tree(1, (0,))),
+                              t_trunc=0, best=none, uniform=none, no_cutoff=none, free=none,
+                              history=np.zeros(0), reason=reason)
     st, job, designs, hist = res
-    out = {"distance_km": d, "structure": st, "t_trunc": job.t if job is not None else 0,
-           "history": np.asarray(hist), "reason": None}
+    t_trunc = job.t if job is not None else 0
+    packed = {}
     for name, (des, figs) in designs.items():
         cut = np.asarray(des[1], float)
         if isinstance(job, Job):  # "none" is a cut-off >= the working truncation
             none = cut >= job.t
             job2, figs = _final_check(scenario, job, (des[0], np.where(none, np.inf, cut)), figs)
-            out["t_trunc"] = max(out["t_trunc"], job2.t)
+            t_trunc = max(t_trunc, job2.t)
             cut = np.where(none, job2.t, cut)
-        out[name] = {"lengths_km": np.asarray(des[0], float), "cutoff": cut,
-                     "alpha": float(scenario.heralding.alpha), "modes": float(scenario.multiplexing.modes), **figs}
-    if isinstance(job, Job):  # one truncation for every reported cut-off "none"
-        for name in designs:
-            c = out[name]["cutoff"]
-            out[name]["cutoff"] = np.where(c >= job.t, out["t_trunc"], c)
-    best = max(("free", "uniform"), key=lambda k: out[k]["skr"])
-    out["best"] = out[best]
-    return out
+        packed[name] = (des[0], cut, figs)
+    out = {}
+    for name, (lengths, cut, figs) in packed.items():
+        if isinstance(job, Job):  # one truncation for every reported cut-off "none"
+            cut = np.where(cut >= job.t, t_trunc, cut)
+        out[name] = DesignFigures.from_figs(lengths, cut, alpha, modes, figs)
+    best = max(("free", "uniform"), key=lambda k: out[k].skr)
+    return DistanceResult(distance_km=d, structure=st, t_trunc=t_trunc, best=out[best],
+                          uniform=out["uniform"], no_cutoff=out["no_cutoff"], free=out["free"],
+                          history=np.asarray(hist), reason=None)
 
 
 __all__ = ["search", "evaluate", "NoFeasibleDesign", "MAX_SEGMENTS"]

@@ -15,6 +15,7 @@ import itertools
 import math
 import time
 from functools import lru_cache
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,9 +30,21 @@ CHUNK = 20
 T_CAP = 1 << 15
 
 
+class StageDesigns(NamedTuple):
+    """The gradient stage's designs of one structure at one distance, each a figures dict
+    (``lengths_km``, ``cutoff``, ``skr``, the :class:`.figures.ChainFigures` fields, the link
+    knobs): ``free`` (repeaters moved), ``uniform`` (uniform spacing), ``best`` (the better of
+    the two), ``no_cutoff`` (the free spacing without cut-offs)."""
+
+    best: dict
+    uniform: dict
+    no_cutoff: dict
+    free: dict
+
+
 @lru_cache(maxsize=128)
 def _forward(st: Structure, scheme: str, t_trunc: int):
-    return jax.jit(lambda hw, lengths, tau: dict(chain_eval(st, scheme, hw, lengths, tau, t_trunc)))
+    return jax.jit(lambda hw, lengths, tau: chain_eval(st, scheme, hw, lengths, tau, t_trunc))
 
 
 def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None, knobs=None):
@@ -47,7 +60,7 @@ def evaluate(st, scheme, hw, lengths, tau, t_trunc, alpha=None, knobs=None):
     for k, v in knobs.items():
         hw = {**hw, k: jnp.asarray(pad(np.asarray(v, float).reshape(b, 1)), dt)}
     f = _forward(st, scheme, t_trunc)(hw, jnp.asarray(pad(lengths), dt), jnp.asarray(pad(tau), dt))
-    return {k: np.asarray(v)[:b] for k, v in f.items()}
+    return {k: np.asarray(v)[:b] for k, v in f.as_dict().items()}
 
 
 @lru_cache(maxsize=64)
@@ -68,7 +81,7 @@ def _runner(st: Structure, scheme: str, bounded: bool, t_trunc: int, lr: float, 
     return make_runner(value, lr, n_steps, CHUNK, project, mode)
 
 
-def _knobs(scenario) -> tuple:
+def link_knobs(scenario) -> tuple:
     """Link knobs the search optimizes: single-click ``alpha`` (``search.tune_alpha``) and the
     modes per round (``search.max_modes``)."""
     s = scenario.search
@@ -110,7 +123,8 @@ def _p_gen(scheme, hw, L):
 
 
 def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts, n_steps, lr, bar):
-    """Gradient + integer stages of one structure at every distance (one batched run)."""
+    """Gradient + integer stages of one structure at every distance (one batched run): a
+    :class:`StageDesigns` per distance and the history of the surrogate objective."""
     scheme = scenario.heralding.scheme
     bounded = math.isfinite(scenario.search.max_segment_km)
     K, n, B = st.n_nodes, st.n, len(distances)
@@ -137,7 +151,7 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
     flat = lambda a: jnp.asarray(a.reshape((B * S,) + a.shape[2:]), dt)
     n_chunks = max(1, math.ceil(n_steps / CHUNK))
     hist = []
-    knobs = _knobs(scenario)
+    knobs = link_knobs(scenario)
     # knob starts: the scenario's value, the others spread log-uniformly (alpha over 0.005..0.3,
     # modes over 1..max_modes)
     spread = {"alpha": (0.005, 0.3), "modes": (1.0, float(hw["max_modes"]))}
@@ -159,14 +173,14 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
                       **extra_mask})
         for c in range(n_chunks):
             if c == max(1, n_chunks // 3) and n_chunks > 1:
-                state = (state[0], state[1], {"z": flat(mask_z), "u": mask_u, **extra_mask}) + tuple(state[3:])
+                state = state._replace(mask={"z": flat(mask_z), "u": mask_u, **extra_mask})
             state, h = run(state, hw)
             hist.append(np.asarray(h))
             bar.advance(description=f"optimizing {st.label}")
-        best_val = np.asarray(state[4]).reshape(B, S)
-        zb = np.asarray(state[5]["z"]).reshape(B, S, n)
-        ub = np.asarray(state[5]["u"]).reshape(B, S, K)
-        xb = np.asarray(state[5]["knobs"]).reshape(B, S, len(knobs)) if knobs else x0
+        best_val = np.asarray(state.best_value).reshape(B, S)
+        zb = np.asarray(state.best_params["z"]).reshape(B, S, n)
+        ub = np.asarray(state.best_params["u"]).reshape(B, S, K)
+        xb = np.asarray(state.best_params["knobs"]).reshape(B, S, len(knobs)) if knobs else x0
     else:
         bar.advance(n_chunks)
         best_val, zb, ub, xb = np.zeros((B, S)), z0, u0, x0
@@ -215,12 +229,10 @@ def _optimize_structure(scenario, st, hw, distances, t_trunc, ok, key, n_starts,
             res[name] = {"lengths_km": lens_b[i], "cutoff": np.asarray(taus[i]),
                          **{k: v[i] for k, v in f.items()}, "skr": skr[i] if ok[b] else 0.0,
                          "alpha": float(hw["alpha"]), "modes": float(hw["modes"]), **kvals[i]}
-        if "uniform" not in res:  # one segment: the only spacing is uniform
-            res["uniform"] = res["best"]
-        res["free"] = res["best"]
-        if res["uniform"]["skr"] > res["best"]["skr"]:  # uniform spacing is a design too
-            res["best"] = res["uniform"]
-        out.append(res)
+        free = res["best"]
+        uniform = res.get("uniform", free)  # one segment: the only spacing is uniform
+        best = uniform if uniform["skr"] > free["skr"] else free  # uniform spacing is a design too
+        out.append(StageDesigns(best=best, uniform=uniform, no_cutoff=res["no_cutoff"], free=free))
     return out, (np.concatenate(hist) if hist else np.zeros(0))
 
 
@@ -272,13 +284,13 @@ def rounds_stage(scenario, distances, info, best, results, entries, top, seed, n
         done += 1
         for b in range(B):
             r = out[b]
-            e["skr_bits_per_s"][b] = float(r["best"]["skr"])
+            e["skr_bits_per_s"][b] = float(r.best["skr"])
             e["status"][b], e["reason"][b] = "optimized", None
-            if r["best"]["skr"] > best[b]:
-                best[b] = r["best"]["skr"]
+            if r.best["skr"] > best[b]:
+                best[b] = r.best["skr"]
                 job = _FixedJob(st, b, distances[b], t)
-                designs = {name: ((r[name]["lengths_km"], r[name]["cutoff"]),
-                                  {**r[name], "skr": r[name]["skr"]}) for name in ("uniform", "free", "no_cutoff")}
+                designs = {name: ((d["lengths_km"], d["cutoff"]), dict(d))
+                           for name, d in (("uniform", r.uniform), ("free", r.free), ("no_cutoff", r.no_cutoff))}
                 results[b] = (st, job, designs, hist)
         entries[st.label] = e
 

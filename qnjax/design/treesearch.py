@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..protocol import Link, Swap, internal_nodes
+from ..protocol import Link, Swap
 from ._common import F0
 from .padded import chain_eval_padded, layout, layout_arrays, tree_depth
 
@@ -159,18 +160,18 @@ def evaluate_designs(scheme: str, hw: dict, designs: list) -> list[dict]:
                 tau[r, :job.K] = np.where(c >= job.t, np.inf, c)
             f = prog(hw, {k: jnp.asarray(v) if v.dtype.kind == "i" else jnp.asarray(v, dt)
                           for k, v in rows.items()}, jnp.asarray(L, dt), jnp.asarray(tau, dt))
-            f = {k: np.asarray(f[k]) for k in FIG_KEYS + ("p_gen",)}
+            f = {k: np.asarray(getattr(f, k)) for k in FIG_KEYS + ("p_gen",)}
             for r, i in enumerate(ids):
                 d = {k: float(f[k][r]) for k in FIG_KEYS}
                 d["p_gen"] = f["p_gen"][r, :designs[i][0].n]
                 ok = np.isfinite(d["skr_bits_per_s"]) and d["coverage"] >= COVERAGE_OK
                 d["skr"] = d["skr_bits_per_s"] if ok else 0.0
-                d["obj"] = _objective(d) if ok else -np.inf
+                d["obj"] = objective(d) if ok else -np.inf
                 out[i] = d
     return out
 
 
-def _objective(d) -> float:
+def objective(d) -> float:
     """The search's objective: the smooth surrogate of :mod:`._common` on bits per second,
     ``log(rate)`` where the key fraction exceeds ``F0`` and continued linearly below, so a
     design without key still compares (``−inf`` where the figures are not finite)."""
@@ -246,6 +247,17 @@ def _moves(job, L, tau, s, delta, free, lmin, lmax):
     return out
 
 
+class Point(NamedTuple):
+    """Where the pattern search of one job stands: a design and its figures."""
+
+    lengths: np.ndarray
+    """Segment lengths ``(n,)``, km."""
+    cutoff: np.ndarray
+    """Cut-offs ``(K,)`` per internal node, steps (``>= t_trunc``: none)."""
+    figs: dict
+    """Figures of :func:`evaluate_designs` (``skr``, ``obj``, ...)."""
+
+
 def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lmax: float,
            cap: int, max_rounds: int = 16, halvings: int = 4, rtol: float = 1e-4,
            history=None) -> list:
@@ -255,7 +267,7 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
     A job whose design outgrows its truncation continues at a longer one (:func:`wanted_t`).
     Returns the jobs and the improved ``((lengths, cut-offs), figures)`` per job."""
     jobs = list(jobs)
-    state = [(np.asarray(d[0], float).copy(), np.asarray(d[1], float).copy(), f) for d, f in starts]
+    state = [Point(np.asarray(d[0], float).copy(), np.asarray(d[1], float).copy(), f) for d, f in starts]
     s = [0.5] * len(jobs)
     left = [halvings] * len(jobs)
     delta = [0.1 * j.distance / j.n if free else 0.0 for j in jobs]
@@ -265,7 +277,7 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
         for j, job in enumerate(jobs):
             if not active[j]:
                 continue
-            L, tau, _ = state[j]
+            L, tau = state[j].lengths, state[j].cutoff
             for mv, Ln, c in _moves(job, L, tau, s[j], delta[j], free, lmin, lmax):
                 batch.append((job, Ln, c))
                 owner.append((j, mv))
@@ -275,14 +287,14 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
         combo, combo_owner, best_single = [], [], {}
         for j in {o[0] for o in owner}:
             mine = [i for i, o in enumerate(owner) if o[0] == j]
-            cur = state[j][2]["obj"]
+            cur = state[j].figs["obj"]
             better = [i for i in mine if figs[i]["obj"] > cur + rtol]
             if not better:
                 best_single[j] = None
                 continue
             best_single[j] = max(better, key=lambda i: figs[i]["obj"])
             # combine the best improving move of every coordinate
-            L, tau = state[j][0].copy(), state[j][1].copy()
+            L, tau = state[j].lengths.copy(), state[j].cutoff.copy()
             coords = {}
             for i in better:
                 kind, k, _ = owner[i][1]
@@ -293,7 +305,7 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
                     if kind == "c":
                         tau[k] = batch[i][2][k]
                     else:
-                        d = batch[i][1][k] - state[j][0][k]
+                        d = batch[i][1][k] - state[j].lengths[k]
                         L[k] += d
                         L[k + 1] -= d
                 if np.all(L >= lmin - 1e-12) and np.all(L <= lmax):
@@ -307,26 +319,27 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
                 left[j] -= 1
                 active[j] = left[j] > 0
                 continue
-            cand = (batch[i][1], batch[i][2], figs[i])
+            cand = Point(batch[i][1], batch[i][2], figs[i])
             for c, jj in zip(range(len(combo)), combo_owner):
-                if jj == j and cfigs[c]["obj"] > cand[2]["obj"]:
-                    cand = (combo[c][1], combo[c][2], cfigs[c])
-            state[j] = (np.asarray(cand[0], float), np.asarray(cand[1], float), cand[2])
-        retune = [j for j, job in enumerate(jobs) if wanted_t(job, state[j][2], cap) > job.t]
+                if jj == j and cfigs[c]["obj"] > cand.figs["obj"]:
+                    cand = Point(combo[c][1], combo[c][2], cfigs[c])
+            state[j] = Point(np.asarray(cand.lengths, float), np.asarray(cand.cutoff, float), cand.figs)
+        retune = [j for j, job in enumerate(jobs) if wanted_t(job, state[j].figs, cap) > job.t]
         if retune:
             for j in retune:  # "none" (>= the old truncation) stays none
                 old = jobs[j].t
-                jobs[j] = jobs[j].with_t(wanted_t(jobs[j], state[j][2], cap))
-                tau = state[j][1]
-                state[j] = (state[j][0], np.where(tau >= old, jobs[j].t, tau), state[j][2])
-            again = evaluate_designs(scheme, hw, [(jobs[j], state[j][0], state[j][1]) for j in retune])
+                jobs[j] = jobs[j].with_t(wanted_t(jobs[j], state[j].figs, cap))
+                tau = state[j].cutoff
+                state[j] = state[j]._replace(cutoff=np.where(tau >= old, jobs[j].t, tau))
+            again = evaluate_designs(scheme, hw, [(jobs[j], state[j].lengths, state[j].cutoff) for j in retune])
             for j, f in zip(retune, again):
-                state[j] = (state[j][0], state[j][1], f)
+                state[j] = state[j]._replace(figs=f)
         if history is not None:
-            history.append(max(st[2]["obj"] for st in state))
+            history.append(max(st.figs["obj"] for st in state))
         if not any(active):
             break
-    return jobs, [((L, tau), f) for L, tau, f in state]
+    return jobs, [((p.lengths, p.cutoff), p.figs) for p in state]
 
 
-__all__ = ["tree_variants", "balanced_variants", "Job", "evaluate_designs", "screen", "refine"]
+__all__ = ["tree_variants", "balanced_variants", "Job", "Point", "evaluate_designs", "objective",
+           "screen", "refine"]

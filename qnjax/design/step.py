@@ -21,10 +21,12 @@ import itertools
 import math
 import time
 from functools import lru_cache
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Float
 
 from ..exact import delivery
 from ._common import F0, Progress, integer_neighbourhood, make_runner, surrogate
@@ -103,7 +105,7 @@ def evaluate_levels(levels, fixed, cutoffs, t_trunc, block=None):
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
-def _surrogate_np(f, t):
+def surrogate_np(f, t):
     """:func:`._common.surrogate` in NumPy (no device dispatch per step)."""
     f, t = np.asarray(f, float), np.asarray(t, float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,12 +113,55 @@ def _surrogate_np(f, t):
         return g - np.log(t)
 
 
-def _objective_np(r):
+def objective_np(r):
     """The surrogate objective of :func:`_value_fn` from exact figures (NumPy)."""
-    return _surrogate_np(r["key_fraction_smooth"], r["mean_time"]) - 50.0 * (1 - np.asarray(r["coverage"]))
+    return surrogate_np(r["key_fraction_smooth"], r["mean_time"]) - 50.0 * (1 - np.asarray(r["coverage"]))
 
 
-def _fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
+class FdAdamState(NamedTuple):
+    """State of the NumPy Adam ascent of :func:`fd_adam` (``starts`` rows, ``L`` levels)."""
+
+    count: int
+    """Adam steps taken."""
+    params: Float[np.ndarray, "starts L"]
+    """``u = log τ`` of every start."""
+    mu: Float[np.ndarray, "starts L"]
+    """First moment (of the descent direction ``−grad``)."""
+    nu: Float[np.ndarray, "starts L"]
+    """Second moment."""
+    best_value: Float[np.ndarray, " starts"]
+    """Best surrogate objective seen per start."""
+    best_params: Float[np.ndarray, "starts L"]
+    """``params`` where ``best_value`` was reached."""
+
+
+def fd_adam_init(u0: Float[np.ndarray, "starts L"]) -> FdAdamState:
+    u = np.asarray(u0).astype(float).copy()
+    return FdAdamState(0, u, np.zeros_like(u), np.zeros_like(u), np.full(len(u), -np.inf), u.copy())
+
+
+def fd_adam_update(state: FdAdamState, value, grad, lr: float, lo: float, hi: float) -> FdAdamState:
+    """Record ``value`` (objective at ``state.params``) as best where it improves, then one
+    ascent step along ``grad`` with optax.adam's update (defaults b1 0.9, b2 0.999, eps 1e-8,
+    bias-corrected) at learning rate ``lr``, clipped to ``[lo, hi]``. Pure."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    better = value > state.best_value
+    best_params = np.where(better[:, None], state.params, state.best_params)
+    best_value = np.where(better, value, state.best_value)
+    t = state.count + 1
+    mu = b1 * state.mu + (1 - b1) * (-grad)
+    nu = b2 * state.nu + (1 - b2) * grad * grad
+    mh, vh = mu / (1 - b1 ** t), nu / (1 - b2 ** t)
+    params = np.clip(state.params - lr * mh / (np.sqrt(vh) + eps), lo, hi)
+    return FdAdamState(t, params, mu, nu, best_value, best_params)
+
+
+def cosine_lr(lr: float, t: int, n_steps: int, alpha: float = 0.05) -> float:
+    """optax.cosine_decay_schedule(lr, n_steps, alpha) at step ``t``."""
+    return lr * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * min(t, n_steps) / n_steps)) + alpha)
+
+
+def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
     """Adam ascent (optax's defaults, cosine decay to 5 %) on ``u = log τ`` of every start,
     the gradient by forward differences through the batched forward engine (the relaxation
     is piecewise linear in τ, so a one-sided difference is what forward mode would give).
@@ -127,33 +172,22 @@ def _fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
     tmax = math.log(T)
     shifts = np.concatenate([np.zeros((1, L)), h * np.eye(L)])  # (L+1, L)
     fx = {k: np.repeat(v, len(shifts)) for k, v in fixed.items()}
-    u = u0.astype(float).copy()
-    m, v = np.zeros_like(u), np.zeros_like(u)
-    best_val, best_u = np.full(n, -np.inf), u.copy()
+    state = fd_adam_init(u0)
     hist = []
-    b1, b2, eps, alpha = 0.9, 0.999, 1e-8, 0.05
     block = _block(n * len(shifts))
     stale = 0
     for t in range(n_steps):
-        pts = (u[:, None, :] + shifts[None]).reshape(-1, L)
+        pts = (state.params[:, None, :] + shifts[None]).reshape(-1, L)
         r = evaluate_levels(levels, fx, np.exp(pts), T, block)
-        j = _objective_np(r).reshape(n, len(shifts))
+        j = objective_np(r).reshape(n, len(shifts))
         val = j[:, 0]
         g = np.nan_to_num((j[:, 1:] - val[:, None]) / h)
-        better = val > best_val
-        stale = 0 if np.any(val > best_val + TOL) else stale + 1
-        best_u[better] = u[better]
-        best_val = np.where(better, val, best_val)
+        stale = 0 if np.any(val > state.best_value + TOL) else stale + 1
         hist.append(np.max(val))
+        state = fd_adam_update(state, val, g, cosine_lr(lr, t, n_steps), -3.0, tmax)
         if stale >= PATIENCE and t + 1 >= MIN_STEPS:
             break
-        # optax.adam on the descent direction -g with optax.cosine_decay_schedule
-        lr_t = lr * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * min(t, n_steps) / n_steps)) + alpha)
-        m = b1 * m + (1 - b1) * (-g)
-        v = b2 * v + (1 - b2) * g * g
-        mh, vh = m / (1 - b1 ** (t + 1)), v / (1 - b2 ** (t + 1))
-        u = np.clip(u - lr_t * mh / (np.sqrt(vh) + eps), -3.0, tmax)
-    return best_val, best_u, np.asarray(hist)
+    return state.best_value, state.best_params, np.asarray(hist)
 
 
 def _initial_u(key, n_starts, n_levels, t_trunc, p_gen):
@@ -195,7 +229,7 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
                                             problems[q].p_gen) for q in range(P)])
             if mode == "fd":
                 fixed = {k: np.repeat(v, S) for k, v in fixed_p.items()}
-                best_val, u_best, hist = _fd_adam(levels, fixed, u0, T, float(learning_rate),
+                best_val, u_best, hist = fd_adam(levels, fixed, u0, T, float(learning_rate),
                                                   n_chunks * CHUNK, dt)
                 bar.advance(n_chunks, description=",".join(levels))
             else:
@@ -208,7 +242,7 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
                     hist.append(np.asarray(h))
                     bar.advance(description=",".join(levels))
                 hist = np.concatenate(hist)
-                best_val, u_best = np.asarray(state[4]), np.asarray(state[5]["u"])
+                best_val, u_best = np.asarray(state.best_value), np.asarray(state.best_params["u"])
             best_val = best_val.reshape(P, S)
             u_best = u_best.reshape(P, S, L)
             # integer stage, every problem at once: neighbourhoods of the top starts,
@@ -227,7 +261,7 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
             fx = {k: v[owner[:, 0]] for k, v in fixed_p.items()}
             r = evaluate_levels(levels, fx, rows, T)
             skr = np.nan_to_num(r["secret_key_rate"])
-            j = np.nan_to_num(_surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
+            j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
             bar.advance()
             for q in range(P):
                 idx = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 0))[0]

@@ -158,13 +158,15 @@ def layout_arrays(lay: Layout) -> dict:
 
 
 def chain_eval_padded(depth: int, t_trunc: int, scheme: str, hw: dict, row: dict, lengths, tau):
-    """Figures of one physical design (as :func:`.chain.chain_eval`) through the padded tree.
+    """:class:`.chain.ChainFigures` of one physical design (as :func:`.chain.chain_eval`)
+    through the padded tree.
 
     ``row``: the design's layout arrays plus ``seg_mask`` (S_max,) (1 for a real segment),
     ``st_rates`` (S_max + 1, 4) Walsh memory rates per second, ``st_pswap``, ``st_bsm`` per
     station; ``lengths`` (S_max,) km (0 past the real segments); ``tau`` (K_max,) cut-offs
     in steps per real node (post-order)."""
     from .chain import link_model
+    from .figures import chain_figures
 
     link = link_model(scheme, hw, lengths)
     mask = row["seg_mask"] > 0
@@ -172,16 +174,8 @@ def chain_eval_padded(depth: int, t_trunc: int, scheme: str, hw: dict, row: dict
     p = jnp.where(mask, link.p_gen, 1.0)
     prm = node_params(row, p, link.lam0, row["st_rates"] * clock, row["st_pswap"], row["st_bsm"], tau)
     r = evaluate_padded(depth, t_trunc, {k: v[None] for k, v in prm.items()})
-    kfs = r.key_fraction_smooth[0]
-    T = r.mean_time[0]
-    lam = r.mean_state[0]
-    kf = jnp.maximum(kfs, 0)
-    chains = hw.get("memories", 1.0)
-    modes = hw.get("modes", 1.0)
-    return dict(key_fraction_smooth=kfs, key_fraction=kf, mean_time=T, mean_state=lam,
-                mean_fidelity=lam[0], mean_werner=(4 * lam[0] - 1) / 3, coverage=r.coverage[0],
-                clock_s=clock, p_gen=link.p_gen, secret_key_rate=kf / T,
-                skr_per_channel_use=kf / (T * modes), skr_bits_per_s=chains * kf / (T * clock))
+    return chain_figures(r.key_fraction_smooth[0], r.mean_state[0], r.mean_time[0], r.coverage[0],
+                         clock, link.p_gen, hw.get("memories", 1.0), hw.get("modes", 1.0))
 
 
 def depth_of(n: int) -> int:

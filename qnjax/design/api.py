@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Union
+from typing import Sequence, Union, overload
 
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
 from ..keyrate import plob_bound, tgw_bound
 from ..physical import fiber_transmissivity
@@ -19,9 +20,21 @@ from .search import NoFeasibleDesign, evaluate, search
 from .step import optimize_step
 
 
+@overload
 def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None = None,
              n_starts: int | None = None, n_steps: int | None = None,
-             learning_rate: float | None = None, progress: bool = False) -> OptimizeResult:
+             learning_rate: float | None = None, progress: bool = False) -> OptimizeResult: ...
+
+
+@overload
+def optimize(problem: Sequence[StepProblem], *, seed: int | None = None,
+             n_starts: int | None = None, n_steps: int | None = None,
+             learning_rate: float | None = None, progress: bool = False) -> tuple[OptimizeResult, ...]: ...
+
+
+def optimize(problem, *, seed: int | None = None, n_starts: int | None = None,
+             n_steps: int | None = None, learning_rate: float | None = None,
+             progress: bool = False):
     """Find the design that maximizes the secret-key rate.
 
     Args:
@@ -37,7 +50,9 @@ def optimize(problem: Union[StepProblem, PhysicalScenario], *, seed: int | None 
             one line per stage elsewhere).
 
     Returns:
-        :class:`OptimizeResult` with the integer design and its exact clipped key rate.
+        :class:`OptimizeResult` with the integer design and its exact clipped key rate, for
+        one problem (always, whatever the problem's kind); for a list or tuple of step
+        problems, a tuple of them in the same order.
 
     Raises:
         NoFeasibleDesign: (a ``ValueError``) a physical scenario where no structure yields a
@@ -76,7 +91,7 @@ def settings_used(problem, *, seed=None, n_starts=None, n_steps=None, learning_r
 
 
 def _check_coverage(res, where):
-    cov = float(res["coverage"])
+    cov = float(res.coverage)
     if cov < 1 - 1e-6:
         warnings.warn(f"{where}: truncation coverage {cov:.6g} < 1 - 1e-6; the key rate is "
                       f"approximate (raise search.t_trunc)", RuntimeWarning, stacklevel=3)
@@ -86,61 +101,62 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
     t0 = time.perf_counter()
     per, summaries = search(scen, [scen.distance_km], **kw)
     r = per[0]
-    if r["reason"] is not None:
-        raise NoFeasibleDesign(scen.distance_km, r["reason"])
-    st, best = r["structure"], r["best"]
+    if r.reason is not None:
+        raise NoFeasibleDesign(scen.distance_km, r.reason)
+    st, best = r.structure, r.best
     _check_coverage(best, "optimize")
     dt = jnp.result_type(float)
     eta = float(fiber_transmissivity(scen.distance_km, scen.attenuation_db_per_km))
-    lengths = np.asarray(best["lengths_km"])
-    cut = np.asarray(best["cutoff"]).astype(np.int64)
+    lengths = np.asarray(best.lengths_km)
+    cut = np.asarray(best.cutoff).astype(np.int64)
     design = {
         "segments": jnp.asarray(st.n),
         "positions_km": jnp.asarray(np.concatenate([[0.0], np.cumsum(lengths)])),
         "lengths_km": jnp.asarray(lengths),
         "rounds": jnp.asarray(np.array(st.rounds, np.int64)),
         "cutoff": jnp.asarray(cut),
-        "cutoff_s": jnp.asarray(cut * float(best["clock_s"])),
-        "clock_s": jnp.asarray(best["clock_s"]),
-        "p_gen": jnp.asarray(best["p_gen"]),
-        "t_trunc": jnp.asarray(r["t_trunc"]),
+        "cutoff_s": jnp.asarray(cut * float(best.clock_s)),
+        "clock_s": jnp.asarray(best.clock_s),
+        "p_gen": jnp.asarray(best.p_gen),
+        "t_trunc": jnp.asarray(r.t_trunc),
     }
     if scen.heralding.scheme == "single_click":
-        design["alpha"] = jnp.asarray(best["alpha"])
+        design["alpha"] = jnp.asarray(best.alpha)
     if scen.search.max_modes or scen.multiplexing.modes > 1:
-        design["modes"] = jnp.asarray(int(round(best["modes"])))
-    uni, noc, free = r["uniform"], r["no_cutoff"], r["free"]
-    direct = float(_no_repeater_per_use(scen, [scen.distance_km])[0])
+        design["modes"] = jnp.asarray(int(round(best.modes)))
+    uni, noc, free = r.uniform, r.no_cutoff, r.free
+    direct = float(no_repeater_per_use(scen, [scen.distance_km])[0])
     plob = float(plob_bound(eta))
     note = plob_note(scen, [scen.distance_km], [direct], [plob])
     baselines = {
         "distance_km": jnp.asarray(scen.distance_km),
         "plob_per_channel_use": jnp.asarray(float(plob_bound(eta))),
         "tgw_per_channel_use": jnp.asarray(float(tgw_bound(eta))),
-        "uniform_spacing_skr_bits_per_s": jnp.asarray(uni["skr"]),
-        "uniform_spacing_cutoff": jnp.asarray(np.asarray(uni["cutoff"]).astype(np.int64)),
-        "no_cutoff_skr_bits_per_s": jnp.asarray(noc["skr"]),
-        "free_spacing_lengths_km": jnp.asarray(np.asarray(free["lengths_km"])),
-        "free_spacing_skr_bits_per_s": jnp.asarray(free["skr"]),
-        "gain_over_uniform_spacing": jnp.asarray(best["skr"] / uni["skr"] if uni["skr"] > 0 else np.inf),
-        "gain_over_no_cutoff": jnp.asarray(best["skr"] / noc["skr"] if noc["skr"] > 0 else np.inf),
-        "skr_per_channel_use": jnp.asarray(best["skr_per_channel_use"] if best["skr"] > 0 else 0.0),
+        "uniform_spacing_skr_bits_per_s": jnp.asarray(uni.skr),
+        "uniform_spacing_cutoff": jnp.asarray(np.asarray(uni.cutoff).astype(np.int64)),
+        "no_cutoff_skr_bits_per_s": jnp.asarray(noc.skr),
+        "free_spacing_lengths_km": jnp.asarray(np.asarray(free.lengths_km)),
+        "free_spacing_skr_bits_per_s": jnp.asarray(free.skr),
+        "gain_over_uniform_spacing": jnp.asarray(best.skr / uni.skr if uni.skr > 0 else np.inf),
+        "gain_over_no_cutoff": jnp.asarray(best.skr / noc.skr if noc.skr > 0 else np.inf),
+        "skr_per_channel_use": jnp.asarray(best.skr_per_channel_use if best.skr > 0 else 0.0),
         "no_repeater_per_channel_use": jnp.asarray(direct),
     }
     return OptimizeResult(
         kind="physical", protocol=st.tree, protocol_text=st.text, design=design,
-        secret_key_rate=jnp.asarray(best["secret_key_rate"], dt),
-        skr_bits_per_s=jnp.asarray(best["skr"], dt), mean_time=jnp.asarray(best["mean_time"]),
-        mean_fidelity=jnp.asarray(best["mean_fidelity"]), mean_werner=jnp.asarray(best["mean_werner"]),
-        key_fraction=jnp.asarray(best["key_fraction"]), coverage=jnp.asarray(best["coverage"]),
-        history=jnp.asarray(r["history"]), baselines=baselines,
+        secret_key_rate=jnp.asarray(best.secret_key_rate, dt),
+        skr_bits_per_s=jnp.asarray(best.skr, dt), mean_time=jnp.asarray(best.mean_time),
+        mean_fidelity=jnp.asarray(best.mean_fidelity), mean_werner=jnp.asarray(best.mean_werner),
+        key_fraction=jnp.asarray(best.key_fraction), coverage=jnp.asarray(best.coverage),
+        history=jnp.asarray(r.history), baselines=baselines,
         candidates=tuple(tuple((k, v[0] if isinstance(v, list) and k not in ("rounds",) else v)
                                for k, v in s.items()) for s in summaries),
         wall_s=time.perf_counter() - t0, scheme=scheme_label(scen), notes=(note,) if note else (),
     )
 
 
-def _no_repeater_per_use(scenario: PhysicalScenario, distances) -> np.ndarray:
+def no_repeater_per_use(scenario: PhysicalScenario,
+                        distances: Float[ArrayLike, " distances"]) -> Float[np.ndarray, " distances"]:
     """Key rate per channel use of one segment over the whole distance, same hardware
     (the scheme's own link, delivered at its first success: ``p_gen`` times the key fraction
     of a fresh link, per mode)."""
@@ -161,17 +177,20 @@ def _no_repeater_per_use(scenario: PhysicalScenario, distances) -> np.ndarray:
     return r.reshape(len(distances), len(grid)).max(axis=1)
 
 
-def sweep(scenario: PhysicalScenario, distances, *, seed=None, n_starts=None, n_steps=None,
+def sweep(scenario: PhysicalScenario, distances: Float[ArrayLike, " distances"], *, seed=None,
+          n_starts=None, n_steps=None,
           learning_rate=None, progress: bool = False, out=None, group: int | None = None,
           resume: bool = True):
-    """Optimized key rate against distance (see :func:`_sweep_batch` for the returned keys).
+    """Optimized key rate against distance (km): the best design at every distance (see
+    :func:`_sweep_batch` for the returned keys; :func:`qnjax.sweep_designs` instead evaluates
+    given designs without optimizing).
 
     Without ``out`` / ``group`` in a single process, every distance is optimized in the same
     batched run per structure. With ``out`` (a JSON-lines file, one row per distance, written
     as groups finish; a rerun with ``resume`` skips the distances already there), with
     ``group``, or under ``jax.distributed`` (:func:`qnjax.init_distributed`), the distances are
     optimized in fixed groups of ``group`` (default 4) spread over the processes
-    (:mod:`qnjax.optimize._scaleout`); process 0 returns the dict, the others ``None``.
+    (:mod:`qnjax.design._scaleout`); process 0 returns the dict, the others ``None``.
     """
     import jax
 
@@ -238,20 +257,20 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     eta = np.asarray(fiber_transmissivity(distances, scenario.attenuation_db_per_km))
     out = {
         "distance_km": distances.tolist(),
-        "segments": [r["structure"].n for r in per],
-        "protocol": [r["structure"].text for r in per],
-        "rounds": [list(r["structure"].rounds) for r in per],
-        "skr_bits_per_s": [float(r["best"]["skr"]) for r in per],
-        "skr_per_channel_use": [float(r["best"]["skr_per_channel_use"]) if r["best"]["skr"] > 0 else 0.0 for r in per],
+        "segments": [r.structure.n for r in per],
+        "protocol": [r.structure.text for r in per],
+        "rounds": [list(r.structure.rounds) for r in per],
+        "skr_bits_per_s": [float(r.best.skr) for r in per],
+        "skr_per_channel_use": [float(r.best.skr_per_channel_use) if r.best.skr > 0 else 0.0 for r in per],
         "plob": np.asarray(plob_bound(eta)).tolist(),
         "tgw": np.asarray(tgw_bound(eta)).tolist(),
-        "direct_per_channel_use": _no_repeater_per_use(scenario, distances).tolist(),
-        "positions_km": [np.concatenate([[0.0], np.cumsum(r["best"]["lengths_km"])]).tolist() for r in per],
-        "cutoff": [np.asarray(r["best"]["cutoff"]).astype(int).tolist() for r in per],
-        "coverage": [float(r["best"]["coverage"]) for r in per],
-        "alpha": [float(r["best"]["alpha"]) for r in per],  # single-click (tuned with search.tune_alpha)
-        "modes": [int(round(r["best"]["modes"])) for r in per],
-        "reason": [None if r["reason"] is None else str(NoFeasibleDesign(r["distance_km"], r["reason"]))
+        "direct_per_channel_use": no_repeater_per_use(scenario, distances).tolist(),
+        "positions_km": [np.concatenate([[0.0], np.cumsum(r.best.lengths_km)]).tolist() for r in per],
+        "cutoff": [np.asarray(r.best.cutoff).astype(int).tolist() for r in per],
+        "coverage": [float(r.best.coverage) for r in per],
+        "alpha": [float(r.best.alpha) for r in per],  # single-click (tuned with search.tune_alpha)
+        "modes": [int(round(r.best.modes)) for r in per],
+        "reason": [None if r.reason is None else str(NoFeasibleDesign(r.distance_km, r.reason))
                    for r in per],
         "structures": summaries,
     }
@@ -259,4 +278,4 @@ def _sweep_batch(scenario: PhysicalScenario, distances, *, seed=None, n_starts=N
     return out
 
 
-__all__ = ["optimize", "sweep", "settings_used", "link_model", "uniform_lengths"]
+__all__ = ["optimize", "sweep", "settings_used", "no_repeater_per_use", "link_model", "uniform_lengths"]

@@ -1,4 +1,4 @@
-"""Resumable, multi-process distance sweeps: :func:`qnjax.optimize.sweep` over groups of distances
+"""Resumable, multi-process distance sweeps: :func:`qnjax.design.sweep` over groups of distances
 through :func:`qnjax.distributed.run_in_groups`.
 
 The distances are cut into fixed groups of ``group`` (each group is optimized in one batched

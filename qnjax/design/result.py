@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 
 def _py(x):
@@ -54,16 +54,16 @@ class OptimizeResult(eqx.Module):
     kind: str = eqx.field(static=True)
     protocol: Any = eqx.field(static=True)
     protocol_text: str = eqx.field(static=True)
-    design: dict
-    secret_key_rate: jnp.ndarray
-    skr_bits_per_s: jnp.ndarray
-    mean_time: jnp.ndarray
-    mean_fidelity: jnp.ndarray
-    mean_werner: jnp.ndarray
-    key_fraction: jnp.ndarray
-    coverage: jnp.ndarray
-    history: jnp.ndarray
-    baselines: dict
+    design: dict[str, Array]
+    secret_key_rate: Float[Array, ""]
+    skr_bits_per_s: Float[Array, ""]
+    mean_time: Float[Array, ""]
+    mean_fidelity: Float[Array, ""]
+    mean_werner: Float[Array, ""]
+    key_fraction: Float[Array, ""]
+    coverage: Float[Array, ""]
+    history: Float[Array, " steps"]
+    baselines: dict[str, Array]
     candidates: tuple = eqx.field(static=True)
     wall_s: float = eqx.field(static=True)
     scheme: str = eqx.field(static=True, default="")

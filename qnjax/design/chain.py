@@ -21,12 +21,14 @@ from functools import lru_cache
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from .. import physical as phys
 from ..exact import delivery, delivery_station_rates
 from ..keyrate import key_fraction_bb84_smooth
 from ..protocol import Distill, Link, Node, Swap, format_tree, internal_nodes
 from ._common import lengths_softmax, lengths_stick
+from .figures import ChainFigures, chain_figures
 from .problems import PhysicalScenario
 
 
@@ -179,18 +181,10 @@ def lengths_from_z(z, total, hw, bounded: bool):
     return lengths_softmax(z, jnp.asarray(total), hw["lmin"])
 
 
-class ChainFigures(dict):
-    """Exact figures of a physical design (attribute access to a dict of arrays)."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def chain_eval(st: Structure, scheme: str, hw: dict, lengths, tau, t_trunc: int) -> ChainFigures:
-    """Engine figures of designs: lengths ``(..., n)`` km, cut-offs ``(..., K)`` steps."""
+def chain_eval(st: Structure, scheme: str, hw: dict, lengths: Float[Array, "*batch n"],
+               tau: Float[Array, "*batch K"], t_trunc: int) -> ChainFigures:
+    """Engine figures of designs: lengths ``(..., n)`` km, cut-offs ``(..., K)`` steps (one per
+    internal node of ``st.tree`` in post-order; ``inf`` or ``>= t_trunc``: none)."""
     link = link_model(scheme, hw, lengths)
     clock = jnp.max(link.duration_s, axis=-1)
     K = st.n_nodes
@@ -205,16 +199,9 @@ def chain_eval(st: Structure, scheme: str, hw: dict, lengths, tau, t_trunc: int)
         r = delivery(st.tree, p_gen=link.p_gen, lam0=link.lam0, p_swap=hw["p_swap"], rates=rates,
                      cutoff=tau, bsm_noise=hw["bsm"], t_trunc=t_trunc, warn=False)
         kfs, T, lam, cov = r.key_fraction_smooth, r.mean_time, r.mean_state, r.coverage
-    kf = jnp.maximum(kfs, 0)
-    chains = hw.get("memories", 1.0)
     modes = jnp.asarray(hw.get("modes", 1.0))
-    modes = modes[..., 0] if modes.ndim == jnp.ndim(kf) + 1 else modes  # per-design (b, 1)
-    return ChainFigures(
-        key_fraction_smooth=kfs, key_fraction=kf, mean_time=T, mean_state=lam,
-        mean_fidelity=lam[..., 0], mean_werner=(4 * lam[..., 0] - 1) / 3, coverage=cov,
-        clock_s=clock, p_gen=link.p_gen, secret_key_rate=kf / T,
-        skr_per_channel_use=kf / (T * modes),
-        skr_bits_per_s=chains * kf / (T * clock))
+    modes = modes[..., 0] if modes.ndim == jnp.ndim(kfs) + 1 else modes  # per-design (b, 1)
+    return chain_figures(kfs, lam, T, cov, clock, link.p_gen, hw.get("memories", 1.0), modes)
 
 
 @lru_cache(maxsize=8)
@@ -388,5 +375,5 @@ def z_from_lengths(lengths, total, hw, bounded: bool) -> np.ndarray:
     return (z - z.mean()) / Z_SCALE
 
 
-__all__ = ["Structure", "enumerate_structures", "build_tree", "hardware", "chain_eval",
+__all__ = ["Structure", "ChainFigures", "enumerate_structures", "build_tree", "hardware", "chain_eval",
            "link_model", "auto_t_trunc"]
