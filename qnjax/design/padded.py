@@ -10,7 +10,7 @@ exactly what ``X`` delivers, at the same time. Every tree of depth ``d`` is then
 computation with different parameters, which are data (traced), not structure: one
 compiled program serves every segment count from ``2**(d−1) + 1`` to ``2**d`` and every tree
 shape. The complete tree is evaluated level by level, all nodes of a level in one batched
-call of the exact engine's node operation (:func:`qnjax.exact._combine`), so the program
+call of the exact engine's node operation (:func:`qnjax._engine.kernels.combine`), so the program
 holds ``d`` node operations, not ``2**d − 1``.
 """
 
@@ -25,7 +25,9 @@ import numpy as np
 
 from .. import _truncation as TR
 from .._conventions import walsh_matrix
-from ..exact import _Plan, _combine, _leaf, _node_deficit, _summarize
+from .._engine.kernels import combine as _combine, leaf as _leaf, node_deficit as _node_deficit
+from .._engine.plan import Plan as _Plan
+from .._engine.summary import summarize as _summarize
 from ..protocol import Link, Node, Swap, internal_nodes
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _formulas as F
 from .._conventions import WALSH_NP, walsh_matrix
+from .._engine.result import MONTE_CARLO_FIELDS, DeliveryResult
 
 _U32 = 2.0 ** -32
 BIG_TIME = 2 ** 30  # "no cut-off" as an int32 that can be added to a time
@@ -211,53 +211,36 @@ class Moments:
 
 # ---------------------------------------------------------------- result
 
-class MonteCarloResult(eqx.Module):
-    """Monte Carlo estimates per design point (leading axes = the design batch shape).
+class MonteCarloResult(DeliveryResult):
+    """A :class:`~qnjax.DeliveryResult` from Monte Carlo (its ``policy`` is ``"nested"`` or
+    ``"swap_asap"``); kept as a name so ``isinstance(r, MonteCarloResult)`` keeps working.
 
-    Times are in steps / slots of one elementary-link attempt. ``mean_state`` is the mean
-    delivered Bell-diagonal state ``(..., 4)`` (Werner mode: the Werner state of the mean
-    ``w``). ``key_fraction`` is the asymptotic BB84 fraction (log base 2) of the mean
-    delivered state and ``secret_key_rate = key_fraction / mean_time`` in bits per step.
-    ``times`` / ``werner`` hold the first ``keep`` delivered samples per design (``-1`` /
-    NaN padding where fewer were kept). ``undelivered`` counts trajectories stopped at the
-    slot cap ``max_time`` (never mixed into the means); ``trajectories = samples +
-    undelivered``.
+    Fields filled: ``mean_time``, ``mean_werner``, ``mean_fidelity`` with their ``*_stderr``,
+    ``mean_state`` (Werner mode: the Werner state of the mean ``w``), ``key_fraction``
+    (asymptotic BB84, log base 2, of the mean delivered state), ``secret_key_rate =
+    key_fraction / mean_time`` in bits per step, ``samples``, ``undelivered`` (stopped at the
+    slot cap, never in the means), ``trajectories = samples + undelivered``, and the kept
+    samples ``times`` / ``werner``; the exact engine's ``pmf``, ``coverage``, ``status`` ...
+    are ``None``. :meth:`to_dict` is the plain-Python summary the CLI prints.
     """
 
-    mean_time: jax.Array
-    mean_time_stderr: jax.Array
-    mean_werner: jax.Array
-    mean_werner_stderr: jax.Array
-    mean_fidelity: jax.Array
-    mean_fidelity_stderr: jax.Array
-    mean_state: jax.Array
-    key_fraction: jax.Array
-    secret_key_rate: jax.Array
-    samples: jax.Array
-    undelivered: jax.Array
-    trajectories: jax.Array
-    times: jax.Array
-    werner: jax.Array
-    policy: str = eqx.field(static=True, default="")
-
-    def histogram(self, bins=50, range=None):
-        """Histogram of the kept delivery-time samples: ``(counts, edges)`` per design
-        (NumPy; only for an unbatched result)."""
-        t = np.asarray(self.times)
-        if t.ndim != 1:
-            raise ValueError("histogram() needs an unbatched result; index a design first")
-        return np.histogram(t[t >= 0], bins=bins, range=range)
+    @property
+    def _fields(self) -> tuple:
+        return tuple(k for k in MONTE_CARLO_FIELDS if getattr(self, k) is not None)
 
     def to_dict(self) -> dict:
         """Plain-Python summary (scalars or nested lists), without the sample arrays."""
         out = {}
-        for k in ("mean_time", "mean_time_stderr", "mean_werner", "mean_werner_stderr",
-                  "mean_fidelity", "mean_fidelity_stderr", "key_fraction",
-                  "secret_key_rate", "samples", "undelivered", "trajectories", "mean_state"):
+        for k in SUMMARY_FIELDS:
             v = np.asarray(getattr(self, k))
             out[k] = v.item() if v.ndim == 0 else v.tolist()
         out["policy"] = self.policy
         return out
+
+
+SUMMARY_FIELDS = ("mean_time", "mean_time_stderr", "mean_werner", "mean_werner_stderr", "mean_fidelity",
+                  "mean_fidelity_stderr", "key_fraction", "secret_key_rate", "samples", "undelivered",
+                  "trajectories", "mean_state")
 
 
 def _h2_np(p):

@@ -32,7 +32,7 @@ def _prefix_sums(dur, succ):
     return jax.lax.cond(jnp.max(jnp.sum(dur, axis=-1)) < 2 ** 38, packed, two, dur, succ)
 
 
-def _node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind, bell):
+def node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind, bell):
     """Run up to ``A`` attempts per design.
 
     Returns ``(c, s_out, accept, rank, n_new, consumed, new_partial)``: ``c`` the running
@@ -70,7 +70,7 @@ def _node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind
     return c, s_out, accept, excl, n_new, consumed, new_partial
 
 
-def _times_from_ends(buf_c, base, n_new, partial):
+def times_from_ends(buf_c, base, n_new, partial):
     """Turn compacted cycle end-times ``c`` at positions ``[base, base + n_new)`` into cycle
     durations (the first one adds the carried ``partial``)."""
     A = buf_c.shape[-1]
@@ -82,7 +82,7 @@ def _times_from_ends(buf_c, base, n_new, partial):
     return jnp.where(inside, d, buf_c)
 
 
-def _flat_set(buf, idx, vals):
+def flat_set(buf, idx, vals):
     """``buf[d, idx[d, j]] = vals[d, j]`` for ``idx < A`` (others dropped), via a 1-D scatter."""
     D, A = buf.shape[:2]
     flat = jnp.where(idx < A, idx + A * jnp.arange(D, dtype=jnp.int32)[:, None], D * A)
@@ -91,7 +91,7 @@ def _flat_set(buf, idx, vals):
     return out.reshape(buf.shape)
 
 
-def _pop(buf_t, buf_s, n, k):
+def pop(buf_t, buf_s, n, k):
     """Drop the first ``k[d]`` entries of each design's buffer (shift left)."""
     D, A = buf_t.shape
     idx = jnp.minimum(jnp.arange(A, dtype=jnp.int32) + k[:, None], A - 1)

@@ -23,22 +23,24 @@ truncation of long cycles, no length-biased selection). Memory per chunk is fixe
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..protocol import Distill, Link, Swap, internal_nodes, levels_to_tree, n_segments, parse_levels, validate_tree
+from jaxtyping import Array, Float
+
+from ..chain import PHYSICAL, Chain, rename_deprecated, resolve
+from ..protocol import Distill, Link, Node, Swap, internal_nodes, levels_to_tree, parse_levels, validate_tree
 from . import _params as P
-from .._conventions import WALSH_NP
-from ._common import (BIG_TIME, Moments, Progress, build_result, check_memory, check_samples, check_seed,
-                      design_words, fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words,
+from ._common import (BIG_TIME, Moments, MonteCarloResult, Progress, build_result, check_memory, check_samples,
+                      check_seed, design_words, fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words,
                       uniform_open)
+from ._stream import flat_set, node_step, pop, times_from_ends
+
 
 MAX_INSTANCES = 1024  # node instances (distill levels double the sub-tree): one traced step each
-from ._stream import _flat_set, _node_step, _pop, _times_from_ends
-
 
 # ---------------------------------------------------------------- static structure
 
@@ -154,20 +156,20 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
         u_op = uniform_open(sub_words(cw, 3 * i + 2)[:, None, :], ctr, dtype)
         is_root = i == n_inst - 1
         room = jnp.full((D,), a, jnp.int32) if is_root else cap[i] - nbuf[i]
-        c_end, s_out, accept, rank, n_new, consumed, new_partial = _node_step(
+        c_end, s_out, accept, rank, n_new, consumed, new_partial = node_step(
             *sides[0], *sides[1], prm["tau"][:, orig], prm["p_swap"][:, orig],
             prm["rate"][:, orig], u_op, partial[i], room, kind, bell)
         old_partial, partial[i] = partial[i], new_partial
         for ref in (lref, rref):
             if ref[0] == "inst":
                 c = ref[1]
-                buf_t[c], buf_s[c], nbuf[c] = _pop(buf_t[c], buf_s[c], nbuf[c], consumed)
+                buf_t[c], buf_s[c], nbuf[c] = pop(buf_t[c], buf_s[c], nbuf[c], consumed)
         base = jnp.zeros((D,), jnp.int32) if is_root else nbuf[i]
         idx = jnp.where(accept, base[:, None] + rank, cap[i])
         tgt_t = jnp.zeros((D, a), c_end.dtype) if is_root else buf_t[i].astype(c_end.dtype)
         tgt_s = jnp.zeros((D, a, s), dtype) if is_root else buf_s[i]
-        t_new = _times_from_ends(_flat_set(tgt_t, idx, c_end), base, n_new, old_partial).astype(jnp.int32)
-        s_new = _flat_set(tgt_s, idx, s_out)
+        t_new = times_from_ends(flat_set(tgt_t, idx, c_end), base, n_new, old_partial).astype(jnp.int32)
+        s_new = flat_set(tgt_s, idx, s_out)
         if is_root:
             root_out = (t_new, s_new, n_new)
         else:
@@ -225,15 +227,16 @@ def _compiled(insts, bell, A, keep, shrink):
 # ---------------------------------------------------------------- public entry point
 
 def simulate_nested(
-    protocol,
+    protocol: Union[str, tuple, list, Node, None] = None,
     *,
-    p_gen,
-    w0=None,
-    lam0=None,
-    p_swap=1.0,
-    t_coh=np.inf,
-    rates=None,
-    cutoff=None,
+    chain: Optional[Chain] = None,
+    p_gen: Float[Array, "*batch"] | float | None = None,
+    w0: Float[Array, "*batch"] | float | None = None,
+    lam0: Float[Array, "*batch 4"] | None = None,
+    p_swap: Float[Array, "*batch"] | float = 1.0,
+    t_coh: Float[Array, "*batch"] | float = np.inf,
+    rates: Float[Array, "*batch"] | None = None,
+    cutoff: Float[Array, "*batch K"] | None = None,
     samples: int = 100_000,
     seed=0,
     max_time: Optional[int] = None,
@@ -244,15 +247,21 @@ def simulate_nested(
     max_memory: Optional[float] = None,
     dtype=None,
     progress=None,
-):
+    **deprecated,
+) -> MonteCarloResult:
     """Monte Carlo of a nested swap/distill protocol with memory cut-offs.
+
+    The physical keywords have the names, ranges, defaults and shapes of
+    :func:`qnjax.delivery` (see :mod:`qnjax.chain`); ``chain=`` takes a :class:`qnjax.Chain`
+    instead of ``protocol`` and them. Only ``bsm_noise`` is exact-engine only.
 
     Args:
         protocol: a level list (``"swap,distill,swap"`` or a tuple of names) over
             ``2**n_swap`` identical segments, or a :class:`~qnjax.protocol.Link` /
             ``Swap`` / ``Distill`` tree.
-        p_gen: success probability of one elementary-link attempt, in [1e-6, 1] (times are
-            int32 steps). Level protocols: per design (leading batch axes). Trees: a
+        chain: a :class:`qnjax.Chain` instead of ``protocol`` and the physical keywords.
+        p_gen: success probability of one elementary-link attempt, in (0, 1]; Monte Carlo
+            needs ``p_gen >= 1e-6`` (times are int32 steps). Level protocols: per design (leading batch axes). Trees: a
             trailing axis of one entry per segment (or one value for all).
         w0: initial Werner parameter in [−1/3, 1] (Werner mode; default 1). Same shape
             rules as ``p_gen``.
@@ -290,63 +299,25 @@ def simulate_nested(
     sub-tree) are refused with a ``ValueError``.
 
     Returns:
-        :class:`~qnjax.montecarlo.MonteCarloResult` with the design batch shape.
+        :class:`~qnjax.DeliveryResult` (a ``MonteCarloResult``) with the design batch shape.
     """
+    given = rename_deprecated(dict(p_gen=p_gen, w0=w0, lam0=lam0, p_swap=p_swap, t_coh=t_coh, rates=rates,
+                                   cutoff=cutoff, **deprecated))
+    unknown = set(given) - set(PHYSICAL)
+    if unknown:
+        raise TypeError(f"simulate_nested got unexpected keyword(s) {sorted(unknown)}")
+    protocol, kw = resolve(protocol, chain, given, simulate_nested.__kwdefaults__, "simulate_nested")
+    if kw.get("bsm_noise") is not None:
+        raise ValueError("simulate_nested has no bsm_noise (a noisy BSM is an exact-engine option)")
+    if kw["p_gen"] is None:
+        raise TypeError("simulate_nested needs p_gen (success probability per attempt)")
     samples = check_samples(samples)
     seed = check_seed(seed)
     dtype = pick_dtype(dtype)
     tree, levels = _resolve(protocol)
-    nodes = internal_nodes(tree)
-    n_int, n_seg = len(nodes), n_segments(tree)
-    if w0 is not None and lam0 is not None:
-        raise ValueError("give either w0 (Werner mode) or lam0 (Bell-diagonal mode), not both")
-    bell = lam0 is not None
-    pg = P.p_gen(p_gen)
-    ps = P.prob(p_swap, "p_swap")
-    tc = P.positive(t_coh, "t_coh")
-    s0 = P.bell(lam0, "lam0") if bell else P.werner(1.0 if w0 is None else w0, "w0")
-    mr = P.nonneg(rates, "rates") if rates is not None else None
-    if mr is not None and bell and mr.shape[-1:] != (4,):
-        raise ValueError(f"rates must have a last axis of 4 (Walsh coordinates) in Bell mode; got shape {mr.shape}")
-    n_cut = len(levels) if levels is not None else n_int
-    cut = P.cutoffs(cutoff, "cutoff", n_cut)
-    if levels is not None:
-        # per-design scalars; expand to segments / nodes
-        lv = np.asarray(_node_levels(tree))
-        pg = pg[..., None] * np.ones(n_seg)
-        s0 = (s0[..., None, :] if bell else s0[..., None]) * (np.ones((n_seg, 1)) if bell else np.ones(n_seg))
-        ps = ps[..., None] * np.ones(n_int)
-        tc = tc[..., None] * np.ones(n_int)
-        if mr is not None:  # (..., [4]) -> (..., K, 2, s)
-            mr = mr[..., None] if not bell else mr
-            mr = np.broadcast_to(mr[..., None, None, :], mr.shape[:-1] + (n_int, 2, mr.shape[-1]))
-        cut = cut[..., lv]
-    else:
-        pg = P.trailing(pg, "p_gen", n_seg)
-        s0 = P.trailing(s0, "lam0" if bell else "w0", n_seg, extra=1 if bell else 0)
-        ps = P.trailing(ps, "p_swap", n_int)
-        tc = P.trailing(tc, "t_coh", n_int)
-        if mr is not None:
-            mr = mr if bell else mr[..., None]
-            if mr.ndim < 3 or mr.shape[-3:-1] != (n_int, 2):
-                raise ValueError(f"rates of a tree must have shape (..., {n_int}, 2{', 4' if bell else ''}) "
-                                 f"(internal node, waiting left/right child); got shape {np.shape(rates)}")
-    if mr is None:
-        with np.errstate(over="ignore", divide="ignore"):
-            r = 1.0 / tc  # t_coh below 1e-308: infinite rate, the waiting pair is gone at once
-        mr = np.stack([np.zeros_like(r), r, r, r], -1) if bell else r[..., None]
-        mr = np.broadcast_to(mr[..., None, :], mr.shape[:-1] + (2, mr.shape[-1]))
-    if bell:
-        s0 = s0 @ WALSH_NP
-    else:
-        s0 = s0[..., None]
-    kinds = np.array([isinstance(n, Swap) for n in nodes])
-    ps = np.where(kinds, ps, 1.0)
-    with np.errstate(divide="ignore"):
-        log_q = np.log1p(-pg)
-    arrays = dict(log_q=log_q, s0=s0, p_swap=ps, rate=mr, tau=cut)
-    cores = dict(log_q=1, s0=2, p_swap=1, rate=3, tau=1)
-    batch, flat = P.broadcast_designs(arrays, cores)
+    bell, batch, flat = P.nested_arrays(tree, levels, _node_levels(tree), p_gen=kw["p_gen"], w0=kw["w0"],
+                                        lam0=kw["lam0"], p_swap=kw["p_swap"], t_coh=kw["t_coh"],
+                                        rates=kw["rates"], cutoff=kw["cutoff"])
     D = flat["log_q"].shape[0]
     s = flat["s0"].shape[-1]
     cap = BIG_TIME if max_time is None else int(max_time)

@@ -36,10 +36,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtyping import Array, Float
+
 from .._conventions import WALSH_NP
+from ..chain import rename_deprecated
 from . import _params as P
-from ._common import (BIG_TIME, Moments, Progress, build_result, check_memory, check_samples, check_seed,
-                      fidelity_of, design_words, pick_dtype, pow2_at_least, sub_words,
+from ._common import (BIG_TIME, Moments, MonteCarloResult, Progress, build_result, check_memory, check_samples,
+                      check_seed, fidelity_of, design_words, pick_dtype, pow2_at_least, sub_words,
                       uniform_open)
 
 MAX_NODES = 2**14
@@ -177,13 +180,13 @@ def _compiled(n, bell, lanes, slots, keep):
 def simulate_swap_asap(
     n_nodes: int,
     *,
-    p_gen,
-    w0=None,
-    lam0=None,
-    p_swap=1.0,
-    t_coh=np.inf,
-    memory_rates=None,
-    cutoff=None,
+    p_gen: Float[Array, "*batch"] | float,
+    w0: Float[Array, "*batch"] | float | None = None,
+    lam0: Float[Array, "*batch 4"] | None = None,
+    p_swap: Float[Array, "*batch"] | float = 1.0,
+    t_coh: Float[Array, "*batch"] | float = np.inf,
+    rates: Float[Array, "*batch"] | None = None,
+    cutoff: Float[Array, "*batch"] | float | None = None,
     samples: int = 100_000,
     seed=0,
     max_time: Optional[int] = 100_000,
@@ -194,13 +197,15 @@ def simulate_swap_asap(
     max_memory: Optional[float] = None,
     dtype=None,
     progress=None,
-):
+    memory_rates=None,
+) -> MonteCarloResult:
     """Monte Carlo of the swap-asap policy on a chain of ``n_nodes`` nodes (``n − 1`` segments).
 
     Args:
         n_nodes: number of nodes including the two end nodes, in ``[2, 2**14]`` (every
             slot updates every node of every lane; longer chains would not finish).
-        p_gen: generation success per slot in [1e-6, 1]; one value or a trailing axis of
+        p_gen: generation success per slot in (0, 1] (Monte Carlo needs ``>= 1e-6``: int32
+            slot counters); one value or a trailing axis of
             ``n − 1`` (per segment). Leading axes are design points.
         w0 / lam0: initial Werner parameter (per segment) or Bell-diagonal state
             ``(..., n − 1, 4)`` / ``(..., 4)``; Werner mode with ``w0 = 1`` if neither.
@@ -208,8 +213,11 @@ def simulate_swap_asap(
             end nodes' entries are unused).
         t_coh: memory coherence time in slots, one value or per node (trailing ``n``); a pair
             in memories with times ``t_a, t_b`` decays as ``e^{-age (1/t_a + 1/t_b)/2}``.
-        memory_rates: Bell mode: per-qubit Walsh-coordinate decay rates per slot,
-            ``(..., 4)`` or ``(..., n, 4)``; overrides ``t_coh`` (rates ``(0,1,1,1)/(2 t_coh)``).
+        rates: instead of ``t_coh``, decay rates per slot of one memory qubit, per node
+            (a pair decays at the sum of its two qubits' rates, as in
+            :func:`qnjax.delivery_station_rates`): Werner mode ``(...)`` or ``(..., n)``,
+            Bell mode ``(..., 4)`` or ``(..., n, 4)`` Walsh rates; ``t_coh`` stands for
+            ``(0, 1, 1, 1) / (2 t_coh)``. ``memory_rates`` is its deprecated name.
         cutoff: links with age ``>= cutoff`` are discarded (one value per design; ``None`` =
             none).
         samples: trajectories per design point (at most ``2**30``); seed: int in
@@ -233,8 +241,8 @@ def simulate_swap_asap(
     if w0 is not None and lam0 is not None:
         raise ValueError("give either w0 (Werner mode) or lam0 (Bell-diagonal mode), not both")
     bell = lam0 is not None
-    if memory_rates is not None and not bell:
-        raise ValueError("memory_rates needs Bell-diagonal mode (lam0)")
+    if memory_rates is not None:
+        rates = rename_deprecated({"memory_rates": memory_rates, "rates": rates}, stacklevel=2)["rates"]
     pg = P.p_gen(p_gen)
     pg = P.trailing(pg, "p_gen", n - 1) if pg.ndim else np.full(n - 1, float(pg))
     ps = P.prob(p_swap, "p_swap")
@@ -247,11 +255,14 @@ def simulate_swap_asap(
         s0 = (P.trailing(w, "w0", n - 1) if w.ndim else np.full(n - 1, float(w)))[..., None]
     tc = P.positive(t_coh, "t_coh")
     tc = P.trailing(tc, "t_coh", n) if tc.ndim else np.full(n, float(tc))
-    if memory_rates is not None:
-        mr = P.nonneg(memory_rates, "memory_rates")
+    if rates is not None and bell:
+        mr = P.nonneg(rates, "rates")
         if mr.shape[-1:] != (4,):
-            raise ValueError(f"memory_rates must have a last axis of 4; got shape {mr.shape}")
-        mr = P.trailing(mr, "memory_rates", n, extra=1)
+            raise ValueError(f"rates must have a last axis of 4 (Walsh coordinates) in Bell mode; got shape {mr.shape}")
+        mr = P.trailing(mr, "rates", n, extra=1)
+    elif rates is not None:
+        mr = P.nonneg(rates, "rates")
+        mr = (P.trailing(mr, "rates", n) if mr.ndim else np.full(n, float(mr)))[..., None]
     else:
         with np.errstate(over="ignore", divide="ignore"):
             r = 1.0 / (2 * tc)

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 import qnjax as q
-import qnjax.exact as qnjax_exact
 from qnjax.protocol import Distill, Link, Swap
 
 import delivery_reference as ref
 
-D = qnjax_exact
+from qnjax._engine import prepare as engine_prepare
 f32 = jnp.float32
 
 
@@ -259,10 +258,10 @@ def test_chunking_is_invisible():
 def test_no_recompilation_for_new_values():
     kw = dict(p_swap=0.7, w0=0.96, t_coh=90.0, t_trunc=777, warn=False)
     q.delivery("swap,swap", p_gen=0.3, cutoff=jnp.array([5.0, 9.0]), **kw)
-    n = D._prepare_and_run._cache_size()
+    n = engine_prepare.prepare_and_run._cache_size()
     q.delivery("swap,swap", p_gen=0.35, cutoff=jnp.array([6.0, 2.0]), **kw)
     q.delivery("swap,swap", p_gen=0.25, cutoff=jnp.array([1.0, 20.0]), **kw)
-    assert D._prepare_and_run._cache_size() == n
+    assert engine_prepare.prepare_and_run._cache_size() == n
 
 
 def test_float32_large_time_over_tcoh():
@@ -313,8 +312,9 @@ def test_bad_input(kwargs, match):
 
 
 def test_bad_input_mode_and_shapes():
-    with pytest.raises(ValueError, match="exactly one"):
-        q.delivery("swap", p_gen=0.1, t_trunc=64)
+    # One mode at a time; neither means perfect links (w0 = 1), as in Monte Carlo (test_chain.py)
+    with pytest.raises(ValueError, match="not both"):
+        q.delivery("swap", p_gen=0.1, w0=0.9, lam0=[1.0, 0.0, 0.0, 0.0], t_trunc=64)
     with pytest.raises(ValueError, match="lam0"):
         q.delivery("swap", p_gen=0.1, lam0=[0.5, 0.5, 0.5, 0.5], t_trunc=64)
     with pytest.raises(ValueError, match="broadcast"):

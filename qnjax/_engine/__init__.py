@@ -1,0 +1,1 @@
+"""Implementation of the exact delivery engine (public face: :mod:`qnjax.exact`)."""
