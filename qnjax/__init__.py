@@ -56,6 +56,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     # protocols and the exact delivery engine
     "protocol": ("Link", "Swap", "Distill", "levels_to_tree", "swap_asap_tree"),
+    "chain": ("Chain",),
     "exact": ("DeliveryResult", "delivery", "delivery_station_rates", "bsm_noise_walsh"),
     # monte carlo
     "montecarlo": ("MonteCarloResult", "simulate_nested", "simulate_swap_asap"),
