@@ -106,11 +106,18 @@ def level_counts(tree: Node) -> tuple[int, ...]:
 
 @lru_cache(maxsize=None)
 def level_widths(depth: int, n: int) -> tuple[int, ...]:
-    """Node operations per level that serve every swap tree of ``depth`` over ``n`` segments
-    (the largest count at each level over those shapes)."""
+    """Node operations per level of the padded program that serves the swap trees of
+    ``depth`` over ``n`` segments: the largest count at each level over those shapes when
+    that at most halves the complete tree's ``2**depth − 1`` operations (a caterpillar over
+    4 segments: ``(1, 1, 1)``, 3 instead of 7), else every slot (``(2, 1)`` for 3 segments
+    too, whose own ``(1, 1)`` would save a third of little work at the price of a compiled
+    program more)."""
+    full = tuple(2 ** (depth - h - 1) for h in range(depth))
     shapes = [level_counts(t) for t in swap_shapes(0, n) if swap_depth(t) == depth]
-    return tuple(max(c[h] for c in shapes) for h in range(depth)) if shapes else tuple(2 ** (depth - h - 1)
-                                                                                        for h in range(depth))
+    if not shapes:
+        return full
+    w = tuple(max(c[h] for c in shapes) for h in range(depth))
+    return w if 2 * sum(w) <= sum(full) else full
 
 
 __all__ = ["swap_shapes", "with_link_distill", "tree_shapes", "parse_tree", "check_tree", "swap_depth",
