@@ -23,6 +23,11 @@ from ..protocol import Node, internal_nodes
 from .links import bucket_of, hw_params, link_numpy, mean_steps_estimate, rate_bits_per_s
 from .screen import CHUNK, evaluate_batch, evaluate_designs, padded_batch, padded_groups, padded_ok
 
+ADAM_MIN_DEPTH = 1
+"""One-swap trees keep their own depth-1 Adam programs (40 gradient steps a chain: a third
+of the depth-2 program's work pays for its compilation), unlike the screening
+(:data:`qnjax.network.screen.SCREEN_MIN_DEPTH`)."""
+
 REFINE_BATCH = 4
 """Designs per Adam program call: a plan refines a few newly chosen chains at a time, so a
 small fixed batch wastes little padding and compiles once per program."""
@@ -84,14 +89,14 @@ def _adam_padded(trees, hw, seg_km, rates_s, p_swap_st, bsm_st, start, est, step
     dt = jnp.result_type(float)
     tau = [None] * len(trees)
     nb = REFINE_BATCH
-    for (depth, widths, t), idx in padded_groups(trees, est).items():
+    for (depth, widths, t), idx in padded_groups(trees, est, ADAM_MIN_DEPTH).items():
         idx = np.asarray(idx)
         opt, step = _adam_step_padded(depth, widths, t, scheme, lr, nb)
         for c0 in range(0, len(idx), nb):
             ids = idx[c0:c0 + nb]
             ids_p = np.concatenate([ids, np.full(nb - len(ids), ids[0])])
             rows, L, u0 = padded_batch([trees[i] for i in ids_p], seg_km[ids_p], rates_s[ids_p], p_swap_st[ids_p],
-                                       bsm_st[ids_p], [start[i] for i in ids_p], dt)
+                                       bsm_st[ids_p], [start[i] for i in ids_p], dt, ADAM_MIN_DEPTH)
             u = jnp.asarray(np.log(np.where(np.isfinite(u0), np.maximum(u0, 1.0), 1.0)), dt)
             state = opt.init(u)
             for _ in range(steps):

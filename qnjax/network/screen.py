@@ -5,7 +5,9 @@ complete trees (:mod:`qnjax.optimize.padded`): one compiled program per (depth, 
 operations per level, truncation length) serves every shape, in fixed power-of-two batches.
 The node operations per level are those the shapes of that depth over the batch's segment
 count need (:func:`qnjax.network.shapes.level_widths`): a caterpillar over 4 segments runs
-3 node operations, not the complete tree's 7. Other trees (deeper, or with distillation)
+3 node operations, not the complete tree's 7; one-swap trees share the depth-2 programs
+(:data:`SCREEN_MIN_DEPTH`). For the default ``max_repeaters = 3`` that is two programs per
+truncation length. Other trees (deeper, or with distillation)
 compile once per shape and truncation length, in chunks of :data:`CHUNK` designs.
 """
 
@@ -42,11 +44,18 @@ def padded_ok(tree: Node) -> bool:
     return d is not None and 1 <= d <= PAD_MAX_DEPTH
 
 
+SCREEN_MIN_DEPTH = 2
+"""Padded depth of screening evaluations at least this: a one-swap tree (2 segments, few
+designs) runs through the depth-2 program of the 3- and 4-segment trees rather than
+compiling its own programs (one per truncation length, seconds each, for little work)."""
+
+
 @lru_cache(maxsize=None)
-def padded_layout(tree: Node) -> tuple[int, tuple, dict]:
-    """Depth, node operations per level (:func:`~qnjax.network.shapes.level_widths` of the
-    depth and segment count) and the padded layout arrays of a swap tree."""
-    d = swap_depth(tree)
+def padded_layout(tree: Node, min_depth: int = SCREEN_MIN_DEPTH) -> tuple[int, tuple, dict]:
+    """Padded depth (the tree's, at least ``min_depth``), node operations per level
+    (:func:`~qnjax.network.shapes.level_widths` of that depth and the segment count) and the
+    padded layout arrays of a swap tree."""
+    d = max(swap_depth(tree), min_depth)
     return d, level_widths(d, tree.span[1]), layout_arrays(layout(tree, d))
 
 
@@ -60,12 +69,12 @@ def _padded_program(depth: int, widths: tuple, t_trunc: int, scheme: str, batch:
     return jax.jit(f)
 
 
-def padded_batch(trees, seg_km, rates_s, p_swap_st, bsm_st, cutoffs, dt):
+def padded_batch(trees, seg_km, rates_s, p_swap_st, bsm_st, cutoffs, dt, min_depth: int = SCREEN_MIN_DEPTH):
     """Padded-program inputs of ``B`` designs of one depth (rows ``(B, n)`` / ``(B, n+1[, 4])``,
     ``cutoffs`` ``B`` arrays ``(K_i,)``): ``(rows, lengths, cut-offs)``, the layout arrays kept
     integer, the rest in ``dt``; the cut-offs stay a NumPy array ``(B, 2**d − 1)`` (``inf``
     past a design's own)."""
-    lays = [padded_layout(t) for t in trees]
+    lays = [padded_layout(t, min_depth) for t in trees]
     d = lays[0][0]
     smax = 2**d
     seg_km = np.asarray(seg_km, float)
@@ -88,11 +97,11 @@ def padded_batch(trees, seg_km, rates_s, p_swap_st, bsm_st, cutoffs, dt):
     return rows, jnp.asarray(L, dt), tau
 
 
-def padded_groups(trees, est) -> dict:
+def padded_groups(trees, est, min_depth: int = SCREEN_MIN_DEPTH) -> dict:
     """Indices of padded designs grouped by program: ``(depth, widths, truncation)``."""
     groups: dict = {}
     for i, tree in enumerate(trees):
-        d, w, _ = padded_layout(tree)
+        d, w, _ = padded_layout(tree, min_depth)
         groups.setdefault((d, w, bucket_of(16 * float(est[i]))), []).append(i)
     return groups
 
