@@ -190,7 +190,8 @@ COVERAGE_TARGET = 1 - 1e-12
 
 def exact_rate(tree: Node, hw, seg_km, stations, cutoff_steps) -> tuple[float, float, float]:
     """Key rate (bits/s), clock (s) and coverage of one chain at ``t_trunc="auto"`` (the
-    engine's coverage target), the figure a plan reports. Remembered per design (tree,
+    engine's coverage target; its search capped near 64 estimated means, see
+    :func:`_exact_rate`), the figure a plan reports. Remembered per design (tree,
     hardware, segments, stations, cut-offs): the plans of a budget curve report many of the
     same chains, and the figure is a pure function of the design."""
     K = len(internal_nodes(tree))
@@ -199,13 +200,37 @@ def exact_rate(tree: Node, hw, seg_km, stations, cutoff_steps) -> tuple[float, f
                        tuple(stations), cut)
 
 
+ATTEMPT_DEFICIT_MAX = 1e-4
+"""The engine's bound on a design's missing last-attempt mass before ``t_trunc="auto"``
+counts it as a truncation deficit (``qnjax._truncation``)."""
+
+
 @lru_cache(maxsize=4096)
 def _exact_rate(tree: Node, hw, seg_km: tuple, stations: tuple, cut: tuple) -> tuple[float, float, float]:
     rates_s, ps, bsm = station_arrays(stations)
-    r, cov, clock = rate_bits_per_s(tree, hw, np.asarray(seg_km, float), rates_s, ps, bsm,
-                                    np.asarray(cut, float) if cut else None, "auto",
-                                    coverage_target=COVERAGE_TARGET)
-    return float(r), float(clock), float(cov)
+    seg = np.asarray(seg_km, float)
+    if not internal_nodes(tree):
+        r, cov, clock = rate_bits_per_s(tree, hw, seg, rates_s, ps, bsm, None, "auto")
+        return float(r), float(clock), float(cov)
+    kw = engine_inputs(tree, hw, seg, rates_s, ps, bsm)
+    clock = float(kw.pop("clock"))
+    cutoff = np.asarray(cut, float)
+    # The engine's automatic truncation starts at 1024 steps and jumps by the mean it measured
+    # there; for a chain with a mean of a few hundred steps that measurement can send it to
+    # its 2**21 ceiling (seconds of CPU per design, and a compiled program per length). Capped
+    # at 64 estimated means, at least 4096, it stops at or below the cap; where the cap misses
+    # the coverage target the uncapped search runs (the figure of t_trunc="auto" either way,
+    # within the coverage target).
+    est = float(mean_steps_estimate(tree, link_numpy(hw, seg[None])[0][0]))
+    cap = max(4096, 1 << math.ceil(math.log2(max(64 * est, 1.0))))
+    res = delivery(tree, **kw, cutoff=cutoff, t_trunc="auto", coverage_target=COVERAGE_TARGET,
+                   max_t_trunc=cap, warn=False)
+    ok = (int(np.asarray(res.status)) == 0 and 1 - float(res.coverage) <= 1 - COVERAGE_TARGET
+          and 1 - float(res.attempt_coverage) <= ATTEMPT_DEFICIT_MAX)
+    if not ok:
+        res = delivery(tree, **kw, cutoff=cutoff, t_trunc="auto", coverage_target=COVERAGE_TARGET, warn=False)
+    mem = hw_params(hw)[1]["memories"]
+    return float(mem * res.key_fraction / (res.mean_time * clock)), clock, float(res.coverage)
 
 
 __all__ = ["station_arrays", "hw_params", "link_model", "link_numpy", "engine_inputs", "mean_steps_estimate",
