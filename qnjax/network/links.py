@@ -200,6 +200,9 @@ def exact_rate(tree: Node, hw, seg_km, stations, cutoff_steps) -> tuple[float, f
                        tuple(stations), cut)
 
 
+CAP_MAX = 2**21
+"""The engine's ceiling of ``t_trunc="auto"`` (``max_t_trunc``)."""
+
 ATTEMPT_DEFICIT_MAX = 1e-4
 """The engine's bound on a design's missing last-attempt mass before ``t_trunc="auto"``
 counts it as a truncation deficit (``qnjax._truncation``)."""
@@ -219,15 +222,27 @@ def _exact_rate(tree: Node, hw, seg_km: tuple, stations: tuple, cut: tuple) -> t
     # there; for a chain with a mean of a few hundred steps that measurement can send it to
     # its 2**21 ceiling (seconds of CPU per design, and a compiled program per length). Capped
     # at 64 estimated means, at least 4096, it stops at or below the cap; where the cap misses
-    # the coverage target the uncapped search runs (the figure of t_trunc="auto" either way,
-    # within the coverage target).
+    # the coverage target, the next length follows the engine's rule from the mean measured
+    # there (an integer t_trunc), and only a design that still misses it runs the uncapped
+    # search (the figure of t_trunc="auto" either way, within the coverage target).
     est = float(mean_steps_estimate(tree, link_numpy(hw, seg[None])[0][0]))
     cap = max(4096, 1 << math.ceil(math.log2(max(64 * est, 1.0))))
     res = delivery(tree, **kw, cutoff=cutoff, t_trunc="auto", coverage_target=COVERAGE_TARGET,
                    max_t_trunc=cap, warn=False)
-    ok = (int(np.asarray(res.status)) == 0 and 1 - float(res.coverage) <= 1 - COVERAGE_TARGET
-          and 1 - float(res.attempt_coverage) <= ATTEMPT_DEFICIT_MAX)
-    if not ok:
+
+    def ok(r):
+        return (int(np.asarray(r.status)) == 0 and 1 - float(r.coverage) <= 1 - COVERAGE_TARGET
+                and 1 - float(r.attempt_coverage) <= ATTEMPT_DEFICIT_MAX)
+
+    n = cap
+    while not ok(res) and n < CAP_MAX and int(np.asarray(res.status)) == 0:
+        # the engine's own jump, from a mean measured at a length that nearly covers it
+        deficit = max(1 - float(res.coverage), 1e-300)
+        scale = max(float(res.mean_time), n / max(math.log(1 / deficit), 1e-3))
+        want = 1.25 * scale * math.log(1 / (1 - COVERAGE_TARGET))
+        n = min(CAP_MAX, max(2 * n, 1 << math.ceil(math.log2(want))))
+        res = delivery(tree, **kw, cutoff=cutoff, t_trunc=n, warn=False)
+    if not ok(res):
         res = delivery(tree, **kw, cutoff=cutoff, t_trunc="auto", coverage_target=COVERAGE_TARGET, warn=False)
     mem = hw_params(hw)[1]["memories"]
     return float(mem * res.key_fraction / (res.mean_time * clock)), clock, float(res.coverage)
