@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -119,15 +120,19 @@ def node_params(lay: dict, p_seg, lam0_seg, st_rates, st_pswap, st_bsm, cutoff_r
     rates = st_rates[sp[..., 0]] + st_rates[sp[..., 1]]  # (K, 2, 4)
     rates = jnp.where(real[:, None, None], rates, 0.0).at[..., 0].set(0.0)
     cut = jnp.where(real, cutoff_real[jnp.maximum(lay["node_real"], 0)], jnp.inf)
-    return dict(p_leaf=p_leaf, s0_leaf=s0_leaf, cutoff=cut,
+    return dict(p_leaf=p_leaf, s0_leaf=s0_leaf, cutoff=cut, real=real,
                 p_swap=jnp.where(real, st_pswap[st], 1.0),
                 bsm=jnp.where(real[:, None], st_bsm[st], 1.0), rates=rates)
 
 
-def evaluate_padded(depth: int, t_trunc: int, params: dict):
+def evaluate_padded(depth: int, t_trunc: int, params: dict, widths: tuple | None = None):
     """Exact figures (:class:`qnjax.DeliveryResult`) of a batch of padded designs.
 
-    ``params`` as returned by :func:`node_params` with a leading batch axis ``B``."""
+    ``params`` as returned by :func:`node_params` with a leading batch axis ``B``.
+    ``widths``: optional node operations per level (bottom first, at least the real nodes
+    of every design there): only those slots are computed, a pass-through slot takes its
+    left child as it is (``Swap(X, trivial)`` is ``X``), so a caterpillar over 4 segments
+    costs 3 node operations instead of 7. ``None``: every slot (``2**(depth − h)``)."""
     pl = plan(depth, t_trunc)
     B = params["p_leaf"].shape[0]
     C = 4
@@ -138,15 +143,27 @@ def evaluate_padded(depth: int, t_trunc: int, params: dict):
     ls = f = None
     for h in range(1, depth + 1):
         m = 2 ** (depth - h)
+        w = m if widths is None else min(m, widths[h - 1])
         sl = slice(off, off + m)
         off += m
-        lam = lam.reshape(B * m, 2, C, -1)
-        spec = spec.reshape(B * m, 2, C, -1)
-        flat = lambda a: a[:, sl].reshape((B * m,) + a.shape[2:])
+        lam = lam.reshape(B, m, 2, C, -1)
+        spec = spec.reshape(B, m, 2, C, -1)
+        if w < m:  # the real slots first (stable), then pass-through ones to fill w
+            idx = jnp.argsort(~params["real"][:, sl], axis=1, stable=True)[:, :w]
+            pick = lambda a: jax.vmap(lambda x, i: x[i])(a, idx)
+        else:
+            pick = lambda a: a
+        la, fa = pick(lam).reshape(B * w, 2, C, -1), pick(spec).reshape(B * w, 2, C, -1)
+        flat = lambda a: pick(a[:, sl]).reshape((B * w,) + a.shape[2:])
         r = flat(params["rates"])
-        lam, spec, ls, f = _combine(pl, "swap", lam[:, 0], spec[:, 0], lam[:, 1], spec[:, 1],
-                                    flat(params["cutoff"]), r[:, 0], r[:, 1], flat(params["p_swap"]),
-                                    flat(params["bsm"]), same=False, root=h == depth)
+        lo, so, ls, f = _combine(pl, "swap", la[:, 0], fa[:, 0], la[:, 1], fa[:, 1],
+                                 flat(params["cutoff"]), r[:, 0], r[:, 1], flat(params["p_swap"]),
+                                 flat(params["bsm"]), same=False, root=h == depth)
+        if w < m:
+            put = jax.vmap(lambda x, i, v: x.at[i].set(v))
+            lo = put(lam[:, :, 0], idx, lo.reshape((B, w) + lo.shape[1:])).reshape((B * m,) + lo.shape[1:])
+            so = put(spec[:, :, 0], idx, so.reshape((B, w) + so.shape[1:])).reshape((B * m,) + so.shape[1:])
+        lam, spec = lo, so
         if h < depth:
             deficit = jnp.maximum(deficit, jnp.max(_node_deficit(pl, lam).reshape(B, m), axis=-1))
     info = {"p_gen": params["p_leaf"].reshape(B, -1), "invalid": jnp.zeros((B,), bool)}
@@ -159,14 +176,15 @@ def layout_arrays(lay: Layout) -> dict:
                 node_spans=lay.node_spans)
 
 
-def chain_eval_padded(depth: int, t_trunc: int, scheme: str, hw: dict, row: dict, lengths, tau):
+def chain_eval_padded(depth: int, t_trunc: int, scheme: str, hw: dict, row: dict, lengths, tau,
+                      widths: tuple | None = None):
     """:class:`.chain.ChainFigures` of one physical design (as :func:`.chain.chain_eval`)
     through the padded tree.
 
     ``row``: the design's layout arrays plus ``seg_mask`` (S_max,) (1 for a real segment),
     ``st_rates`` (S_max + 1, 4) Walsh memory rates per second, ``st_pswap``, ``st_bsm`` per
     station; ``lengths`` (S_max,) km (0 past the real segments); ``tau`` (K_max,) cut-offs
-    in steps per real node (post-order)."""
+    in steps per real node (post-order); ``widths`` as in :func:`evaluate_padded`."""
     from .chain import link_model
     from .figures import chain_figures
 
@@ -175,7 +193,7 @@ def chain_eval_padded(depth: int, t_trunc: int, scheme: str, hw: dict, row: dict
     clock = jnp.max(jnp.where(mask, link.duration_s, 0.0), axis=-1)
     p = jnp.where(mask, link.p_gen, 1.0)
     prm = node_params(row, p, link.lam0, row["st_rates"] * clock, row["st_pswap"], row["st_bsm"], tau)
-    r = evaluate_padded(depth, t_trunc, {k: v[None] for k, v in prm.items()})
+    r = evaluate_padded(depth, t_trunc, {k: v[None] for k, v in prm.items()}, widths)
     return chain_figures(r.key_fraction_smooth[0], r.mean_state[0], r.mean_time[0], r.coverage[0],
                          clock, link.p_gen, hw.get("memories", 1.0), hw.get("modes", 1.0))
 

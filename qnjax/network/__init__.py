@@ -1,7 +1,9 @@
 """Network planning on fiber graphs: repeater sites, routes, protocols and cut-offs per demand.
 
 Entry point: :func:`plan`. Modules: :mod:`.load` (graphs in), :mod:`.hardware`,
-:mod:`.chains` (one chain, exact engine), :mod:`.candidates` (the candidate table),
+:mod:`.shapes` (tree shapes), :mod:`.links` (one chain's numbers, exact engine),
+:mod:`.screen` (many designs at once), :mod:`.cutoffs` (cut-off grid and refinement),
+:mod:`.chains` (their public names together), :mod:`.candidates` (the candidate table),
 :mod:`.search` (repeater sets), :mod:`.result`, :mod:`.plot`.
 """
 

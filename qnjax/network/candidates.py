@@ -5,7 +5,7 @@ A demand's key rate under a set ``R`` of repeater sites depends on ``R`` only th
 subsets ``S ⊆ R`` lie on its routes, so the engine work is done once per (route, subset)
 and every repeater set of the discrete search (:mod:`qnjax.network.search`) is then priced
 by table look-ups. Subsets are built by size; a subset is skipped (never evaluated) when its
-rigorous upper bound (:func:`qnjax.network.chains.rate_upper_bound`) does not exceed the
+rigorous upper bound (:func:`qnjax.network.rate_upper_bound`) does not exceed the
 best rate of one of its own subsets on the same route — whenever it is available, that
 smaller subset is too and does at least as well.
 """
@@ -19,7 +19,10 @@ import networkx as nx
 import numpy as np
 
 from ..protocol import Node, internal_nodes
-from . import chains
+from .cutoffs import cutoff_grid, refine_designs
+from .links import link_numpy, rate_upper_bound, station_arrays, too_slow
+from .screen import evaluate_designs
+from .shapes import tree_shapes
 from .load import NetworkError
 
 
@@ -68,7 +71,7 @@ def chain_key(e: Entry) -> tuple:
 def _evaluate(entries: list, hw, distill: bool, table: Table) -> None:
     """Best tree shape and screening cut-off of every entry (same segment count): every
     (distinct chain × shape × screening cut-off) in one batched call
-    (:func:`qnjax.network.chains.evaluate_designs`)."""
+    (:func:`qnjax.network.evaluate_designs`)."""
     if not entries:
         return
     n = len(entries[0].seg_km)
@@ -78,21 +81,21 @@ def _evaluate(entries: list, hw, distill: bool, table: Table) -> None:
     reps = [v[0] for v in uniq.values()]
     table.deduped += len(entries) - len(reps)
     seg = np.array([e.seg_km for e in reps], float)
-    arrs = [chains.station_arrays(e.stations) for e in reps]
+    arrs = [station_arrays(e.stations) for e in reps]
     rates_s, ps, bsm = (np.stack([a[i] for a in arrs]) for i in range(3))
-    clock = chains.link_numpy(hw, seg)[1].max(-1)
+    clock = link_numpy(hw, seg)[1].max(-1)
     designs = []  # (chain, tree, cut-offs) in the order shapes and cut-offs are tried
-    for tree in chains.tree_shapes(n, distill):
+    for tree in tree_shapes(n, distill):
         K = len(internal_nodes(tree))
-        keep = np.nonzero(~chains.too_slow(tree, hw, seg))[0]
+        keep = np.nonzero(~too_slow(tree, hw, seg))[0]
         if keep.size == 0:
             continue
-        grid = chains.cutoff_grid(hw, rates_s, clock, K) if K else [np.zeros((len(reps), 0))]
+        grid = cutoff_grid(hw, rates_s, clock, K) if K else [np.zeros((len(reps), 0))]
         for cut in grid:
             designs += [(i, tree, cut[i]) for i in keep]
     table.evaluated += len(designs)
     idx = np.array([d[0] for d in designs], int)
-    r, _ = chains.evaluate_designs([d[1] for d in designs], hw, seg[idx], rates_s[idx], ps[idx], bsm[idx],
+    r, _ = evaluate_designs([d[1] for d in designs], hw, seg[idx], rates_s[idx], ps[idx], bsm[idx],
                                    [d[2] for d in designs])
     r = np.nan_to_num(r, nan=0.0)
     best = np.full(len(reps), -1.0)
@@ -103,7 +106,7 @@ def _evaluate(entries: list, hw, distill: bool, table: Table) -> None:
     for e in reps:
         e.rate = max(e.rate, 0.0)
         if e.tree is None:  # every shape too slow: keep it out of the search
-            e.tree = chains.tree_shapes(n, distill)[0]
+            e.tree = tree_shapes(n, distill)[0]
             e.cut = np.full(len(internal_nodes(e.tree)), np.inf)
     for same in uniq.values():
         for e in same[1:]:
@@ -146,8 +149,8 @@ def build_table(G: nx.Graph, demands: list, hw, *, k_paths: int = 2, max_repeate
                 keys.append((rid, sub))
         if not batch:
             continue
-        ub = chains.rate_upper_bound(hw, np.array([e.seg_km for e in batch]),
-                                     np.stack([chains.station_arrays(e.stations)[2] for e in batch]), distill)
+        ub = rate_upper_bound(hw, np.array([e.seg_km for e in batch]),
+                                     np.stack([station_arrays(e.stations)[2] for e in batch]), distill)
         todo = []
         for e, key, u in zip(batch, keys, ub):
             rid, sub = key
@@ -168,28 +171,29 @@ def build_table(G: nx.Graph, demands: list, hw, *, k_paths: int = 2, max_repeate
 
 
 def refine(table: Table, ids, hw) -> None:
-    """Gradient-refine the cut-offs of entries ``ids`` (batched per tree shape). Every entry of
-    the same chain (another demand or route over the same segments and stations) takes the
-    result, so a chain is refined once per table."""
+    """Gradient-refine the cut-offs of entries ``ids`` (all of a segment count together,
+    across tree shapes: :func:`qnjax.network.cutoffs.refine_designs`). Every entry of the same
+    chain (another demand or route over the same segments and stations) takes the result, so
+    a chain is refined once per table."""
     groups: dict = {}
     for i in ids:
         e = table.entries[i]
         # without memory decay a cut-off only discards pairs: no cut-off is optimal
         decays = any(any(r > 0 for r in s.memory.walsh_rates_per_s()) for s in e.stations)
         if not e.refined and e.tree is not None and internal_nodes(e.tree) and decays:
-            groups.setdefault(e.tree, {}).setdefault(chain_key(e), i)
+            groups.setdefault(len(e.seg_km), {}).setdefault(chain_key(e), i)
         for j in table.same.get(chain_key(e), [i]):
             table.entries[j].refined = True
-    for tree, by_key in groups.items():
+    for by_key in groups.values():
         es = [table.entries[i] for i in by_key.values()]
-        arrs = [chains.station_arrays(e.stations) for e in es]
+        arrs = [station_arrays(e.stations) for e in es]
         rates_s, ps, bsm = (np.stack([a[k] for a in arrs]) for k in range(3))
-        cut0 = np.stack([e.cut for e in es])
-        cut, r = chains.refine_cutoffs(tree, hw, np.array([e.seg_km for e in es]), rates_s, ps, bsm, cut0)
-        for key, c, v in zip(by_key, cut, r):
+        cut, r = refine_designs([e.tree for e in es], hw, np.array([e.seg_km for e in es]), rates_s, ps, bsm,
+                                [e.cut for e in es])
+        for key, e0, c, v in zip(by_key, es, cut, r):
             for j in table.same.get(key, [by_key[key]]):
                 e = table.entries[j]
-                if v > e.rate and e.tree == tree:
+                if v > e.rate and e.tree == e0.tree:
                     e.rate, e.cut = float(v), c.copy()
 
 

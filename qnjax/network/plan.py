@@ -42,7 +42,7 @@ from ..keyrate import plob_bound
 from ..physical import fiber_transmissivity
 from ..protocol import format_tree
 from . import candidates as cand
-from .chains import exact_rate
+from .links import exact_rate
 from .hardware import NetworkHardware, default_hardware, load_hardware
 from .load import NetworkError, load_network
 from .result import DemandPlan, NetworkPlan
