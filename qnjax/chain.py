@@ -1,8 +1,8 @@
 """``Chain``: the parameters of one repeater chain (or a batch of chains) for every engine.
 
 One set of names, ranges and defaults for :func:`qnjax.delivery` (exact) and
-:func:`qnjax.simulate_nested` (Monte Carlo); the engines' keyword forms build a
-:class:`Chain` internally, so both check and read their parameters the same way:
+:func:`qnjax.simulate_nested` (Monte Carlo): both take ``chain=Chain(...)`` or the same
+parameters as keywords, with the same checks and messages:
 
 * ``p_gen``: success probability of one elementary-link attempt, in ``(0, 1]``
   (Monte Carlo counts steps in int32 and refuses ``p_gen < 1e-6`` as a limit of that
@@ -22,8 +22,8 @@ internal node in post-order (``p_swap``, ``t_coh``, ``cutoff``, ``bsm_noise``;
 ``rates`` ``(..., K, 2[, 4])`` for the waiting left / right child). Leading axes are
 design batch axes and broadcast like ``jax.numpy``.
 
-A ``from_scenario`` constructor (a :class:`Chain` from an optimizer scenario) belongs to
-the optimizer (:mod:`qnjax.optimize`) and is not here yet.
+:meth:`Chain.from_scenario` gives the chain of a physical design (a scenario and the
+result of :func:`qnjax.optimize`) in clock steps.
 """
 
 from __future__ import annotations
@@ -181,6 +181,29 @@ class Chain(eqx.Module):
             raise TypeError(f"Chain.tree takes a Link/Swap/Distill tree; got {type(tree).__name__} "
                             "(use Chain.levels for a level protocol)")
         return cls.from_keywords(tree, **kw)
+
+    @classmethod
+    def from_scenario(cls, scenario, result) -> "Chain":
+        """The chain, in clock steps, of the design ``result`` (a physical
+        :class:`qnjax.OptimizeResult` of ``scenario``, a :class:`qnjax.PhysicalScenario`):
+        per-segment link success probability and state from the heralding scheme at the
+        design's segment lengths, per-node swap hardware, memory decay per clock step of
+        each waiting side, and the integer cut-offs. ``qnjax.delivery(chain=...)`` with the
+        design's ``t_trunc`` reproduces the reported figures; bits per second are
+        ``memories · secret_key_rate / clock_s`` (``result.design["clock_s"]``)."""
+        from .design.chain import Structure, engine_chain, hardware
+
+        if getattr(result, "kind", None) != "physical":
+            raise TypeError("Chain.from_scenario needs the OptimizeResult of a physical scenario")
+        d = result.design
+        st = Structure(int(d["segments"]), tuple(int(r) for r in np.asarray(d["rounds"])), result.protocol)
+        hw = hardware(scenario, st)
+        dt = hw["eff"].dtype
+        for knob in ("alpha", "modes"):
+            if knob in d:
+                hw[knob] = jnp.asarray(d[knob], dt)
+        tau = jnp.asarray(np.asarray(d["cutoff"], float).reshape(-1), dt)
+        return engine_chain(st, scenario.heralding.scheme, hw, jnp.asarray(d["lengths_km"], dt), tau)
 
     @classmethod
     def from_keywords(cls, protocol, **kw) -> "Chain":

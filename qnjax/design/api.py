@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from typing import Sequence, Union, overload
@@ -42,7 +43,8 @@ def optimize(problem, *, seed: int | None = None, n_starts: int | None = None,
             placement; bits per step), a list of them sharing protocol, ``t_trunc`` and
             ``max_distill`` (solved together in one batched run; returns a tuple), or a
             :class:`PhysicalScenario` (segments, repeater positions, cut-offs per node,
-            purification rounds; bits per second).
+            purification rounds; bits per second), or a :class:`qnjax.Chain` over a level
+            protocol (its :meth:`StepProblem.from_chain` problem).
         seed: PRNG seed of the starts (default 0, or the scenario's ``search.seed``).
         n_starts, n_steps, learning_rate: optimizer settings (defaults: 8 starts × 60 Adam
             steps, lr 0.15 for the step model; the scenario's ``[search]`` otherwise).
@@ -60,6 +62,10 @@ def optimize(problem, *, seed: int | None = None, n_starts: int | None = None,
     """
     step_kw = {k: v for k, v in dict(seed=seed, n_starts=n_starts, n_steps=n_steps,
                                       learning_rate=learning_rate).items() if v is not None}
+    from ..chain import Chain
+
+    if isinstance(problem, Chain):
+        problem = StepProblem.from_chain(problem)
     if isinstance(problem, StepProblem):
         return optimize_step(problem, progress=progress, **step_kw)[0]
     if isinstance(problem, (list, tuple)) and problem and all(isinstance(p, StepProblem) for p in problem):
@@ -142,7 +148,7 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
         "skr_per_channel_use": jnp.asarray(best.skr_per_channel_use if best.skr > 0 else 0.0),
         "no_repeater_per_channel_use": jnp.asarray(direct),
     }
-    return OptimizeResult(
+    res = OptimizeResult(
         kind="physical", protocol=st.tree, protocol_text=st.text, design=design,
         secret_key_rate=jnp.asarray(best.secret_key_rate, dt),
         skr_bits_per_s=jnp.asarray(best.skr, dt), mean_time=jnp.asarray(best.mean_time),
@@ -153,6 +159,9 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
                                for k, v in s.items()) for s in summaries),
         wall_s=time.perf_counter() - t0, scheme=scheme_label(scen), notes=(note,) if note else (),
     )
+    from ..chain import Chain
+
+    return dataclasses.replace(res, chain=Chain.from_scenario(scen, res))
 
 
 def no_repeater_per_use(scenario: PhysicalScenario,

@@ -204,6 +204,24 @@ def chain_eval(st: Structure, scheme: str, hw: dict, lengths: Float[Array, "*bat
     return chain_figures(kfs, lam, T, cov, clock, link.p_gen, hw.get("memories", 1.0), modes)
 
 
+def engine_chain(st: Structure, scheme: str, hw: dict, lengths: Float[Array, " n"],
+                 tau: Float[Array, " K"]):
+    """The :class:`qnjax.Chain` (per clock step) that :func:`chain_eval` evaluates for one
+    design: per segment ``p_gen`` and ``lam0`` from the scheme's link model, per internal node
+    ``p_swap``, ``bsm_noise``, the waiting sides' Walsh decay ``rates`` per clock step and the
+    cut-offs ``tau`` (steps). Its key rate in bits per second is
+    ``memories · secret_key_rate / clock_s``."""
+    from ..chain import Chain
+
+    link = link_model(scheme, hw, lengths)
+    if st.n_nodes == 0:
+        return Chain.tree(st.tree, p_gen=link.p_gen, lam0=link.lam0)
+    clock = jnp.max(link.duration_s, axis=-1)
+    rates = delivery_station_rates(st.tree, hw["rates"] * clock[..., None, None])
+    return Chain.tree(st.tree, p_gen=link.p_gen, lam0=link.lam0, p_swap=hw["p_swap"], rates=rates,
+                      cutoff=tau, bsm_noise=hw["bsm"])
+
+
 @lru_cache(maxsize=8)
 def _host_fns(scheme: str):
     """Jitted helpers for host-side bounds (one small compilation each, not one per op)."""
@@ -375,5 +393,5 @@ def z_from_lengths(lengths, total, hw, bounded: bool) -> np.ndarray:
     return (z - z.mean()) / Z_SCALE
 
 
-__all__ = ["Structure", "ChainFigures", "enumerate_structures", "build_tree", "hardware", "chain_eval",
+__all__ = ["Structure", "ChainFigures", "enumerate_structures", "build_tree", "hardware", "chain_eval", "engine_chain",
            "link_model", "auto_t_trunc"]

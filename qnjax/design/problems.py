@@ -81,6 +81,24 @@ class StepProblem:
     t_trunc: int = 4096
     max_distill: int = 0
 
+    @classmethod
+    def from_chain(cls, chain, **kw) -> "StepProblem":
+        """The cut-off problem of a :class:`qnjax.Chain` over a level protocol with one design
+        (scalar ``p_gen``, ``p_swap``, ``w0``, ``t_coh``); the chain's own cut-offs are what
+        the optimizer chooses, so they are ignored. ``kw``: ``t_trunc``, ``max_distill``.
+        A tree, a batch, a Bell-diagonal ``lam0``, per-side ``rates`` or ``bsm_noise`` are
+        outside the step model (``ValueError``)."""
+        if chain.is_tree:
+            raise ValueError("the step model optimizes level protocols; this Chain is a tree "
+                             "(use a PhysicalScenario for unequal segments)")
+        if chain.batch_shape:
+            raise ValueError(f"optimize one design at a time; this Chain has batch shape {chain.batch_shape}")
+        for name in ("lam0", "rates", "bsm_noise"):
+            if getattr(chain, name) is not None:
+                raise ValueError(f"the step model has no {name}; give w0 / t_coh (or use a PhysicalScenario)")
+        return cls(protocol=chain.protocol, p_gen=float(chain.p_gen), p_swap=float(chain.p_swap),
+                   w0=float(chain.w0), t_coh=float(chain.t_coh), **kw)
+
     def __post_init__(self):
         _set(self, "protocol", parse_levels(self.protocol))
         _set(self, "p_gen", _num(self.p_gen, "p_gen", 0, 1, lo_open=True))

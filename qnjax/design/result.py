@@ -48,6 +48,9 @@ class OptimizeResult(eqx.Module):
         scheme: the elementary-link scheme in words (physical), e.g. "midpoint single-click".
         notes: caveats to print with the result, e.g. when a rate without repeaters exceeds PLOB.
         candidates: one summary dict per structure tried (protocol text, key rate, ...).
+        chain: the winning design as a :class:`qnjax.Chain` in steps (step model: the problem's
+            parameters and the integer cut-offs; physical: :meth:`qnjax.Chain.from_scenario`);
+            ``qnjax.delivery(chain=result.chain, t_trunc=...)`` reproduces the figures.
         wall_s: wall time of the call, seconds (compilation included).
     """
 
@@ -68,6 +71,7 @@ class OptimizeResult(eqx.Module):
     wall_s: float = eqx.field(static=True)
     scheme: str = eqx.field(static=True, default="")
     notes: tuple = eqx.field(static=True, default=())
+    chain: Any = None
 
     def to_json(self) -> dict:
         """A JSON-ready dict with the keys the CLI prints."""

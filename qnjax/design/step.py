@@ -201,6 +201,14 @@ def _initial_u(key, n_starts, n_levels, t_trunc, p_gen):
     return u
 
 
+def _chain_of(problem: StepProblem, levels: tuple, cutoff) -> "Chain":
+    """The winning step-model design as a :class:`qnjax.Chain` (integer cut-offs per level)."""
+    from ..chain import Chain
+
+    return Chain.levels(levels, p_gen=problem.p_gen, p_swap=problem.p_swap, w0=problem.w0,
+                        t_coh=problem.t_coh, cutoff=np.asarray(cutoff, float))
+
+
 def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 60,
                   learning_rate: float = 0.15, progress: bool = True, top_k: int = 3,
                   mode: str = "fd") -> list[OptimizeResult]:
@@ -294,6 +302,6 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
             baselines={"no_cutoff_secret_key_rate": a(summary["no_cutoff_secret_key_rate"]),
                        "relaxed_secret_key_rate": a(summary["relaxed_secret_key_rate"])},
             candidates=tuple(tuple(sorted(c.items())) for c in summaries[q]),
-            wall_s=wall,
+            wall_s=wall, chain=_chain_of(problems[q], levels, cut),
         ))
     return out
