@@ -14,7 +14,7 @@ import pytest
 import qnjax as q
 from qnjax import _truncation as TR
 
-import delivery_reference as ref
+from support import delivery_reference as ref
 
 FLOAT_FIELDS = ("pmf", "state_t", "coverage", "mean_time", "mean_werner", "mean_state", "mean_fidelity",
                 "key_fraction", "key_fraction_smooth", "secret_key_rate", "secret_key_rate_smooth",

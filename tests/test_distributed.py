@@ -2,7 +2,7 @@
 processes forming one distributed run, and an interrupted sweep that resumes.
 
 The test process has already initialised JAX with one CPU device, so multi-device and
-multi-process runs go through subprocesses (tests/_sweep_worker.py).
+multi-process runs go through subprocesses (tests/support/sweep_worker.py).
 """
 
 import json
@@ -21,10 +21,9 @@ from qnjax._results_file import decode_row
 from qnjax.distributed import ResultsWriter, design_grid, run_in_groups, sweep_designs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKER = os.path.join(HERE, "_sweep_worker.py")
-sys.path.insert(0, HERE)
-import _sweep_worker as W  # noqa: E402
-from scenario_files import tiny_chain_toml  # noqa: E402
+WORKER = os.path.join(HERE, "support", "sweep_worker.py")
+from support import sweep_worker as W  # noqa: E402
+from support.scenario_files import tiny_chain_toml  # noqa: E402
 
 OUTS = ("coverage", "mean_time", "mean_werner", "mean_fidelity", "mean_state", "key_fraction",
         "secret_key_rate", "success_probability")

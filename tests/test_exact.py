@@ -12,7 +12,7 @@ import pytest
 import qnjax as q
 from qnjax.protocol import Distill, Link, Swap
 
-import delivery_reference as ref
+from support import delivery_reference as ref
 
 from qnjax._engine import prepare as engine_prepare
 f32 = jnp.float32

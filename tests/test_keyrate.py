@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.optimize import brentq
 
 import qnjax as q
-from transforms_check import check_transforms
+from support.transforms_check import check_transforms
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 

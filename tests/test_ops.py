@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import qnjax as q
-from transforms_check import check_transforms
+from support.transforms_check import check_transforms
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 
-from bell_reference import BELL, KET0, KET1  # noqa: F401
+from support.bell_reference import BELL, KET0, KET1  # noqa: F401
 X = np.array([[0, 1], [1, 0]], complex)
 Z = np.diag([1.0, -1.0]).astype(complex)
 PAULI = [np.eye(2, dtype=complex), X, np.array([[0, -1j], [1j, 0]]), Z]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import qnjax as q
-from bell_reference import BELL
-from transforms_check import check_transforms
+from support.bell_reference import BELL
+from support.transforms_check import check_transforms
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 C_FIBER = 2.0e5

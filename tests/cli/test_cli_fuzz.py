@@ -6,7 +6,7 @@ no traceback, every file left byte-identical) or exit 0 with strict JSON whose f
 finite and physical. Engine-heavy inputs are few and tiny (t_trunc 64, 64 samples); the
 rest are refused before anything is compiled.
 
-``python tests/test_cli_fuzz.py`` prints the counts recorded in ``docs/robustness.md``.
+``python tests/cli/test_cli_fuzz.py`` prints the counts recorded in ``docs/robustness.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from scenario_files import tiny_chain_toml
+from support.scenario_files import tiny_chain_toml
 
 FLOATS = ["nan", "-nan", "inf", "-inf", "-0", "1e308", "-1e308", "1e-320", "-1", "1e400", "abc", "", "0x1p-3",
           "1,2"]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from qnjax.cli import app
 from qnjax.cli._outputs import cell
 from qnjax.export import read_csv, to_columns, to_rows
-from scenario_files import tiny_chain_toml
+from support.scenario_files import tiny_chain_toml
 
 MAGIC = {".png": b"\x89PNG", ".pdf": b"%PDF", ".svg": b"<?xml"}
 PROV_KEYS = ("qnjax", "jax", "jaxlib", "device", "dtype", "command", "created_utc")
