@@ -174,7 +174,7 @@ def bench_calls():
     from sequence.entanglement_management.swapping import EntanglementSwappingA_BDS
 
     import qnjax
-    from qnjax.interop import sequence as qs
+    from qnjax.interop import _sequence_hooks as _hooks, sequence as qs
 
     a, b = np.array([0.9, 0.04, 0.03, 0.03]), np.array([0.88, 0.05, 0.04, 0.03])
 
@@ -221,7 +221,7 @@ def bench_calls():
                    lambda: [np.asarray(x) for x in qnjax.distill_dejmps(ja, jb)]),
         "bbpssw": (lambda: BBPSSW_BDS.purification_res(p), lambda: qs.QnjaxBBPSSW.purification_res(p),
                    lambda: [np.asarray(x) for x in qnjax.distill_bbpssw(ja, jb)]),
-        "memory_decohere": (lambda: (reset_n(), qs._ORIGINAL_DECOHERE(mem)),
+        "memory_decohere": (lambda: (reset_n(), _hooks.ORIGINAL_DECOHERE(mem)),
                             lambda: (reset_q(), qmq.decohere(memq)),
                             lambda: np.asarray(qnjax.pauli_channel(ja, jnp.asarray([0.97, 0.01, 0.01, 0.01])))),
         "manager_set": (lambda: qmn.set([5, 6], [0.9, 0.04, 0.03, 0.03]), lambda: qmq.set([5, 6], [0.9, 0.04, 0.03, 0.03]),
