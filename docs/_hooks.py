@@ -37,6 +37,8 @@ _MODULE_TEXT = {
                  "measurements, and the circuit forms of swap and distillation."),
     "protocol": ("Protocols", "Static swap/distill trees over elementary links, shared by the "
                  "exact and Monte Carlo engines."),
+    "chain": ("The chain model", "`Chain`: the parameters of a repeater chain (or a batch of "
+              "chains) as one pytree, accepted by the exact engine, Monte Carlo and the optimizer."),
     "exact": ("Exact delivery engine", "Delivery-time distribution, delivered state and key rate "
               "of a nested protocol with cut-offs, exactly, batched and differentiable."),
     "montecarlo": ("Monte Carlo engine", "Batched trajectories of the nested model and of "
