@@ -22,8 +22,11 @@ internal node in post-order (``p_swap``, ``t_coh``, ``cutoff``, ``bsm_noise``;
 ``rates`` ``(..., K, 2[, 4])`` for the waiting left / right child). Leading axes are
 design batch axes and broadcast like ``jax.numpy``.
 
-:meth:`Chain.from_scenario` gives the chain of a physical design (a scenario and the
-result of :func:`qnjax.optimize`) in clock steps.
+:func:`qnjax.simulate_swap_asap` takes ``chain=`` too and runs the chain's hardware
+under the swap-asap policy (:mod:`qnjax.montecarlo._asap_chain`); :func:`qnjax.optimize`
+takes a level-protocol chain and finds its cut-offs, and every :class:`qnjax.OptimizeResult`
+carries its winning design as ``result.chain``. :meth:`Chain.from_scenario` gives the chain
+of a physical design (a scenario and the result of :func:`qnjax.optimize`) in clock steps.
 """
 
 from __future__ import annotations

@@ -162,3 +162,43 @@ def test_monte_carlo_p_gen_range_names_the_engine_limit():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Chain.levels("swap", p_gen=1e-9)  # a valid chain; only Monte Carlo cannot run it
+
+
+def test_swap_asap_takes_a_chain_and_maps_its_hardware():
+    """A swap tree's hardware under the swap-asap policy equals the keyword form: p_swap of a
+    swap node lands on the station it joins; one t_coh and one cut-off per design."""
+    from qnjax.protocol import Link, Swap
+
+    tree = Swap(Swap(Link(0), Link(1)), Swap(Link(2), Link(3)))  # post-order: (0|1), (2|3), (01|23)
+    chain = Chain.tree(tree, p_gen=[0.5, 0.4, 0.6, 0.5], w0=[0.99, 0.98, 0.97, 0.99],
+                       p_swap=[0.9, 0.8, 0.7], t_coh=[50.0, 50.0, 50.0], cutoff=[6.0, 6.0, 6.0])
+    kw = dict(samples=4000, seed=3, keep=0)
+    a = qnjax.simulate_swap_asap(chain=chain, **kw)
+    b = qnjax.simulate_swap_asap(5, p_gen=[0.5, 0.4, 0.6, 0.5], w0=[0.99, 0.98, 0.97, 0.99],
+                                 p_swap=[1.0, 0.9, 0.7, 0.8, 1.0], t_coh=50.0, cutoff=6.0, **kw)
+    for f in ("mean_time", "mean_werner", "secret_key_rate"):
+        assert float(getattr(a, f)) == float(getattr(b, f)), f
+    levels = Chain.levels("swap,swap", p_gen=0.3, p_swap=0.9, w0=0.98, t_coh=80.0, cutoff=[5, 5])
+    c = qnjax.simulate_swap_asap(chain=levels, **kw)
+    d = qnjax.simulate_swap_asap(5, p_gen=0.3, p_swap=0.9, w0=0.98, t_coh=80.0, cutoff=5, **kw)
+    assert float(c.mean_time) == float(d.mean_time)
+
+
+@pytest.mark.parametrize("chain, words", [
+    (lambda: Chain.levels("swap,distill", p_gen=0.3), "distillation"),
+    (lambda: Chain.levels("swap,swap", p_gen=0.3, cutoff=[5, 9]), "one cutoff per design"),
+    (lambda: Chain.levels("swap", p_gen=0.3, bsm_noise=[1.0, 0.99, 0.99, 0.99]), "BSM noise"),
+    (lambda: Chain.tree(qnjax.levels_to_tree("swap,swap"), p_gen=[0.3] * 4, t_coh=[10.0, 20.0, 30.0]),
+     "one t_coh per design"),
+])
+def test_swap_asap_refuses_what_the_policy_cannot_express(chain, words):
+    with pytest.raises(ValueError, match=words):
+        qnjax.simulate_swap_asap(chain=chain(), samples=100)
+
+
+def test_swap_asap_chain_alone():
+    ch = Chain.levels("swap", p_gen=0.3)
+    with pytest.raises(TypeError, match="chain= alone"):
+        qnjax.simulate_swap_asap(chain=ch, p_gen=0.2, samples=100)
+    with pytest.raises(TypeError, match="chain= alone"):
+        qnjax.simulate_swap_asap(4, chain=ch, samples=100)

@@ -178,9 +178,10 @@ def _compiled(n, bell, lanes, slots, keep):
 
 
 def simulate_swap_asap(
-    n_nodes: int,
+    n_nodes: int | None = None,
     *,
-    p_gen: Float[Array, "*batch"] | float,
+    chain=None,
+    p_gen: Float[Array, "*batch"] | float | None = None,
     w0: Float[Array, "*batch"] | float | None = None,
     lam0: Float[Array, "*batch 4"] | None = None,
     p_swap: Float[Array, "*batch"] | float = 1.0,
@@ -204,6 +205,10 @@ def simulate_swap_asap(
     Args:
         n_nodes: number of nodes including the two end nodes, in ``[2, 2**14]`` (every
             slot updates every node of every lane; longer chains would not finish).
+        chain: instead of ``n_nodes`` and the physical keywords, a :class:`qnjax.Chain`: its
+            hardware under the swap-asap policy (:mod:`qnjax.montecarlo._asap_chain` states
+            the mapping and what it refuses: distillation, BSM noise, per-side rates,
+            unequal cut-offs).
         p_gen: generation success per slot in (0, 1] (Monte Carlo needs ``>= 1e-6``: int32
             slot counters); one value or a trailing axis of
             ``n − 1`` (per segment). Leading axes are design points.
@@ -229,6 +234,27 @@ def simulate_swap_asap(
             an accelerator's); a run estimated to need more is refused before allocating.
         dtype: float32 / float64; progress: optional ``callback(done, total)``.
     """
+    if chain is not None:
+        from ..chain import Chain
+        from ._asap_chain import swap_asap_inputs
+
+        if not isinstance(chain, Chain):
+            raise TypeError(f"chain must be a qnjax.Chain; got {type(chain).__name__}")
+        given = [k for k, v in dict(p_gen=p_gen, w0=w0, lam0=lam0, rates=rates, cutoff=cutoff,
+                                    memory_rates=memory_rates).items() if v is not None]
+        defaults = simulate_swap_asap.__kwdefaults__
+        given += [k for k, v in (("p_swap", p_swap), ("t_coh", t_coh)) if v is not defaults[k]]
+        n_chain, kw = swap_asap_inputs(chain)
+        if n_nodes is not None and n_nodes != n_chain:
+            given.append(f"n_nodes={n_nodes!r} (the chain has {n_chain} nodes)")
+        if given:
+            raise TypeError("simulate_swap_asap: give chain= alone (its parameters are in the Chain); "
+                            "got also " + ", ".join(given))
+        n_nodes = n_chain
+        p_gen, w0, lam0 = kw["p_gen"], kw["w0"], kw["lam0"]
+        p_swap, t_coh, cutoff = kw.get("p_swap", 1.0), kw.get("t_coh", np.inf), kw.get("cutoff")
+    if p_gen is None:
+        raise TypeError("simulate_swap_asap needs p_gen (or chain=Chain(...))")
     if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 2:
         raise ValueError(f"n_nodes must be an integer >= 2; got {n_nodes!r}")
     if n_nodes > MAX_NODES:
