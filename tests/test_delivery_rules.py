@@ -219,3 +219,17 @@ def test_auto_grows_only_as_far_as_memory_allows():
         r = q.delivery("swap,swap", p_gen=1e-3, w0=0.9, max_memory=need + 1)
     assert r.pmf.shape[-1] <= 2048
     assert int(r.status) == TR.TRUNCATED and np.isnan(float(r.mean_time))
+
+
+def test_auto_truncation_grows_geometrically_when_the_first_length_says_nothing():
+    """At 1024 steps a link with p_gen = 0.005 is still undelivered with probability 0.6 %, so
+    the attempt decomposition is truncated and the figures are NaN. The search must then grow
+    the length (here to 8192), not extrapolate from an unknown deficit (it jumped to 2**21
+    steps: 256 times the work for the same numbers)."""
+    kw = dict(p_gen=0.005, w0=0.99, t_coh=2000.0, cutoff=[800])
+    r = q.delivery("swap", **kw)
+    assert r.pmf.shape[-1] <= 16384
+    assert 1 - float(r.coverage) <= 1e-9
+    ref = q.delivery("swap", t_trunc=2**15, **kw)
+    assert float(r.mean_time) == pytest.approx(float(ref.mean_time), rel=1e-9)
+    assert float(r.secret_key_rate) == pytest.approx(float(ref.secret_key_rate), rel=1e-9)

@@ -254,18 +254,10 @@ def run_auto(parsed: Parsed, chunk_bytes, limit, coverage_target, max_t_trunc, p
         st = np.asarray(res.status)
         if np.all(st & TR.INVALID) or n >= max_t_trunc:
             break
-        pmf_def = np.nan_to_num(1 - np.asarray(res.coverage, np.float64), nan=1.0)
-        att_def = np.nan_to_num(1 - np.asarray(res.attempt_coverage, np.float64), nan=0.0)
-        deficit = float(np.max(np.maximum(pmf_def, np.where(att_def > TR.ATTEMPT_DEFICIT_MAX, att_def, 0))))
-        if deficit <= 1 - coverage_target and not np.any(st & TR.TRUNCATED):
+        nxt = next_length(res, n, coverage_target)
+        if nxt is None:
             break
-        # The tail of T is close to exponential: estimate its scale from the measured
-        # deficit and the mean, and jump to the length that reaches the target.
-        mt = np.asarray(res.mean_time, np.float64)
-        mt = float(np.max(mt[np.isfinite(mt)])) if np.any(np.isfinite(mt)) else 0.0
-        scale = max(mt, n / max(math.log(1 / max(deficit, 1e-300)), 1e-3))
-        want = 1.25 * scale * math.log(1 / (1 - coverage_target))
-        nxt = min(max_t_trunc, max(2 * n, 1 << math.ceil(math.log2(want))))
+        nxt = min(max_t_trunc, nxt)
         while nxt > n and plan_for(parsed, nxt, chunk_bytes)[2] > limit:  # grow only as far as allowed
             nxt //= 2
         if nxt <= n:
@@ -273,6 +265,35 @@ def run_auto(parsed: Parsed, chunk_bytes, limit, coverage_target, max_t_trunc, p
         n = nxt
     bar.close()
     return res
+
+
+def next_length(res: DeliveryResult, n: int, coverage_target: float) -> int | None:
+    """The next truncation length of the automatic search after a run at ``n`` steps, or
+    ``None`` when every design already reaches ``coverage_target``.
+
+    The tail of the delivery time is close to exponential once most of the mass is in: the
+    scale follows from the measured deficit ``1 − coverage`` and the mean, and the search
+    jumps to the length that reaches the target. A design without a result at ``n`` (its
+    attempt decomposition was truncated, so its figures are NaN) or with most of its mass
+    still missing says nothing about that scale: the length then grows fourfold, never by
+    an extrapolation from a deficit near 1 (which jumped straight to ``max_t_trunc``)."""
+    st = np.asarray(res.status)
+    cov = np.asarray(res.coverage, np.float64)
+    known = np.isfinite(cov)
+    pmf_def = np.where(known, 1 - cov, 0.0)
+    att_def = np.nan_to_num(1 - np.asarray(res.attempt_coverage, np.float64), nan=0.0)
+    deficit = float(np.max(np.maximum(pmf_def, np.where(att_def > TR.ATTEMPT_DEFICIT_MAX, att_def, 0)), initial=0.0))
+    blind = bool(np.any(st & TR.TRUNCATED))  # NaN figures because n was too short
+    if deficit <= 1 - coverage_target and not blind:
+        return None
+    nxt = 4 * n if (blind or deficit >= 0.5) else 2 * n
+    if 0 < deficit < 0.5:
+        mt = np.asarray(res.mean_time, np.float64)
+        mt = float(np.max(mt[np.isfinite(mt)])) if np.any(np.isfinite(mt)) else 0.0
+        scale = max(mt, n / math.log(1 / deficit))
+        want = 1.25 * scale * math.log(1 / (1 - coverage_target))
+        nxt = max(nxt, 1 << math.ceil(math.log2(want)))
+    return nxt
 
 
 def warn_about(res: DeliveryResult, dtype) -> None:

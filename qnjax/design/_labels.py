@@ -45,7 +45,8 @@ def plob_note(scenario: PhysicalScenario, distances, no_repeater_per_use, plob) 
     """A note if the rate without repeaters (bits per channel use, one per distance) exceeds
     PLOB at the same total distance; ``None`` otherwise."""
     d = np.atleast_1d(np.asarray(distances, float))
-    ratio = np.asarray(no_repeater_per_use, float) / np.asarray(plob, float)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where no key: not over PLOB
+        ratio = np.asarray(no_repeater_per_use, float) / np.asarray(plob, float)
     over = np.isfinite(ratio) & (ratio > 1)
     if not over.any():
         return None

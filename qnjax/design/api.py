@@ -161,7 +161,7 @@ def _optimize_physical(scen: PhysicalScenario, **kw) -> OptimizeResult:
     )
     from ..chain import Chain
 
-    return dataclasses.replace(res, chain=Chain.from_scenario(scen, res))
+    return dataclasses.replace(res, chain=Chain.from_scenario(scen, res) if st.n_nodes else None)
 
 
 def no_repeater_per_use(scenario: PhysicalScenario,

@@ -213,9 +213,10 @@ def engine_chain(st: Structure, scheme: str, hw: dict, lengths: Float[Array, " n
     ``memories · secret_key_rate / clock_s``."""
     from ..chain import Chain
 
-    link = link_model(scheme, hw, lengths)
     if st.n_nodes == 0:
-        return Chain.tree(st.tree, p_gen=link.p_gen, lam0=link.lam0)
+        raise ValueError("a design without repeaters or purification (one segment) has no chain for "
+                         "the engines: its link is delivered at the first success")
+    link = link_model(scheme, hw, lengths)
     clock = jnp.max(link.duration_s, axis=-1)
     rates = delivery_station_rates(st.tree, hw["rates"] * clock[..., None, None])
     return Chain.tree(st.tree, p_gen=link.p_gen, lam0=link.lam0, p_swap=hw["p_swap"], rates=rates,

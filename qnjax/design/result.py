@@ -50,7 +50,8 @@ class OptimizeResult(eqx.Module):
         candidates: one summary dict per structure tried (protocol text, key rate, ...).
         chain: the winning design as a :class:`qnjax.Chain` in steps (step model: the problem's
             parameters and the integer cut-offs; physical: :meth:`qnjax.Chain.from_scenario`);
-            ``qnjax.delivery(chain=result.chain, t_trunc=...)`` reproduces the figures.
+            ``qnjax.delivery(chain=result.chain, t_trunc=...)`` reproduces the figures;
+            ``None`` for a one-segment design without purification (no node to evaluate).
         wall_s: wall time of the call, seconds (compilation included).
     """
 

@@ -71,3 +71,14 @@ def test_physical_result_chain_reproduces_the_reported_rate():
     again = Chain.from_scenario(scen, res)
     np.testing.assert_array_equal(np.asarray(again.cutoff), np.asarray(ch.cutoff))
     assert not math.isnan(float(r.coverage))
+
+
+def test_one_segment_design_has_no_chain():
+    """A one-segment design without purification has no node for the engines: ``chain`` is
+    None and ``Chain.from_scenario`` says why."""
+    scen = scenario_from_dict({"name": "direct", "distance_km": 20.0, "heralding": {"scheme": "direct"},
+                               "memory": {"t_coh_s": 1.0}, "search": {"segments": [1]}})
+    res = optimize(scen)
+    assert res.chain is None and int(res.design["segments"]) == 1
+    with pytest.raises(ValueError, match="one segment"):
+        Chain.from_scenario(scen, res)
