@@ -62,8 +62,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "montecarlo": ("MonteCarloResult", "simulate_nested", "simulate_swap_asap"),
     # design optimizer (``qnjax.optimize`` is the function; the package is ``qnjax.design``)
     "design": (
-        "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding", "Memory",
-        "Station", "StationOverride", "Search", "Multiplexing", "load_scenario",
+        "optimize", "sweep", "OptimizeResult", "SweepResult", "SweepRow", "StepProblem", "PhysicalScenario",
+        "Heralding", "Memory", "Station", "StationOverride", "Search", "Multiplexing", "load_scenario",
     ),
     # scale-out
     "distributed": ("sweep_designs", "design_grid", "init_distributed"),

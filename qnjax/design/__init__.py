@@ -23,11 +23,12 @@ from .api import optimize, sweep
 from .problems import (Heralding, Memory, Multiplexing, PhysicalScenario, Search, Station,
                        StationOverride, StepProblem)
 from .result import OptimizeResult
+from .sweep_result import SweepResult, SweepRow
 from .search import NoFeasibleDesign
 from .scenario import default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
 
 __all__ = [
-    "optimize", "sweep", "OptimizeResult", "StepProblem", "PhysicalScenario", "Heralding",
+    "optimize", "sweep", "OptimizeResult", "SweepResult", "SweepRow", "StepProblem", "PhysicalScenario", "Heralding",
     "Memory", "Station", "StationOverride", "Search", "load_scenario", "scenario_from_dict", "scenario_to_dict",
     "default_scenario", "Multiplexing", "NoFeasibleDesign",
 ]

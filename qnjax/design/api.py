@@ -17,6 +17,7 @@ from ._labels import plob_note, scheme_label
 from .chain import ALPHA_MAX, link_model, uniform_lengths
 from .problems import PhysicalScenario, StepProblem
 from .result import OptimizeResult
+from .sweep_result import as_sweep_result
 from .search import NoFeasibleDesign, evaluate, search
 from .step import optimize_step
 
@@ -190,22 +191,23 @@ def sweep(scenario: PhysicalScenario, distances: Float[ArrayLike, " distances"],
           n_starts=None, n_steps=None,
           learning_rate=None, progress: bool = False, out=None, group: int | None = None,
           resume: bool = True):
-    """Optimized key rate against distance (km): the best design at every distance (see
-    :func:`_sweep_batch` for the returned keys; :func:`qnjax.sweep_designs` instead evaluates
-    given designs without optimizing).
+    """Optimized key rate against distance (km): the best design at every distance, as a
+    :class:`.SweepResult` (a dict of per-distance lists, the keys of :func:`_sweep_batch`, with
+    typed rows from ``result.rows()``); :func:`qnjax.sweep_designs` instead evaluates given
+    designs without optimizing.
 
     Without ``out`` / ``group`` in a single process, every distance is optimized in the same
     batched run per structure. With ``out`` (a JSON-lines file, one row per distance, written
     as groups finish; a rerun with ``resume`` skips the distances already there), with
     ``group``, or under ``jax.distributed`` (:func:`qnjax.init_distributed`), the distances are
     optimized in fixed groups of ``group`` (default 4) spread over the processes
-    (:mod:`qnjax.design._scaleout`); process 0 returns the dict, the others ``None``.
+    (:mod:`qnjax.design._scaleout`); process 0 returns the result, the others ``None``.
     """
     import jax
 
     kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, learning_rate=learning_rate)
     if out is None and group is None and jax.process_count() == 1:
-        return _label_sweep(scenario, _sweep_batch(scenario, distances, progress=progress, **kw))
+        return as_sweep_result(_label_sweep(scenario, _sweep_batch(scenario, distances, progress=progress, **kw)))
     from ._scaleout import sweep_grouped
 
     g = 4 if group is None else int(group)
@@ -229,9 +231,9 @@ def sweep(scenario: PhysicalScenario, distances: Float[ArrayLike, " distances"],
     else:
         bar, prog = None, None
     try:
-        return _label_sweep(scenario, sweep_grouped(_sweep_batch, scenario, distances, group=g, out=out,
-                                                    resume=resume, settings=kw, progress=prog,
-                                                    legacy_settings=given, **kw))
+        return as_sweep_result(_label_sweep(scenario, sweep_grouped(
+            _sweep_batch, scenario, distances, group=g, out=out, resume=resume, settings=kw,
+            progress=prog, legacy_settings=given, **kw)))
     finally:
         if bar is not None:
             bar.close()
