@@ -36,6 +36,7 @@ import warnings
 from typing import Optional, Union
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -223,6 +224,15 @@ class Chain(eqx.Module):
             kw["t_coh"] = None
         if kw.get("w0") is None and kw.get("lam0") is None:
             kw["w0"] = 1.0
+        for name, value in kw.items():  # a named error before the array converters see it
+            if value is None or isinstance(value, jax.Array):
+                continue
+            try:
+                a = np.asarray(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number or a rectangular array of numbers") from None
+            if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+                raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
         return cls(protocol=protocol, **kw)
 
 

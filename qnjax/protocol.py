@@ -94,7 +94,11 @@ def parse_levels(levels: Union[str, Iterable[str]]) -> tuple[str, ...]:
     if isinstance(levels, str):
         items = [s.strip() for s in levels.split(",") if s.strip()]
     else:
-        items = [str(s).strip() for s in levels]
+        try:
+            items = [str(s).strip() for s in levels]
+        except TypeError:
+            raise TypeError("protocol must be a level list ('swap,distill,swap'), a tuple of level names or "
+                            f"a Link/Swap/Distill tree; got {type(levels).__name__}") from None
     if not items:
         raise ValueError("protocol must have at least one level (swap or distill)")
     for s in items:

@@ -202,3 +202,14 @@ def test_swap_asap_chain_alone():
         qnjax.simulate_swap_asap(chain=ch, p_gen=0.2, samples=100)
     with pytest.raises(TypeError, match="chain= alone"):
         qnjax.simulate_swap_asap(4, chain=ch, samples=100)
+
+
+@pytest.mark.parametrize("make, err, words", [
+    (lambda: Chain.levels("swap", p_gen="abc"), TypeError, "p_gen must be numeric"),
+    (lambda: Chain.levels("swap", p_gen=[0.1, [0.2]]), ValueError, "rectangular"),
+    (lambda: Chain.levels(3, p_gen=0.1), TypeError, "protocol must be a level list"),
+    (lambda: delivery(3, p_gen=0.1), TypeError, "protocol must be a level list"),
+])
+def test_malformed_input_is_a_named_error(make, err, words):
+    with pytest.raises(err, match=words):
+        make()
