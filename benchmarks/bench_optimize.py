@@ -206,8 +206,9 @@ def write_md(path, rows, phys, meta):
         "# Design optimizer benchmark (`benchmarks/bench_optimize.py`)",
         "",
         f"Machine: {meta['machine']}; {meta['date']}; jax {jax.__version__}, float64; commit {meta['commit']}. "
-        "Wall times include compilation; a structure (protocol, t_trunc) compiled for an earlier case is reused by "
-        "the method that compiled it (qnjax evaluates blocks of 32 designs, DE one design per call: separate programs). "
+        "Wall times include compilation; a program compiled for an earlier case is reused by the method that "
+        "compiled it (DE: one per protocol and t_trunc, one design per call; qnjax: one padded level program per "
+        "working truncation, blocks of 32 designs, shared by every protocol). "
         f"Load average during the run: {meta['load']}.",
         "",
         "## Step model: qnjax vs differential evolution (Li et al. 2021) and an exhaustive grid",

@@ -102,8 +102,12 @@ def tail(a):
 
 
 
-def bilinear(plan: Plan, op: str, x, y, p_swap, bsm):
-    """Unnormalised output of the node operation on (B, C, N) Walsh arrays."""
+def bilinear(plan: Plan, op, x, y, p_swap, bsm):
+    """Unnormalised output of the node operation on (B, C, N) Walsh arrays; ``op`` is
+    ``"swap"`` / ``"distill"``, or a traced code (1 swap, 2 distill) selecting one at run time."""
+    if not isinstance(op, str):
+        return jax.lax.cond(op == 1, lambda: bilinear(plan, "swap", x, y, p_swap, bsm),
+                            lambda: bilinear(plan, "distill", x, y, p_swap, bsm))
     if op == "swap":
         return (p_swap[:, None, None] * bsm[:, :, None]) * x * y
     if plan.werner:  # BBPSSW, Werner form

@@ -18,6 +18,7 @@ class Plan:
     n_out: int  # t_trunc
     n_int: int  # internal length (t_trunc + depth + 1)
     fft_len: int
+    padded: bool = False  # levels are placeholders; the operations are data (padded_levels)
 
     @property
     def comps(self) -> int:

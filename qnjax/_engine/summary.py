@@ -18,6 +18,10 @@ from .result import DeliveryResult
 def evaluate(plan: Plan, params: dict):
     """Root Λ, the root's last attempt arrays and the largest truncation deficit of the
     sub-protocols (:func:`node_deficit`), for flattened (B,) parameters."""
+    if plan.padded:
+        from .padded_levels import evaluate_padded
+
+        return evaluate_padded(plan, params)
     if plan.levels is not None:
         lam, spec = leaf(plan, params["p_gen"], params["s0"])
         deficit = TR.leaf_deficit(params["p_gen"], plan.n_out)

@@ -47,8 +47,11 @@ def optimize(problem, *, seed: int | None = None, n_starts: int | None = None,
             purification rounds; bits per second), or a :class:`qnjax.Chain` over a level
             protocol (its :meth:`StepProblem.from_chain` problem).
         seed: PRNG seed of the starts (default 0, or the scenario's ``search.seed``).
-        n_starts, n_steps, learning_rate: optimizer settings (defaults: 8 starts × 60 Adam
-            steps, lr 0.15 for the step model; the scenario's ``[search]`` otherwise).
+        n_starts, n_steps, learning_rate: optimizer settings (defaults: 8 starts × at most
+            60 Adam steps, lr 0.15 for the step model; the scenario's ``[search]`` otherwise).
+            A step problem's ``t_trunc`` is an upper bound: the search runs at a working
+            truncation from the waiting-time scale and grows it until the winner is covered
+            to 1e-9 (:func:`qnjax.design.step.optimize_step`).
         progress: progress on stderr (a bar with elapsed and remaining time on a terminal,
             one line per stage elsewhere).
 

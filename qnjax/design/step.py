@@ -1,19 +1,26 @@
 """Step-model optimizer: integer cut-offs per level (and distill placement) for bits per step.
 
 Method: the engine's continuous cut-off relaxation (a randomized cut-off, piecewise linear
-in τ) is maximized by Adam on ``u = log τ`` (``τ <= t_trunc``); the smooth surrogate of
-:mod:`._common` replaces the clipped key rate. The gradient is a central difference in ``u``
-(``mode="fd"``, default): every start and its ``2 L`` shifted designs go through the engine's
-batched *forward* program in blocks of a fixed size, the same compiled program that then
-scores the integer neighbourhood, so a cold run compiles one engine program instead of a
-forward-mode derivative program (2–3 × the forward's compile time) plus a forward one. The
-Adam update itself runs in NumPy. ``mode="fwd"`` / ``"rev"`` keep the jitted
-forward- / reverse-mode Adam step. The
-relaxed optima of the best starts are rounded and their integer neighbourhood
-(``floor − 1 .. ceil + 1`` per level) is evaluated exhaustively in one batch; the exact
-clipped key rate of the best integer design is reported. Distill placements (``max_distill``)
-are distinct static protocols, optimized one after the other.
+in τ) is maximized by Adam on ``u = log τ`` (``τ <= T_w``); the smooth surrogate of
+:mod:`._common` replaces the clipped key rate. The gradient is a one-sided difference in
+``u`` (``mode="fd"``, default): every start and its ``L`` shifted designs go through the
+padded level program (:mod:`qnjax._engine.padded_levels`) in blocks of a fixed size, so one
+compiled program serves every protocol (distill placements included) at one truncation, and
+the integer stage reuses it. The Adam update runs in NumPy and stops once the best start
+stops improving. ``mode="fwd"`` / ``"rev"`` keep the jitted forward- / reverse-mode Adam step
+of the per-protocol engine.
+
+Working truncation: the problem's ``t_trunc`` is an upper bound. The search starts at the
+power of four ``T_w`` covering :data:`MEAN_TIMES` waiting-time scales (:func:`working_t_trunc`)
+and searches again at ``4 T_w`` (up to ``t_trunc``) while a winner's coverage at ``T_w`` is
+below ``1 − 1e-9``; a covered winner has the figures it has at ``t_trunc`` to that accuracy.
+
+Integer stage: the relaxed optima of the best starts are rounded, their neighbourhood
+(``floor − 1 .. ceil + 1`` per level) is evaluated in one batch, and the best integer design
+climbs to an integer local optimum (:func:`_polish`: all designs one step away, one batch per
+move). The exact clipped key rate of the final design is reported.
 """
+
 
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Float
 
+from .._engine.padded_levels import delivery_padded
 from ..exact import delivery
 from ._common import F0, Progress, integer_neighbourhood, make_runner, surrogate
 from .problems import StepProblem
@@ -74,6 +82,10 @@ def _runner(levels, t_trunc, lr, n_steps, mode):
 
 
 BLOCK = 32
+PAD_DEPTH = 4
+T_WORK_MIN = 256
+MEAN_TIMES = 16
+COVERED = 1 - 1e-9
 BLOCK_LARGE = 1024
 PATIENCE = 10
 TOL = 1e-4
@@ -89,17 +101,20 @@ def _block(n: int) -> int:
 def evaluate_levels(levels, fixed, cutoffs, t_trunc, block=None):
     """Exact engine figures of designs: ``fixed`` problem parameters ``(B,)`` each, integer (or
     relaxed) cut-offs ``(B, L)``; evaluated in blocks of ``block`` designs (default
-    :func:`_block`; the last one padded) so repeated calls reuse compiled code."""
+    :func:`_block`; the last one padded) by the padded level program
+    (:mod:`qnjax._engine.padded_levels`, depth ``max(PAD_DEPTH, L)``), so every protocol at
+    one truncation reuses one compiled program."""
     cutoffs = np.asarray(cutoffs, float)
     b = cutoffs.shape[0]
     size = _block(b) if block is None else block
     dt = jnp.result_type(float)
+    depth = max(PAD_DEPTH, len(levels))
     outs = []
     for lo in range(0, b, size):
         hi = min(b, lo + size)
         pad = lambda a: np.concatenate([a[lo:hi], np.repeat(a[lo:lo + 1], size - (hi - lo), 0)], 0)
         kw = {k: jnp.asarray(pad(np.asarray(v, float)), dt) for k, v in fixed.items()}
-        r = delivery(levels, cutoff=jnp.asarray(pad(cutoffs), dt), t_trunc=t_trunc, warn=False, **kw)
+        r = delivery_padded(levels, depth, cutoff=jnp.asarray(pad(cutoffs), dt), t_trunc=t_trunc, **kw)
         outs.append({k: np.asarray(v)[:hi - lo] for k, v in r._asdict().items()
                      if k not in ("pmf", "state_t")})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
@@ -165,8 +180,9 @@ def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
     """Adam ascent (optax's defaults, cosine decay to 5 %) on ``u = log τ`` of every start,
     the gradient by forward differences through the batched forward engine (the relaxation
     is piecewise linear in τ, so a one-sided difference is what forward mode would give).
-    Stops early once no start has improved its best value (a log rate) by more than ``TOL`` for
-    ``PATIENCE`` steps (after at least ``MIN_STEPS``). Returns ``(best_val, best_u, history)``."""
+    Stops early once the best value over all starts (a log rate) has not improved by more than
+    ``TOL`` for ``PATIENCE`` steps (after at least ``MIN_STEPS``): the integer stage looks at
+    the best starts only. Returns ``(best_val, best_u, history)``."""
     n, L = u0.shape
     h = 1e-5 if np.dtype(dtype).itemsize >= 8 else 3e-3
     tmax = math.log(T)
@@ -182,7 +198,7 @@ def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
         j = objective_np(r).reshape(n, len(shifts))
         val = j[:, 0]
         g = np.nan_to_num((j[:, 1:] - val[:, None]) / h)
-        stale = 0 if np.any(val > state.best_value + TOL) else stale + 1
+        stale = 0 if np.max(val) > np.max(state.best_value) + TOL else stale + 1
         hist.append(np.max(val))
         state = fd_adam_update(state, val, g, cosine_lr(lr, t, n_steps), -3.0, tmax)
         if stale >= PATIENCE and t + 1 >= MIN_STEPS:
@@ -201,6 +217,28 @@ def _initial_u(key, n_starts, n_levels, t_trunc, p_gen):
     return u
 
 
+def mean_time_scale(levels, p_gen: float, p_swap: float) -> float:
+    """A scale of the mean delivery time without cut-offs, in steps: ``1 / p_gen`` for a link,
+    times ``3/2`` per level (the expected maximum of two geometric waiting times is at most
+    ``3/2`` times one, for small ``p``) and divided by the level's success probability
+    (``p_swap``, or ``1/2``, the least a BBPSSW step succeeds with on states of fidelity above 1/2)."""
+    t = 1.0 / p_gen
+    for lv in levels:
+        t *= 1.5 / (p_swap if lv == "swap" else 0.5)
+    return t
+
+
+def working_t_trunc(levels, problems, t_trunc: int) -> int:
+    """Truncation the search starts at: the power of four at least ``MEAN_TIMES`` times the
+    largest :func:`mean_time_scale` of ``problems`` (at least ``T_WORK_MIN``; few sizes, so
+    questions share compiled programs), at most the problem's ``t_trunc`` (an upper bound: :func:`optimize_step` grows the working truncation
+    fourfold, up to ``t_trunc``, until the winning design's coverage is ``>= COVERED``)."""
+    need = MEAN_TIMES * max(mean_time_scale(levels, p.p_gen, p.p_swap) for p in problems)
+    if not need < t_trunc:  # also an infinite scale (p_gen below 1e-308)
+        return int(t_trunc)
+    return int(min(t_trunc, max(T_WORK_MIN, 4 ** math.ceil(math.log(max(need, 1), 4)))))
+
+
 def _chain_of(problem: StepProblem, levels: tuple, cutoff) -> "Chain":
     """The winning step-model design as a :class:`qnjax.Chain` (integer cut-offs per level)."""
     from ..chain import Chain
@@ -209,11 +247,109 @@ def _chain_of(problem: StepProblem, levels: tuple, cutoff) -> "Chain":
                         t_coh=problem.t_coh, cutoff=np.asarray(cutoff, float))
 
 
+def _search(levels, fixed_p, problems, u0, T, learning_rate, n_steps, mode, dt):
+    """The continuous stage at truncation ``T``: ``(best_val (P·S,), u_best (P·S, L), history)``."""
+    P, L = len(problems), len(levels)
+    S = len(u0) // P
+    if mode == "fd":
+        fixed = {k: np.repeat(v, S) for k, v in fixed_p.items()}
+        return fd_adam(levels, fixed, u0, T, float(learning_rate), n_steps, dt)
+    init, run = _runner(levels, T, float(learning_rate), n_steps, mode)
+    fixed = {k: jnp.asarray(np.repeat(v, S), dt) for k, v in fixed_p.items()}
+    state = init({"u": jnp.asarray(u0, dt)}, fixed, {"u": jnp.ones((P * S, L), dt)})
+    hist = []
+    for _ in range(n_steps // CHUNK):
+        state, h = run(state, None)
+        hist.append(np.asarray(h))
+    return np.asarray(state.best_value), np.asarray(state.best_params["u"]), np.concatenate(hist)
+
+
+def _integer_stage(levels, fixed_p, best_val, u_best, T, top_k):
+    """Neighbourhoods of the ``top_k`` best starts of every problem, "no cut-off" (``T``), the
+    relaxed optimum and the no-cut-off design, evaluated in one batch; the best integer design
+    is then improved by :func:`_polish`. Per problem:
+    ``(index of the best integer design, figures of every row, rows, key rates, objectives,
+    summary)``."""
+    P, S, L = best_val.shape[0], best_val.shape[1], len(levels)
+    rows, owner = [], []
+    for q in range(P):
+        order = np.argsort(-best_val[q])[:top_k]
+        cands = np.unique(np.concatenate(
+            [integer_neighbourhood(np.exp(u_best[q, i]), T, radius=1, max_size=256) for i in order]
+            + [np.full((1, L), float(T))]), axis=0)
+        extra = np.stack([np.exp(u_best[q, order[0]]), np.full(L, np.inf)])
+        rows += [cands, extra]
+        owner += [(q, 0)] * len(cands) + [(q, 1), (q, 2)]
+    rows = np.concatenate(rows)
+    owner = np.array(owner)
+    r = evaluate_levels(levels, {k: v[owner[:, 0]] for k, v in fixed_p.items()}, rows, T)
+    skr = np.nan_to_num(r["secret_key_rate"])
+    j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
+    out = []
+    for q in range(P):
+        idx = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 0))[0]
+        i = idx[np.lexsort((-j[idx], -skr[idx]))[0]]
+        rel = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 1))[0][0]
+        noc = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 2))[0][0]
+        summary = {"protocol": ",".join(levels), "relaxed_secret_key_rate": float(skr[rel]),
+                   "no_cutoff_secret_key_rate": float(skr[noc]), "neighbourhood_size": int(len(idx))}
+        out.append([skr[i], j[i], rows[i], {k: v[i] for k, v in r.items()}, summary])
+    _polish(levels, fixed_p, out, T)
+    for o in out:
+        o[4].update(cutoff=tuple(int(c) for c in o[2]), secret_key_rate=float(o[0]))
+    return [tuple(o) for o in out]
+
+
+def _better(skr, j, skr0, j0) -> bool:
+    """``(skr, j)`` beats ``(skr0, j0)``: a higher key rate (beyond rounding), or the same
+    rate (zero included) and a higher surrogate objective."""
+    if skr > skr0 * (1 + 1e-10) + 1e-300:
+        return True
+    return skr >= skr0 * (1 - 1e-10) and j > j0 + 1e-9
+
+
+def _polish(levels, fixed_p, out, T, max_iter: int = 50):
+    """Integer hill climb from every problem's best design (``out`` rows, updated in place):
+    evaluate the designs one step away (every ±1 combination when ``3**L <= 33``, else ±1
+    along each level; cut-offs within ``[0, T]``), all problems in one batch, and move to the
+    best one while it is :func:`_better`. Ends at an integer local optimum."""
+    L = len(levels)
+    if 3 ** L <= 33:
+        moves = np.array([d for d in itertools.product((-1, 0, 1), repeat=L) if any(d)], float)
+    else:
+        moves = np.concatenate([np.eye(L), -np.eye(L)])
+    active = list(range(len(out)))
+    for _ in range(max_iter):
+        if not active:
+            break
+        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + moves[None], 0, T).reshape(-1, L)
+        owner = np.repeat(active, len(moves))
+        r = evaluate_levels(levels, {k: v[owner] for k, v in fixed_p.items()}, rows, T)
+        skr = np.nan_to_num(r["secret_key_rate"])
+        j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
+        still = []
+        for a, q in enumerate(active):
+            idx = np.arange(a * len(moves), (a + 1) * len(moves))
+            i = idx[np.lexsort((-j[idx], -skr[idx]))[0]]
+            if _better(skr[i], j[i], out[q][0], out[q][1]):
+                out[q][:4] = [skr[i], j[i], rows[i], {k: v[i] for k, v in r.items()}]
+                still.append(q)
+        active = still
+
+
 def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 60,
                   learning_rate: float = 0.15, progress: bool = True, top_k: int = 3,
                   mode: str = "fd") -> list[OptimizeResult]:
     """Optimize one or several :class:`StepProblem` sharing ``protocol``, ``t_trunc`` and
-    ``max_distill``, all in the same batched runs (one per distill placement)."""
+    ``max_distill``, all in the same batched runs (one per distill placement).
+
+    ``t_trunc`` is an upper bound: the search runs at :func:`working_t_trunc` and grows it
+    fourfold (searching again from the best points found) while a problem's winning integer design has a coverage below
+    ``COVERED`` there. A winner covered at the working truncation ``T_w`` has the figures it
+    has at ``t_trunc`` to that accuracy (its pmf is exact below ``T_w`` and non-negative, so
+    the coverage at ``t_trunc`` is at least as large; the means come from the attempt
+    decomposition, which needs only the sub-protocols covered), and its cut-offs at ``T_w``
+    (no cut-off there) are reported as ``t_trunc``."""
     t0 = time.perf_counter()
     problems = [problems] if isinstance(problems, StepProblem) else list(problems)
     p0 = problems[0]
@@ -233,58 +369,29 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
     try:
         for pi, levels in enumerate(protocols):
             L = len(levels)
-            u0 = np.concatenate([_initial_u(jax.random.fold_in(key, pi * 100003 + q), S, L, T,
+            tw = working_t_trunc(levels, problems, T)
+            u0 = np.concatenate([_initial_u(jax.random.fold_in(key, pi * 100003 + q), S, L, tw,
                                             problems[q].p_gen) for q in range(P)])
-            if mode == "fd":
-                fixed = {k: np.repeat(v, S) for k, v in fixed_p.items()}
-                best_val, u_best, hist = fd_adam(levels, fixed, u0, T, float(learning_rate),
-                                                  n_chunks * CHUNK, dt)
-                bar.advance(n_chunks, description=",".join(levels))
-            else:
-                init, run = _runner(levels, T, float(learning_rate), n_chunks * CHUNK, mode)
-                fixed = {k: jnp.asarray(np.repeat(v, S), dt) for k, v in fixed_p.items()}
-                state = init({"u": jnp.asarray(u0, dt)}, fixed, {"u": jnp.ones((P * S, L), dt)})
-                hist = []
-                for _ in range(n_chunks):
-                    state, h = run(state, None)
-                    hist.append(np.asarray(h))
-                    bar.advance(description=",".join(levels))
-                hist = np.concatenate(hist)
-                best_val, u_best = np.asarray(state.best_value), np.asarray(state.best_params["u"])
-            best_val = best_val.reshape(P, S)
-            u_best = u_best.reshape(P, S, L)
-            # integer stage, every problem at once: neighbourhoods of the top starts,
-            # "no cut-off", the relaxed optimum and the no-cut-off design
-            rows, owner = [], []
-            for q in range(P):
-                order = np.argsort(-best_val[q])[:top_k]
-                cands = np.unique(np.concatenate(
-                    [integer_neighbourhood(np.exp(u_best[q, i]), T, radius=1, max_size=256) for i in order]
-                    + [np.full((1, L), float(T))]), axis=0)
-                extra = np.stack([np.exp(u_best[q, order[0]]), np.full(L, np.inf)])
-                rows += [cands, extra]
-                owner += [(q, 0)] * len(cands) + [(q, 1), (q, 2)]
-            rows = np.concatenate(rows)
-            owner = np.array(owner)
-            fx = {k: v[owner[:, 0]] for k, v in fixed_p.items()}
-            r = evaluate_levels(levels, fx, rows, T)
-            skr = np.nan_to_num(r["secret_key_rate"])
-            j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
+            while True:
+                best_val, u_best, hist = _search(levels, fixed_p, problems, u0, tw, learning_rate,
+                                                 n_chunks * CHUNK, mode, dt)
+                bar.advance(n_chunks, description=f"{','.join(levels)} (t_trunc {tw})")
+                stage = _integer_stage(levels, fixed_p, best_val.reshape(P, S), u_best.reshape(P, S, L),
+                                       tw, top_k)
+                covered = all(float(np.nan_to_num(s[3]["coverage"])) >= COVERED for s in stage)
+                if covered or tw >= T:
+                    break
+                tw = min(T, 4 * tw)
+                u0 = u_best  # the longer search starts where the shorter one ended
+                bar.add_total(n_chunks)
             bar.advance()
-            for q in range(P):
-                idx = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 0))[0]
-                i = idx[np.lexsort((-j[idx], -skr[idx]))[0]]
-                rel = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 1))[0][0]
-                noc = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 2))[0][0]
-                summary = {"protocol": ",".join(levels), "cutoff": tuple(int(c) for c in rows[i]),
-                           "secret_key_rate": float(skr[i]),
-                           "relaxed_secret_key_rate": float(skr[rel]),
-                           "no_cutoff_secret_key_rate": float(skr[noc]),
-                           "neighbourhood_size": int(len(idx))}
+            for q, (skr, j, cut, sel, summary) in enumerate(stage):
+                cut = np.where(cut >= tw, float(T), cut)  # no cut-off at the working truncation
+                summary["cutoff"] = tuple(int(c) for c in cut)
+                summary["working_t_trunc"] = tw
                 summaries[q].append(summary)
-                if best[q] is None or (skr[i], j[i]) > (best[q][0], best[q][1]):
-                    sel = {k: v[i] for k, v in r.items()}
-                    best[q] = (skr[i], j[i], levels, rows[i], sel, hist, summary)
+                if best[q] is None or (skr, j) > (best[q][0], best[q][1]):
+                    best[q] = (skr, j, levels, cut, sel, hist, summary)
     finally:
         bar.close()
     wall = time.perf_counter() - t0

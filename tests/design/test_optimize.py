@@ -54,6 +54,38 @@ def test_batch_of_problems_is_deterministic():
     assert float(r1[1].secret_key_rate) >= best_b * (1 - 1e-9)
 
 
+def test_working_truncation_is_covered_and_reproduces_the_full_length():
+    """``t_trunc`` is an upper bound: fast links are searched at a shorter working truncation,
+    the winner is covered there to 1e-9, and its figures at the problem's ``t_trunc`` agree to
+    1e-9 (the reported "no cut-off" is ``t_trunc``). Then no integer design one step away is
+    better (the integer hill climb ends at a local optimum)."""
+    kw = dict(p_gen=0.4, p_swap=0.9, w0=0.97, t_coh=80.0)
+    T = 4096
+    res = optimize(StepProblem("swap,swap", t_trunc=T, **kw), seed=0)
+    tw = dict(res.candidates[0])["working_t_trunc"]
+    assert tw < T and float(res.coverage) >= 1 - 1e-9
+    cut = np.asarray(res.design["cutoff"], float)
+    assert np.all((cut < tw) | (cut == T))
+    ref = delivery(chain=res.chain, t_trunc=T, warn=False)
+    for k in ("secret_key_rate", "mean_time", "mean_fidelity"):
+        assert float(getattr(ref, k)) == pytest.approx(float(getattr(res, k)), rel=1e-9)
+    moves = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b], float)
+    near = np.clip(cut + moves, 0, T)
+    r = delivery("swap,swap", cutoff=jnp.asarray(near), t_trunc=T, warn=False, **kw)
+    assert np.max(np.asarray(r.secret_key_rate)) <= float(res.secret_key_rate) * (1 + 1e-9)
+
+
+def test_working_truncation_grows_until_the_winner_is_covered():
+    """Cut-offs of zero make delivery slow: the first working truncation (256) does not cover
+    the winner, so the search runs again at four times the length (here the problem's 1024)."""
+    kw = dict(p_gen=0.5, p_swap=0.9, w0=0.85, t_coh=60.0)
+    res = optimize(StepProblem("distill,swap", t_trunc=1024, **kw), seed=0)
+    assert dict(res.candidates[0])["working_t_trunc"] == 1024
+    ref = delivery(chain=res.chain, t_trunc=1024, warn=False)
+    assert float(ref.secret_key_rate) == pytest.approx(float(res.secret_key_rate), rel=1e-9)
+    assert float(ref.coverage) == pytest.approx(float(res.coverage), rel=1e-12)
+
+
 def test_identical_hardware_gives_uniform_spacing():
     scen = scenario_from_dict({
         "distance_km": 60.0,

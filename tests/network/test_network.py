@@ -141,7 +141,8 @@ def test_tree_text_round_trip():
 def test_compact_padded_levels_match_engine():
     """The padded program that computes only the node operations a level needs
     (``level_widths``: 3 for a caterpillar over 4 segments instead of the complete tree's 7)
-    gives the exact engine's figures for every swap tree over 2 to 4 segments."""
+    gives the exact engine's figures for every swap tree over 4 segments (depths 2 and 3, with
+    and without trivial links)."""
     import jax
     import jax.numpy as jnp
 
@@ -149,7 +150,7 @@ def test_compact_padded_levels_match_engine():
     from qnjax.network.shapes import level_widths, swap_depth
     from qnjax.design.padded import evaluate_padded, layout, layout_arrays, node_params
 
-    for n in (2, 3, 4):
+    for n in (4,):
         rng = np.random.default_rng(n)
         p = rng.uniform(0.2, 0.5, n)
         lam0 = rng.dirichlet([300, 2, 1, 3], n)

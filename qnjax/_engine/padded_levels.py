@@ -1,0 +1,123 @@
+"""Every level protocol up to a depth in one compiled program (issue 11: compile once per
+shape class).
+
+A level protocol is a sequence of ``swap`` / ``distill`` levels over identical copies of the
+level below (:func:`qnjax.delivery` with a level list). Here the sequence is *data*: the
+operation of level ``i`` is an integer code (0 skip, 1 swap, 2 distill) and the non-root
+levels run in a :func:`jax.lax.scan` over one node operation whose only operation-specific
+part, the bilinear swap / distill map, is a :func:`jax.lax.cond` on that code (one scalar
+shared by the whole batch, so a real branch, not a select computing both); a skip is a
+second ``cond``. A protocol of ``L <= depth`` levels is left-padded with skips: the leaf
+passes unchanged through them. The root level, which sums its renewal causally, follows the
+scan. The program therefore holds two node operations (one inner, one root) whatever the
+protocol, and every protocol of at most ``depth``
+levels at one truncation, batch and dtype reuses it: an optimizer that compares protocols
+(distill placements) or answers several questions compiles once.
+
+The node operations are the exact engine's (:func:`.kernels.combine`), so the figures are
+those of :func:`qnjax.delivery` at the same truncation up to rounding and the sub-protocols'
+truncation deficit ``1 − attempt_coverage`` (the internal length is ``t_trunc + depth + 1``
+instead of ``t_trunc + L + 1``, so the attempt decomposition sums a few more steps).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _truncation as TR
+from ..protocol import parse_levels
+from .kernels import combine, leaf, node_deficit
+from .plan import Plan
+
+SKIP, SWAP, DISTILL = 0, 1, 2
+CODES = {"swap": SWAP, "distill": DISTILL}
+
+
+def padded_plan(depth: int, werner: bool, t_trunc: int) -> Plan:
+    """The static plan of the depth-``depth`` padded program (levels are placeholders; the
+    operations come from ``params["ops"]``)."""
+    n_int = t_trunc + depth + 1
+    return Plan(("pad",) * depth, None, werner, t_trunc, n_int, TR.fast_len(2 * n_int), padded=True)
+
+
+def op_codes(levels, depth: int) -> np.ndarray:
+    """``(depth,)`` int32 codes of a level protocol, left-padded with :data:`SKIP`."""
+    levels = parse_levels(levels)
+    if len(levels) > depth:
+        raise ValueError(f"a protocol of {len(levels)} levels does not fit the padded depth {depth}")
+    return np.array([SKIP] * (depth - len(levels)) + [CODES[lv] for lv in levels], np.int32)
+
+
+def evaluate_padded(plan: Plan, params: dict):
+    """Root Λ, the root's last attempt and the largest sub-protocol deficit (the return of
+    :func:`.summary.evaluate`) for flattened ``(B,)`` parameters with ``params["ops"]``
+    ``(B, depth)`` codes (row 0 is used: one protocol per call) and ``params["cutoff"]``
+    ``(B, depth)`` (entries of skipped levels are ignored)."""
+    depth = len(plan.levels)
+    ops = params["ops"][0]
+    cut = params["cutoff"]
+    rates, p_swap, bsm = params["rates"], params["p_swap"], params["bsm"]
+    lam, spec = leaf(plan, params["p_gen"], params["s0"])
+    deficit = TR.leaf_deficit(params["p_gen"], plan.n_out)
+
+    def level(carry, i):
+        la, fa, dfc = carry
+        out, fout, _, _ = combine(plan, ops[i], la, fa, None, None, jnp.take(cut, i, axis=1), rates, rates,
+                                  p_swap, bsm, same=True)
+        return out, fout, jnp.maximum(dfc, node_deficit(plan, out))
+
+    def body(carry, i):
+        return jax.lax.cond(ops[i] == SKIP, lambda c, i: c, level, carry, i), None
+
+    if depth > 1:
+        (lam, spec, deficit), _ = jax.lax.scan(body, (lam, spec, deficit), jnp.arange(depth - 1))
+    lam, _, ls, f = combine(plan, ops[depth - 1], lam, spec, None, None, cut[:, depth - 1], rates, rates,
+                            p_swap, bsm, same=True, root=True)
+    return lam, ls, f, deficit
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _run(plan: Plan, chunk: int, params: dict):
+    from .summary import run
+
+    return run(plan, params, chunk)
+
+
+def delivery_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_trunc: int,
+                    chunk_bytes: int | None = None):
+    """Figures of a Werner level protocol (``levels``, at most ``depth`` levels) for a flat
+    batch of designs: ``p_gen``, ``w0``, ``p_swap``, ``t_coh`` ``(B,)`` and ``cutoff``
+    ``(B, L)``, at truncation ``t_trunc``; a :class:`.result.DeliveryResult` of batch ``(B,)``.
+
+    The inputs must be valid (the callers are optimizers that built them; no host checks):
+    ``p_gen``, ``p_swap`` in (0, 1], ``w0`` in [−1/3, 1], ``t_coh > 0``, ``cutoff >= 0``.
+    One compiled program per ``(depth, t_trunc, B, dtype)`` serves every protocol."""
+    from .api import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_BYTES_ACCEL
+
+    codes = op_codes(levels, depth)
+    L = int(np.sum(codes != SKIP))
+    p_gen = jnp.asarray(p_gen)
+    dt = p_gen.dtype
+    B = p_gen.shape[0]
+    cutoff = jnp.asarray(cutoff, dt).reshape(B, L)
+    cut = jnp.concatenate([jnp.full((B, depth - L), jnp.inf, dt), cutoff], axis=1)
+    plan = padded_plan(depth, True, int(t_trunc))
+    if chunk_bytes is None:
+        chunk_bytes = DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else DEFAULT_CHUNK_BYTES_ACCEL
+    chunk = max(1, min(B, chunk_bytes // (16 * plan.comps * plan.fft_len * 6)))
+    r = 1 / jnp.asarray(t_coh, dt)
+    params = {
+        "p_gen": p_gen,
+        "s0": jnp.stack([jnp.ones_like(p_gen), jnp.asarray(w0, dt)], -1),
+        "p_swap": jnp.asarray(p_swap, dt),
+        "rates": jnp.stack([jnp.zeros_like(r), r], -1),
+        "cutoff": cut,
+        "bsm": jnp.ones((B, 2), dt),
+        "invalid": jnp.zeros((B,), bool),
+        "ops": jnp.broadcast_to(jnp.asarray(codes), (B, depth)),
+    }
+    return _run(plan, chunk, params)

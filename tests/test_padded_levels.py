@@ -1,0 +1,76 @@
+"""The padded level program (one compiled program for every level protocol up to a depth)
+against the exact engine's own per-protocol program."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qnjax.exact import delivery
+from qnjax._engine import padded_levels as PL
+
+FIELDS = ("mean_time", "mean_fidelity", "key_fraction_smooth", "coverage", "attempt_coverage",
+          "success_probability")
+PROTOCOLS = [("swap",), ("distill", "swap"), ("swap", "distill", "swap"),
+             ("distill", "swap", "distill", "swap")]
+
+
+def _designs(rng, B, L):
+    cut = rng.uniform(0.5, 40, (B, L))
+    cut[0] = np.inf  # no cut-off
+    cut[1] = np.round(cut[1])  # integer cut-offs
+    return dict(p_gen=rng.uniform(0.2, 0.6, B), w0=rng.uniform(0.85, 1, B), p_swap=rng.uniform(0.5, 1, B),
+                t_coh=rng.uniform(20, 400, B)), cut
+
+
+def test_every_protocol_matches_the_engine_with_one_program():
+    rng = np.random.default_rng(7)
+    B, T = 6, 128
+    before = PL._run._cache_size()
+    for levels in PROTOCOLS:
+        kw, cut = _designs(rng, B, len(levels))
+        ref = delivery(levels, cutoff=cut, t_trunc=T, warn=False, **kw)
+        got = PL.delivery_padded(levels, 4, cutoff=cut, t_trunc=T, **kw)
+        np.testing.assert_array_equal(np.asarray(got.status), np.asarray(ref.status))
+        # the internal length is T + 4 + 1 instead of T + L + 1: the figures differ by rounding
+        # and by what the sub-protocols' missing mass (1 - attempt_coverage) carries, at most
+        # (internal length) x that mass relative to a mean of at least one step
+        tol = 1e-11 + 2 * (T + 6) * (1 - np.asarray(ref.attempt_coverage))
+        for k in FIELDS + ("secret_key_rate",):
+            a, b = np.asarray(getattr(got, k)), np.asarray(getattr(ref, k))
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            ok = ~np.isnan(b)
+            assert np.all(np.abs(a - b)[ok] <= (tol * np.abs(b))[ok] + 1e-15), (levels, k, a, b, tol)
+        assert np.any(tol < 1e-9)
+    # four protocols, one truncation, one batch: one compiled program
+    assert PL._run._cache_size() - before == 1
+
+
+def test_truncated_designs_are_flagged_as_by_the_engine():
+    """A truncation too short for the attempt decomposition gives NaN and the TRUNCATED bit in
+    both programs (never a number)."""
+    kw = dict(p_gen=np.array([0.01, 0.5]), w0=np.array([0.99, 0.99]), p_swap=np.array([0.5, 0.5]),
+              t_coh=np.array([100.0, 100.0]))
+    cut = np.full((2, 2), 3.0)
+    ref = delivery(("swap", "swap"), cutoff=cut, t_trunc=64, warn=False, **kw)
+    got = PL.delivery_padded(("swap", "swap"), 3, cutoff=cut, t_trunc=64, **kw)
+    np.testing.assert_array_equal(np.asarray(got.status), np.asarray(ref.status))
+    assert np.isnan(np.asarray(got.mean_time)[0]) and np.asarray(got.status)[0] != 0
+
+
+def test_float32():
+    rng = np.random.default_rng(3)
+    kw, cut = _designs(rng, 4, 2)
+    kw32 = {k: jnp.asarray(v, jnp.float32) for k, v in kw.items()}
+    got = PL.delivery_padded(("swap", "swap"), 2, cutoff=jnp.asarray(cut, jnp.float32), t_trunc=128, **kw32)
+    ref = delivery(("swap", "swap"), cutoff=cut, t_trunc=128, warn=False, **kw)
+    assert got.mean_time.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(got.mean_time), np.asarray(ref.mean_time), rtol=1e-4)
+
+
+def test_codes_and_depth():
+    assert PL.op_codes("swap,distill", 4).tolist() == [PL.SKIP, PL.SKIP, PL.SWAP, PL.DISTILL]
+    with pytest.raises(ValueError, match="does not fit the padded depth 2"):
+        PL.op_codes(("swap",) * 3, 2)
+    with pytest.raises(ValueError):
+        PL.op_codes(("swap", "teleport"), 4)
