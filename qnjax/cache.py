@@ -29,10 +29,12 @@ def default_cache_dir() -> Path | None:
     return Path(base).expanduser() / "qnjax" / "jax"
 
 
-def enable_compilation_cache(path=None, min_compile_time_s: float = 0.2) -> Path | None:
+def enable_compilation_cache(path=None, min_compile_time_s: float = 0.0) -> Path | None:
     """Keep compiled XLA programs in ``path`` (default :func:`default_cache_dir`) so a later
     process with the same shapes loads them instead of compiling (seconds per program on a
-    CPU). Programs that compiled in under ``min_compile_time_s`` seconds are not stored.
+    CPU). Programs that compiled in under ``min_compile_time_s`` seconds are not stored; the
+    default 0 stores every program: the default ``qnjax optimize`` compiles 84 small programs
+    of about 35 ms each, 2.9 s per process when they are not cached, against 0.4 s to load them.
     Returns the directory, or ``None`` when disabled or the directory cannot be created.
     Call it before the first computation: JAX fixes its cache when it first compiles."""
     import jax
