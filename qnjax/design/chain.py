@@ -238,8 +238,10 @@ def _host_fns(scheme: str):
 
 
 def link_host(scheme: str, hw: dict, lengths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(p_gen, duration_s, walsh(lam0))`` of two lengths (km) as NumPy arrays."""
-    L = np.broadcast_to(np.asarray(lengths, float), (2,))
+    """``(p_gen, duration_s, walsh(lam0))`` of lengths (km; a scalar is evaluated as two
+    equal lengths) as NumPy arrays."""
+    L = np.asarray(lengths, float)
+    L = np.broadcast_to(L, (2,)) if L.size == 1 else L.ravel()
     p, dur, c = _host_fns(scheme)[0](hw, jnp.asarray(L, jnp.result_type(float)))
     return np.asarray(p), np.asarray(dur), np.asarray(c)
 
@@ -325,8 +327,7 @@ def rate_upper_bound(st: Structure, scheme: str, hw: dict, distance_km: float, h
         lmin = max(float(hw["lmin"]), 1e-9)
         Ls = np.linspace(lmin, max(distance_km - (st.n - 1) * float(hw["lmin"]), lmin), 17)
         hw0 = {**hw, "dark": jnp.zeros_like(hw["dark"])}
-        ratio = max(float(np.max(link_host(scheme, hw, L)[0] / np.maximum(link_host(scheme, hw0, L)[0], 1e-300)))
-                    for L in Ls)
+        ratio = float(np.max(link_host(scheme, hw, Ls)[0] / np.maximum(link_host(scheme, hw0, Ls)[0], 1e-300)))
         p_up = min(1.0, max(ratio, 1.0) * float(link_host(scheme, hw0, distance_km / st.n)[0][0]))
     ps = float(np.max(np.asarray(hw["p_swap"]))) if st.n_nodes else 1.0
     h = int(math.floor(math.log2(st.n)))
