@@ -94,7 +94,7 @@ MIN_STEPS = 20
 
 def _block(n: int) -> int:
     """Designs per engine call: 32, or 1024 for batches above 1024 designs (many problems at
-    once), so one (protocol, t_trunc) compiles one or two forward programs whatever the count."""
+    once), so one working truncation compiles one or two programs whatever the count."""
     return BLOCK if n <= BLOCK_LARGE else BLOCK_LARGE
 
 
@@ -267,9 +267,8 @@ def _search(levels, fixed_p, problems, u0, T, learning_rate, n_steps, mode, dt):
 def _integer_stage(levels, fixed_p, best_val, u_best, T, top_k):
     """Neighbourhoods of the ``top_k`` best starts of every problem, "no cut-off" (``T``), the
     relaxed optimum and the no-cut-off design, evaluated in one batch; the best integer design
-    is then improved by :func:`_polish`. Per problem:
-    ``(index of the best integer design, figures of every row, rows, key rates, objectives,
-    summary)``."""
+    is then improved by :func:`_polish`. Per problem: ``(key rate, surrogate objective,
+    cut-offs, figures of that design, summary)``."""
     P, S, L = best_val.shape[0], best_val.shape[1], len(levels)
     rows, owner = [], []
     for q in range(P):
