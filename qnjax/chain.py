@@ -195,19 +195,17 @@ class Chain(eqx.Module):
         each waiting side, and the integer cut-offs. ``qnjax.delivery(chain=...)`` with the
         design's ``t_trunc`` reproduces the reported figures; bits per second are
         ``memories · secret_key_rate / clock_s`` (``result.design["clock_s"]``)."""
-        from .design.chain import Structure, engine_chain, hardware
+        from .design.chain import engine_chain, hardware
+        from .design.records import design_of
 
-        if getattr(result, "kind", None) != "physical":
-            raise TypeError("Chain.from_scenario needs the OptimizeResult of a physical scenario")
-        d = result.design
-        st = Structure(int(d["segments"]), tuple(int(r) for r in np.asarray(d["rounds"])), result.protocol)
-        hw = hardware(scenario, st)
+        des = design_of(result, "Chain.from_scenario needs the OptimizeResult of")
+        hw = hardware(scenario, des.structure)
         dt = hw["eff"].dtype
         for knob in ("alpha", "modes"):
-            if knob in d:
-                hw[knob] = jnp.asarray(d[knob], dt)
-        tau = jnp.asarray(np.asarray(d["cutoff"], float).reshape(-1), dt)
-        return engine_chain(st, scenario.heralding.scheme, hw, jnp.asarray(d["lengths_km"], dt), tau)
+            if getattr(des, knob) is not None:
+                hw[knob] = jnp.asarray(getattr(des, knob), dt)
+        return engine_chain(des.structure, scenario.heralding.scheme, hw, jnp.asarray(des.lengths_km, dt),
+                            jnp.asarray(des.cutoff, dt))
 
     @classmethod
     def from_keywords(cls, protocol, **kw) -> "Chain":

@@ -1,5 +1,6 @@
 """Typed records of the physical search (:func:`.search.search`): one design with its exact
-figures, and the outcome at one distance."""
+figures, the outcome at one distance, and the fixed design a physical result holds
+(:func:`design_of`, read by :meth:`qnjax.Chain.from_scenario` and :mod:`qnjax.sizing`)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,38 @@ class DistanceResult:
 
 
 __all__ = ["DesignFigures", "DistanceResult"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """A fixed physical design: ``structure``, ``lengths_km`` (n), ``cutoff`` (steps per node),
+    ``cutoff_s`` (seconds), ``t_trunc`` (steps), link knobs ``alpha`` / ``modes`` (or None)."""
+
+    structure: Structure
+    lengths_km: tuple
+    cutoff: tuple
+    cutoff_s: tuple
+    t_trunc: int
+    alpha: Optional[float]
+    modes: Optional[float]
+
+    def to_json(self) -> dict:
+        pos = np.concatenate([[0.0], np.cumsum(self.lengths_km)])
+        return {"segments": self.structure.n, "positions_km": [float(x) for x in pos],
+                "protocol": self.structure.text, "rounds": list(self.structure.rounds),
+                "cutoff": [int(round(c)) for c in self.cutoff], "cutoff_s": [float(c) for c in self.cutoff_s]}
+
+
+def design_of(result, who: str = "sensitivity / requirements need") -> Design:
+    """The design of a physical :class:`qnjax.OptimizeResult`; ``TypeError`` ("``who`` the
+    result of a physical scenario") for any other result."""
+    if getattr(result, "kind", None) != "physical":
+        raise TypeError(f"{who} the result of a physical scenario")
+    d = result.design
+    rounds = tuple(int(r) for r in np.asarray(d["rounds"]))
+    st = Structure(int(d["segments"]), rounds, result.protocol)
+    return Design(st, tuple(float(x) for x in np.asarray(d["lengths_km"])),
+                  tuple(float(c) for c in np.asarray(d["cutoff"]).reshape(-1)),
+                  tuple(float(c) for c in np.asarray(d["cutoff_s"]).reshape(-1)), int(d["t_trunc"]),
+                  float(d["alpha"]) if "alpha" in d else None,
+                  float(d["modes"]) if "modes" in d else None)

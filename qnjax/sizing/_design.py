@@ -9,50 +9,16 @@ same evaluation ``qnjax optimize`` reports, with the hardware built from ``θ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..design.chain import Structure, chain_eval
+from ..design.chain import chain_eval
 from ..design.problems import PhysicalScenario
+from ..design.records import Design, design_of  # noqa: F401  (re-exported for the sizing modules)
 from ._params import Param, hardware_from_theta
-
-
-@dataclass(frozen=True)
-class Design:
-    """A fixed physical design: ``structure``, ``lengths_km`` (n), ``cutoff`` (steps per node),
-    ``cutoff_s`` (seconds), ``t_trunc`` (steps), link knobs ``alpha`` / ``modes`` (or None)."""
-
-    structure: Structure
-    lengths_km: tuple
-    cutoff: tuple
-    cutoff_s: tuple
-    t_trunc: int
-    alpha: float | None
-    modes: float | None
-
-    def to_json(self) -> dict:
-        pos = np.concatenate([[0.0], np.cumsum(self.lengths_km)])
-        return {"segments": self.structure.n, "positions_km": [float(x) for x in pos],
-                "protocol": self.structure.text, "rounds": list(self.structure.rounds),
-                "cutoff": [int(round(c)) for c in self.cutoff], "cutoff_s": [float(c) for c in self.cutoff_s]}
-
-
-def design_of(result) -> Design:
-    """The design of a physical :class:`qnjax.OptimizeResult`."""
-    if result.kind != "physical":
-        raise TypeError("sensitivity / requirements need the result of a physical scenario")
-    d = result.design
-    rounds = tuple(int(r) for r in np.asarray(d["rounds"]))
-    st = Structure(int(d["segments"]), rounds, result.protocol)
-    return Design(st, tuple(float(x) for x in np.asarray(d["lengths_km"])),
-                  tuple(float(c) for c in np.asarray(d["cutoff"])),
-                  tuple(float(c) for c in np.asarray(d["cutoff_s"])), int(d["t_trunc"]),
-                  float(d["alpha"]) if "alpha" in d else None,
-                  float(d["modes"]) if "modes" in d else None)
 
 
 def _hw(scen, design: Design, params, theta):
