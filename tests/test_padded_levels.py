@@ -74,3 +74,9 @@ def test_codes_and_depth():
         PL.op_codes(("swap",) * 3, 2)
     with pytest.raises(ValueError):
         PL.op_codes(("swap", "teleport"), 4)
+
+
+def test_memory_is_estimated_before_the_call():
+    kw = dict(p_gen=np.array([0.5]), w0=np.array([0.9]), p_swap=np.array([0.9]), t_coh=np.array([50.0]))
+    with pytest.raises(ValueError, match="padded level program at t_trunc=4096 for 1 design.*needs about"):
+        PL.delivery_padded(("swap",), 2, cutoff=np.ones((1, 1)), t_trunc=4096, max_memory=1e3, **kw)

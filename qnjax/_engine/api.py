@@ -223,10 +223,16 @@ def parse(protocol, kw: dict, checks: bool) -> Parsed:
 def plan_for(parsed: Parsed, n: int, chunk_bytes: int):
     """Static plan at truncation ``n``, designs per chunk, and the bytes the call needs."""
     plan = make_plan(parsed.levels, parsed.tree, parsed.werner, n)
-    per_design = 16 * plan.comps * plan.fft_len * (6 if parsed.levels is not None else 2 * (parsed.K + 2))
-    chunk = max(1, min(parsed.nb, chunk_bytes // per_design))
-    need = TR.delivery_bytes(per_design, chunk, parsed.nb, n, 1 if parsed.werner else 4, parsed.dtype.itemsize)
+    chunk, need = chunk_and_bytes(plan, parsed.nb, parsed.K, parsed.dtype.itemsize, chunk_bytes)
     return plan, chunk, need
+
+
+def chunk_and_bytes(plan, nb: int, K: int, itemsize: int, chunk_bytes: int) -> tuple[int, int]:
+    """Designs per chunk and the bytes a call of ``nb`` designs needs under ``plan`` (``K``
+    internal nodes of a tree; level plans hold the FFT buffers of one level at a time)."""
+    per_design = 16 * plan.comps * plan.fft_len * (6 if plan.levels is not None else 2 * (K + 2))
+    chunk = max(1, min(nb, chunk_bytes // per_design))
+    return chunk, TR.delivery_bytes(per_design, chunk, nb, plan.n_out, 1 if plan.werner else 4, itemsize)
 
 
 def run(parsed: Parsed, n: int, chunk_bytes: int, limit: float) -> DeliveryResult:

@@ -81,43 +81,51 @@ def evaluate_padded(plan: Plan, params: dict):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _run(plan: Plan, chunk: int, params: dict):
+def _run(plan: Plan, chunk: int, p_gen, w0, p_swap, t_coh, cut, codes):
+    """The padded program on ``(B,)`` Werner parameters, ``(B, depth)`` cut-offs and the
+    ``(depth,)`` operation codes (every array built here, in the program, not per call)."""
     from .summary import run
 
+    B = p_gen.shape[0]
+    r = 1 / t_coh
+    params = {
+        "p_gen": p_gen,
+        "s0": jnp.stack([jnp.ones_like(p_gen), w0], -1),
+        "p_swap": p_swap,
+        "rates": jnp.stack([jnp.zeros_like(r), r], -1),
+        "cutoff": cut,
+        "bsm": jnp.ones((B, 2), p_gen.dtype),
+        "invalid": jnp.zeros((B,), bool),
+        "ops": jnp.broadcast_to(codes, (B, codes.shape[0])),  # rows follow lax.map's chunks
+    }
     return run(plan, params, chunk)
 
 
 def delivery_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_trunc: int,
-                    chunk_bytes: int | None = None):
+                    chunk_bytes: int | None = None, max_memory: float | None = None):
     """Figures of a Werner level protocol (``levels``, at most ``depth`` levels) for a flat
     batch of designs: ``p_gen``, ``w0``, ``p_swap``, ``t_coh`` ``(B,)`` and ``cutoff``
     ``(B, L)``, at truncation ``t_trunc``; a :class:`.result.DeliveryResult` of batch ``(B,)``.
 
     The inputs must be valid (the callers are optimizers that built them; no host checks):
     ``p_gen``, ``p_swap`` in (0, 1], ``w0`` in [−1/3, 1], ``t_coh > 0``, ``cutoff >= 0``.
-    One compiled program per ``(depth, t_trunc, B, dtype)`` serves every protocol."""
-    from .api import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_BYTES_ACCEL
+    The memory the call needs is estimated as for :func:`qnjax.delivery` and refused
+    (``ValueError``) above ``max_memory`` (default: half the physical memory on CPU) before
+    anything is allocated. One compiled program per ``(depth, t_trunc, B, dtype)`` serves
+    every protocol."""
+    from .api import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_BYTES_ACCEL, chunk_and_bytes
 
     codes = op_codes(levels, depth)
     L = int(np.sum(codes != SKIP))
-    p_gen = jnp.asarray(p_gen)
-    dt = p_gen.dtype
-    B = p_gen.shape[0]
-    cutoff = jnp.asarray(cutoff, dt).reshape(B, L)
-    cut = jnp.concatenate([jnp.full((B, depth - L), jnp.inf, dt), cutoff], axis=1)
+    dt = jnp.result_type(p_gen)
+    B = np.shape(p_gen)[0]
+    cut = np.concatenate([np.full((B, depth - L), np.inf), np.asarray(cutoff, float).reshape(B, L)], axis=1)
     plan = padded_plan(depth, True, int(t_trunc))
     if chunk_bytes is None:
         chunk_bytes = DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else DEFAULT_CHUNK_BYTES_ACCEL
-    chunk = max(1, min(B, chunk_bytes // (16 * plan.comps * plan.fft_len * 6)))
-    r = 1 / jnp.asarray(t_coh, dt)
-    params = {
-        "p_gen": p_gen,
-        "s0": jnp.stack([jnp.ones_like(p_gen), jnp.asarray(w0, dt)], -1),
-        "p_swap": jnp.asarray(p_swap, dt),
-        "rates": jnp.stack([jnp.zeros_like(r), r], -1),
-        "cutoff": cut,
-        "bsm": jnp.ones((B, 2), dt),
-        "invalid": jnp.zeros((B,), bool),
-        "ops": jnp.broadcast_to(jnp.asarray(codes), (B, depth)),
-    }
-    return _run(plan, chunk, params)
+    chunk, need = chunk_and_bytes(plan, B, depth, np.dtype(dt).itemsize, chunk_bytes)
+    TR.check_memory(need, TR.default_max_memory() if max_memory is None else float(max_memory),
+                    f"the padded level program at t_trunc={t_trunc} for {B} design(s)",
+                    "lower t_trunc (or the batch) or raise max_memory")
+    arr = lambda x: jnp.asarray(x, dt)
+    return _run(plan, chunk, arr(p_gen), arr(w0), arr(p_swap), arr(t_coh), arr(cut), jnp.asarray(codes))

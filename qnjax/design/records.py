@@ -86,8 +86,6 @@ class DistanceResult:
     reason: Optional[dict[Any, str]]
 
 
-__all__ = ["DesignFigures", "DistanceResult"]
-
 
 @dataclass(frozen=True)
 class Design:
@@ -122,3 +120,6 @@ def design_of(result, who: str = "sensitivity / requirements need") -> Design:
                   tuple(float(c) for c in np.asarray(d["cutoff_s"]).reshape(-1)), int(d["t_trunc"]),
                   float(d["alpha"]) if "alpha" in d else None,
                   float(d["modes"]) if "modes" in d else None)
+
+
+__all__ = ["DesignFigures", "DistanceResult", "Design", "design_of"]

@@ -113,8 +113,8 @@ def evaluate_levels(levels, fixed, cutoffs, t_trunc, block=None):
     for lo in range(0, b, size):
         hi = min(b, lo + size)
         pad = lambda a: np.concatenate([a[lo:hi], np.repeat(a[lo:lo + 1], size - (hi - lo), 0)], 0)
-        kw = {k: jnp.asarray(pad(np.asarray(v, float)), dt) for k, v in fixed.items()}
-        r = delivery_padded(levels, depth, cutoff=jnp.asarray(pad(cutoffs), dt), t_trunc=t_trunc, **kw)
+        kw = {k: pad(np.asarray(v, dt)) for k, v in fixed.items()}
+        r = delivery_padded(levels, depth, cutoff=pad(cutoffs), t_trunc=t_trunc, **kw)
         outs.append({k: np.asarray(v)[:hi - lo] for k, v in r._asdict().items()
                      if k not in ("pmf", "state_t")})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
@@ -198,8 +198,9 @@ def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
         j = objective_np(r).reshape(n, len(shifts))
         val = j[:, 0]
         g = np.nan_to_num((j[:, 1:] - val[:, None]) / h)
-        stale = 0 if np.max(val) > np.max(state.best_value) + TOL else stale + 1
-        hist.append(np.max(val))
+        top = np.nanmax(val, initial=-np.inf)  # a start without a result (NaN) is no news
+        stale = 0 if top > np.max(state.best_value) + TOL else stale + 1
+        hist.append(top)
         state = fd_adam_update(state, val, g, cosine_lr(lr, t, n_steps), -3.0, tmax)
         if stale >= PATIENCE and t + 1 >= MIN_STEPS:
             break
@@ -218,10 +219,13 @@ def _initial_u(key, n_starts, n_levels, t_trunc, p_gen):
 
 
 def mean_time_scale(levels, p_gen: float, p_swap: float) -> float:
-    """A scale of the mean delivery time without cut-offs, in steps: ``1 / p_gen`` for a link,
-    times ``3/2`` per level (the expected maximum of two geometric waiting times is at most
-    ``3/2`` times one, for small ``p``) and divided by the level's success probability
-    (``p_swap``, or ``1/2``, the least a BBPSSW step succeeds with on states of fidelity above 1/2)."""
+    """A scale of the mean delivery time without cut-offs, in steps (an upper bound for one
+    level, a heuristic above): ``1 / p_gen`` for a link, times ``3/2`` per level (the mean of the later of two geometric waiting times,
+    ``(3 − 2p) / (p (2 − p))``, is at most ``3/(2p)``) over the level's success probability
+    (``p_swap``, or ``1/2`` for distillation: BBPSSW succeeds with ``F² + 2F(1 − F)/3 +
+    5((1 − F)/3)²`` on Werner pairs of fidelity ``F``, Bennett et al., PRL 76, 722 (1996),
+    at least 1/2 for every ``F``). Only a starting point: :func:`optimize_step` checks the
+    winner's coverage and lengthens the truncation where the scale fell short."""
     t = 1.0 / p_gen
     for lv in levels:
         t *= 1.5 / (p_swap if lv == "swap" else 0.5)
@@ -231,8 +235,9 @@ def mean_time_scale(levels, p_gen: float, p_swap: float) -> float:
 def working_t_trunc(levels, problems, t_trunc: int) -> int:
     """Truncation the search starts at: the power of four at least ``MEAN_TIMES`` times the
     largest :func:`mean_time_scale` of ``problems`` (at least ``T_WORK_MIN``; few sizes, so
-    questions share compiled programs), at most the problem's ``t_trunc`` (an upper bound: :func:`optimize_step` grows the working truncation
-    fourfold, up to ``t_trunc``, until the winning design's coverage is ``>= COVERED``)."""
+    questions share compiled programs), at most the problem's ``t_trunc``, an upper bound:
+    :func:`optimize_step` grows the working truncation fourfold, up to ``t_trunc``, until
+    the winning design's coverage is ``>= COVERED``."""
     need = MEAN_TIMES * max(mean_time_scale(levels, p.p_gen, p.p_swap) for p in problems)
     if not need < t_trunc:  # also an infinite scale (p_gen below 1e-308)
         return int(t_trunc)

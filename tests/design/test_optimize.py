@@ -75,6 +75,17 @@ def test_working_truncation_is_covered_and_reproduces_the_full_length():
     assert np.max(np.asarray(r.secret_key_rate)) <= float(res.secret_key_rate) * (1 + 1e-9)
 
 
+def test_mean_time_scale_bounds_one_level():
+    """For one swap or distill level without cut-offs the scale is an upper bound on the
+    exact mean delivery time (later of two geometric links, over the success probability)."""
+    from qnjax.design.step import mean_time_scale
+
+    for p in (0.02, 0.3, 0.9):
+        for level, ps, w0 in (("swap", 0.5, 0.9), ("swap", 1.0, 0.9), ("distill", 1.0, -1 / 3), ("distill", 1.0, 0.6)):
+            r = delivery((level,), p_gen=p, p_swap=ps, w0=w0, t_trunc=4096, warn=False)
+            assert float(r.mean_time) <= mean_time_scale((level,), p, ps) * (1 + 1e-9), (level, p, ps, w0)
+
+
 def test_working_truncation_grows_until_the_winner_is_covered():
     """Cut-offs of zero make delivery slow: the first working truncation (256) does not cover
     the winner, so the search runs again at four times the length (here the problem's 1024)."""
