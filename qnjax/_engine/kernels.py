@@ -74,9 +74,26 @@ def irfft(plan, x):
     return jnp.fft.irfft(x, n=plan.fft_len, axis=-1)[..., : plan.n_int]
 
 
-def cumsum(x):
-    """Cumulative sum over time by a parallel prefix (error O(log N · eps), not O(N · eps))."""
-    return jax.lax.associative_scan(jnp.add, x, axis=-1)
+CUMSUM_BLOCK = 32
+
+
+def cumsum(x, block: int = CUMSUM_BLOCK):
+    """Cumulative sum over the last (time) axis, blocked: sums within blocks of ``block``
+    steps are one product with an upper-triangular matrix of ones, block totals are summed
+    the same way recursively (``ceil(log_block N)`` levels, error ``O(block · log_block N ·
+    eps)``, e.g. ``96 eps`` at ``N = 10^4``, where a running sum has ``O(N eps)``). Two
+    matrix products per level compile and run faster on a CPU than a parallel prefix's
+    ``2 log2 N`` slice-and-pad stages."""
+    n = x.shape[-1]
+    hi = jax.lax.Precision.HIGHEST  # no reduced-precision products on accelerators
+    if n <= block:
+        return jnp.matmul(x, jnp.triu(jnp.ones((n, n), x.dtype)), precision=hi)
+    m = -(-n // block) * block
+    xb = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, m - n)]).reshape(x.shape[:-1] + (m // block, block))
+    within = jnp.matmul(xb, jnp.triu(jnp.ones((block, block), x.dtype)), precision=hi)
+    total = within[..., -1]
+    before = cumsum(total, block) - total
+    return (within + before[..., None]).reshape(x.shape[:-1] + (m,))[..., :n]
 
 
 def psum(x):
@@ -141,7 +158,8 @@ def combine(plan: Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swap,
         pi = x0 - shift_left(x0) + shift_left(a)  # (a ⊛ P(K = k))(t)
         f_cut = 2 * tail(a) * pi  # the waiting child is discarded at its arrival + K
         m_op = a * (2 * x0 - a)  # mass reaching the operation at t
-        ls = 2 * bilinear(plan, op, la, x, p_swap, bsm) - bilinear(plan, op, la, la, p_swap, bsm)
+        # 2 B(Λ, X) − B(Λ, Λ) = B(Λ, 2X − Λ): the map is linear in its second argument.
+        ls = bilinear(plan, op, la, 2 * x - la, p_swap, bsm)
     else:
         xb = window(plan, lb, fb, cutoff, rate_b)
         xa = window(plan, la, fa, cutoff, rate_a) - la
