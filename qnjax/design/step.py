@@ -6,8 +6,9 @@ in τ) is maximized by Adam on ``u = log τ`` (``τ <= T_w``); the smooth surrog
 ``u`` (``mode="fd"``, default): every start and its ``L`` shifted designs go through the
 padded level program (:mod:`qnjax._engine.padded_levels`) in blocks of a fixed size, so one
 compiled program serves every protocol (distill placements included) at one truncation, and
-the integer stage reuses it. The Adam update runs in NumPy and stops once the best start
-stops improving. ``mode="fwd"`` / ``"rev"`` keep the jitted forward- / reverse-mode Adam step
+the integer stage reuses it. The Adam update runs in NumPy and stops once the rounded
+designs of every problem's best starts stop changing or improving (the integer stage looks
+at their neighbourhoods only). ``mode="fwd"`` / ``"rev"`` keep the jitted forward- / reverse-mode Adam step
 of the per-protocol engine.
 
 Working truncation: the problem's ``t_trunc`` is an upper bound. The search starts at the
@@ -87,9 +88,9 @@ T_WORK_MIN = 256
 MEAN_TIMES = 16
 COVERED = 1 - 1e-9
 BLOCK_LARGE = 1024
-PATIENCE = 10
+PATIENCE = 4
 TOL = 1e-4
-MIN_STEPS = 20
+MIN_STEPS = 8
 
 
 def _block(n: int) -> int:
@@ -176,14 +177,18 @@ def cosine_lr(lr: float, t: int, n_steps: int, alpha: float = 0.05) -> float:
     return lr * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * min(t, n_steps) / n_steps)) + alpha)
 
 
-def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
+def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype, group: int | None = None, top_k: int = 3):
     """Adam ascent (optax's defaults, cosine decay to 5 %) on ``u = log τ`` of every start,
     the gradient by forward differences through the batched forward engine (the relaxation
     is piecewise linear in τ, so a one-sided difference is what forward mode would give).
-    Stops early once the best value over all starts (a log rate) has not improved by more than
-    ``TOL`` for ``PATIENCE`` steps (after at least ``MIN_STEPS``): the integer stage looks at
-    the best starts only. Returns ``(best_val, best_u, history)``."""
+    ``group``: starts per problem (consecutive rows; default all rows, one problem).
+    Stops early once, for ``PATIENCE`` steps (after at least ``MIN_STEPS``), no problem's best
+    value (a log rate) has improved by more than ``TOL`` or the rounded designs of every
+    problem's ``top_k`` best starts have not changed: the integer stage looks at those
+    designs' neighbourhoods only. Returns ``(best_val, best_u, history)`` (history: the best
+    value over all starts per step)."""
     n, L = u0.shape
+    group = n if group is None else int(group)
     h = 1e-5 if np.dtype(dtype).itemsize >= 8 else 3e-3
     tmax = math.log(T)
     shifts = np.concatenate([np.zeros((1, L)), h * np.eye(L)])  # (L+1, L)
@@ -191,20 +196,34 @@ def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype):
     state = fd_adam_init(u0)
     hist = []
     block = _block(n * len(shifts))
-    stale = 0
+    stale, last_lead = 0, None
     for t in range(n_steps):
         pts = (state.params[:, None, :] + shifts[None]).reshape(-1, L)
         r = evaluate_levels(levels, fx, np.exp(pts), T, block)
         j = objective_np(r).reshape(n, len(shifts))
         val = j[:, 0]
         g = np.nan_to_num((j[:, 1:] - val[:, None]) / h)
-        top = np.nanmax(val, initial=-np.inf)  # a start without a result (NaN) is no news
-        stale = 0 if top > np.max(state.best_value) + TOL else stale + 1
-        hist.append(top)
+        # per problem: a start without a result (NaN) is no news
+        top = np.nanmax(val.reshape(-1, group), axis=1, initial=-np.inf)
+        improved = np.any(top > np.max(state.best_value.reshape(-1, group), axis=1) + TOL)
+        hist.append(top.max())
         state = fd_adam_update(state, val, g, cosine_lr(lr, t, n_steps), -3.0, tmax)
+        lead = _leading_designs(state, group, top_k)
+        stale = 0 if improved and lead != last_lead else stale + 1
+        last_lead = lead
         if stale >= PATIENCE and t + 1 >= MIN_STEPS:
             break
     return state.best_value, state.best_params, np.asarray(hist)
+
+
+def _leading_designs(state: FdAdamState, group: int, k: int) -> tuple:
+    """Per problem (``group`` consecutive starts each), the rounded cut-offs of its ``k`` best
+    starts: the integer designs whose neighbourhoods :func:`_integer_stage` looks at."""
+    best = np.nan_to_num(state.best_value, nan=-np.inf).reshape(-1, group)
+    rounded = np.round(np.exp(state.best_params)).reshape(best.shape + (-1,))
+    order = np.argsort(-best, axis=1)[:, :k]
+    return tuple(frozenset(map(tuple, np.take_along_axis(rounded, order[..., None], 1)[q].tolist()))
+                 for q in range(len(best)))
 
 
 def _initial_u(key, n_starts, n_levels, t_trunc, p_gen):
@@ -252,13 +271,13 @@ def _chain_of(problem: StepProblem, levels: tuple, cutoff) -> "Chain":
                         t_coh=problem.t_coh, cutoff=np.asarray(cutoff, float))
 
 
-def _search(levels, fixed_p, problems, u0, T, learning_rate, n_steps, mode, dt):
+def _search(levels, fixed_p, problems, u0, T, learning_rate, n_steps, mode, dt, top_k=3):
     """The continuous stage at truncation ``T``: ``(best_val (P·S,), u_best (P·S, L), history)``."""
     P, L = len(problems), len(levels)
     S = len(u0) // P
     if mode == "fd":
         fixed = {k: np.repeat(v, S) for k, v in fixed_p.items()}
-        return fd_adam(levels, fixed, u0, T, float(learning_rate), n_steps, dt)
+        return fd_adam(levels, fixed, u0, T, float(learning_rate), n_steps, dt, group=S, top_k=top_k)
     init, run = _runner(levels, T, float(learning_rate), n_steps, mode)
     fixed = {k: jnp.asarray(np.repeat(v, S), dt) for k, v in fixed_p.items()}
     state = init({"u": jnp.asarray(u0, dt)}, fixed, {"u": jnp.ones((P * S, L), dt)})
@@ -378,7 +397,7 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
                                             problems[q].p_gen) for q in range(P)])
             while True:
                 best_val, u_best, hist = _search(levels, fixed_p, problems, u0, tw, learning_rate,
-                                                 n_chunks * CHUNK, mode, dt)
+                                                 n_chunks * CHUNK, mode, dt, top_k)
                 bar.advance(n_chunks, description=f"{','.join(levels)} (t_trunc {tw})")
                 stage = _integer_stage(levels, fixed_p, best_val.reshape(P, S), u_best.reshape(P, S, L),
                                        tw, top_k)
