@@ -182,37 +182,49 @@ def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype, group: int | None = None, 
     the gradient by forward differences through the batched forward engine (the relaxation
     is piecewise linear in τ, so a one-sided difference is what forward mode would give).
     ``group``: starts per problem (consecutive rows; default all rows, one problem).
-    Stops early once, for ``PATIENCE`` steps (after at least ``MIN_STEPS``), no problem's best
-    value (a log rate) has improved by more than ``TOL`` or the rounded designs of every
-    problem's ``top_k`` best starts have not changed: the integer stage looks at those
-    designs' neighbourhoods only. Returns ``(best_val, best_u, history)`` (history: the best
-    value over all starts per step)."""
+    Each problem stops on its own once, for ``PATIENCE`` steps (after at least
+    ``MIN_STEPS``), its best value (a log rate) has not improved by more than ``TOL`` or the
+    rounded designs of its ``top_k`` best starts have not changed: the integer stage looks at
+    those designs' neighbourhoods only. A stopped problem's starts are no longer evaluated,
+    and a problem's path does not depend on the others in the batch. Returns ``(best_val,
+    best_u, history)`` (history: the best current value over the running starts per step)."""
     n, L = u0.shape
     group = n if group is None else int(group)
     h = 1e-5 if np.dtype(dtype).itemsize >= 8 else 3e-3
     tmax = math.log(T)
     shifts = np.concatenate([np.zeros((1, L)), h * np.eye(L)])  # (L+1, L)
-    fx = {k: np.repeat(v, len(shifts)) for k, v in fixed.items()}
     state = fd_adam_init(u0)
     hist = []
-    block = _block(n * len(shifts))
-    stale, last_lead = 0, None
+    n_prob = n // group
+    stale = np.zeros(n_prob, int)
+    last_lead = [None] * n_prob
+    running = np.arange(n_prob)
     for t in range(n_steps):
-        pts = (state.params[:, None, :] + shifts[None]).reshape(-1, L)
-        r = evaluate_levels(levels, fx, np.exp(pts), T, block)
-        j = objective_np(r).reshape(n, len(shifts))
+        rows = (running[:, None] * group + np.arange(group)).ravel()
+        fx = {k: np.repeat(v[rows], len(shifts)) for k, v in fixed.items()}
+        pts = (state.params[rows][:, None, :] + shifts[None]).reshape(-1, L)
+        r = evaluate_levels(levels, fx, np.exp(pts), T)
+        j = objective_np(r).reshape(len(rows), len(shifts))
         val = j[:, 0]
         g = np.nan_to_num((j[:, 1:] - val[:, None]) / h)
         # per problem: a start without a result (NaN) is no news
         top = np.nanmax(val.reshape(-1, group), axis=1, initial=-np.inf)
-        improved = np.any(top > np.max(state.best_value.reshape(-1, group), axis=1) + TOL)
+        improved = top > np.max(state.best_value[rows].reshape(-1, group), axis=1) + TOL
         hist.append(top.max())
-        state = fd_adam_update(state, val, g, cosine_lr(lr, t, n_steps), -3.0, tmax)
-        lead = _leading_designs(state, group, top_k)
-        stale = 0 if improved and lead != last_lead else stale + 1
-        last_lead = lead
-        if stale >= PATIENCE and t + 1 >= MIN_STEPS:
-            break
+        sub = FdAdamState(state.count, *(a[rows] for a in state[1:]))
+        sub = fd_adam_update(sub, val, g, cosine_lr(lr, t, n_steps), -3.0, tmax)
+        full = [a.copy() for a in state[1:]]
+        for a, b in zip(full, sub[1:]):
+            a[rows] = b
+        state = FdAdamState(sub.count, *full)
+        lead = _leading_designs(sub, group, top_k)
+        for i, q in enumerate(running):
+            stale[q] = 0 if improved[i] and lead[i] != last_lead[q] else stale[q] + 1
+            last_lead[q] = lead[i]
+        if t + 1 >= MIN_STEPS:
+            running = running[stale[running] < PATIENCE]
+            if not len(running):
+                break
     return state.best_value, state.best_params, np.asarray(hist)
 
 

@@ -55,6 +55,25 @@ def test_batch_of_problems_is_deterministic():
     assert float(r1[1].secret_key_rate) >= best_b * (1 - 1e-9)
 
 
+def test_each_problem_stops_on_its_own():
+    """fd_adam stops every problem by its own criterion and no longer evaluates a stopped one,
+    so a problem's search is the same alone as in a batch."""
+    from qnjax.design.step import fd_adam
+
+    fixed = {"p_gen": np.array([0.1, 0.05]), "w0": np.array([0.98, 0.97]),
+             "p_swap": np.array([0.5, 0.5]), "t_coh": np.array([40.0, 20.0])}  # stop after 8, 12 steps
+    S = 4
+    u0 = np.log(np.array([[3.0], [9.0], [30.0], [100.0]] * 2))
+    both = fd_adam(("swap",), {k: np.repeat(v, S) for k, v in fixed.items()}, u0, 512, 0.15, 60,
+                   np.float64, group=S)
+    for q in range(2):
+        rows = slice(q * S, (q + 1) * S)
+        alone = fd_adam(("swap",), {k: np.repeat(v[q:q + 1], S) for k, v in fixed.items()}, u0[rows],
+                        512, 0.15, 60, np.float64, group=S)
+        np.testing.assert_allclose(both[0][rows], alone[0], rtol=1e-12)
+        np.testing.assert_allclose(both[1][rows], alone[1], rtol=1e-12)
+
+
 def test_working_truncation_is_covered_and_reproduces_the_full_length():
     """``t_trunc`` is an upper bound: fast links are searched at a shorter working truncation,
     the winner is covered there to 1e-9, and its figures at the problem's ``t_trunc`` agree to
