@@ -347,27 +347,38 @@ def _polish(levels, fixed_p, out, T, max_iter: int = 50):
     """Integer hill climb from every problem's best design (``out`` rows, updated in place):
     evaluate the designs one step away (every ±1 combination when ``3**L <= 33``, else ±1
     along each level; cut-offs within ``[0, T]``), all problems in one batch, and move to the
-    best one while it is :func:`_better`. Ends at an integer local optimum."""
+    best one while it is :func:`_better`. The rows left in the engine's block of 32 go to
+    longer steps along the last move (``c + k d``, ``k = 2, 3, …``), so a straight climb takes
+    one call instead of one per step. Ends at an integer local optimum (no design one step
+    away is better)."""
     L = len(levels)
     if 3 ** L <= 33:
         moves = np.array([d for d in itertools.product((-1, 0, 1), repeat=L) if any(d)], float)
     else:
         moves = np.concatenate([np.eye(L), -np.eye(L)])
+    n_long = -len(moves) % BLOCK
+    along = np.arange(2, n_long + 2, dtype=float)[:, None]
+    last = {q: np.zeros(L) for q in range(len(out))}
     active = list(range(len(out)))
     for _ in range(max_iter):
         if not active:
             break
-        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + moves[None], 0, T).reshape(-1, L)
-        owner = np.repeat(active, len(moves))
-        r = evaluate_levels(levels, {k: v[owner] for k, v in fixed_p.items()}, rows, T)
+        steps = [np.concatenate([moves, along * last[q]]) for q in active]
+        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + np.stack(steps), 0, T)
+        k = rows.shape[1]
+        rows = rows.reshape(-1, L)
+        owner = np.repeat(active, k)
+        r = evaluate_levels(levels, {k_: v[owner] for k_, v in fixed_p.items()}, rows, T)
         skr = np.nan_to_num(r["secret_key_rate"])
         j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
         still = []
         for a, q in enumerate(active):
-            idx = np.arange(a * len(moves), (a + 1) * len(moves))
+            idx = np.arange(a * k, (a + 1) * k)
             i = idx[np.lexsort((-j[idx], -skr[idx]))[0]]
             if _better(skr[i], j[i], out[q][0], out[q][1]):
-                out[q][:4] = [skr[i], j[i], rows[i], {k: v[i] for k, v in r.items()}]
+                if i - a * k < len(moves):
+                    last[q] = moves[i - a * k]
+                out[q][:4] = [skr[i], j[i], rows[i], {k_: v[i] for k_, v in r.items()}]
                 still.append(q)
         active = still
 
