@@ -90,6 +90,7 @@ COVERED = 1 - 1e-9
 BLOCK_LARGE = 1024
 PATIENCE = 4
 TOL = 1e-4
+RADIUS = 1  # the integer stage's neighbourhood: floor - 1 .. ceil + 1 per level (0 loses 6 % on a benchmark case)
 MIN_STEPS = 8
 
 
@@ -310,7 +311,7 @@ def _integer_stage(levels, fixed_p, best_val, u_best, T, top_k):
     for q in range(P):
         order = np.argsort(-best_val[q])[:top_k]
         cands = np.unique(np.concatenate(
-            [integer_neighbourhood(np.exp(u_best[q, i]), T, radius=1, max_size=256) for i in order]
+            [integer_neighbourhood(np.exp(u_best[q, i]), T, radius=RADIUS, max_size=256) for i in order]
             + [np.full((1, L), float(T))]), axis=0)
         extra = np.stack([np.exp(u_best[q, order[0]]), np.full(L, np.inf)])
         rows += [cands, extra]
