@@ -223,6 +223,10 @@ def engine_chain(st: Structure, scheme: str, hw: dict, lengths: Float[Array, " n
                       cutoff=tau, bsm_noise=hw["bsm"])
 
 
+STATION_KEYS = ("rates", "p_swap", "bsm")
+"""Entries of :func:`hardware` with one row per station or node (not used by a link)."""
+
+
 @lru_cache(maxsize=8)
 def _host_fns(scheme: str):
     """Jitted helpers for host-side bounds (one small compilation each, not one per op)."""
@@ -242,8 +246,14 @@ def link_host(scheme: str, hw: dict, lengths) -> tuple[np.ndarray, np.ndarray, n
     equal lengths) as NumPy arrays."""
     L = np.asarray(lengths, float)
     L = np.broadcast_to(L, (2,)) if L.size == 1 else L.ravel()
-    p, dur, c = _host_fns(scheme)[0](hw, jnp.asarray(L, jnp.result_type(float)))
-    return np.asarray(p), np.asarray(dur), np.asarray(c)
+    n = len(L)
+    size = 1 << max(1, (n - 1).bit_length())  # padded to a power of two: few compiled shapes
+    Lp = np.concatenate([L, np.full(size - n, L[-1])])
+    # the per-station arrays (shapes set by the structure) play no part in a link: left out,
+    # so that every structure shares the compiled program
+    hw_link = {k: v for k, v in hw.items() if k not in STATION_KEYS}
+    p, dur, c = _host_fns(scheme)[0](hw_link, jnp.asarray(Lp, jnp.result_type(float)))
+    return np.asarray(p)[..., :n], np.asarray(dur)[..., :n], np.asarray(c)[..., :n, :]
 
 
 def mean_max_geometric(p: float, n: int, t_max: int = 1 << 20) -> float:
