@@ -13,6 +13,7 @@ import qnjax as q
 from qnjax.protocol import Distill, Link, Swap
 
 from support import delivery_reference as ref
+from support.traces import count_traces
 
 from qnjax._engine import prepare as engine_prepare
 f32 = jnp.float32
@@ -258,10 +259,10 @@ def test_chunking_is_invisible():
 def test_no_recompilation_for_new_values():
     kw = dict(p_swap=0.7, w0=0.96, t_coh=90.0, t_trunc=777, warn=False)
     q.delivery("swap,swap", p_gen=0.3, cutoff=jnp.array([5.0, 9.0]), **kw)
-    n = engine_prepare.prepare_and_run._cache_size()
-    q.delivery("swap,swap", p_gen=0.35, cutoff=jnp.array([6.0, 2.0]), **kw)
-    q.delivery("swap,swap", p_gen=0.25, cutoff=jnp.array([1.0, 20.0]), **kw)
-    assert engine_prepare.prepare_and_run._cache_size() == n
+    with count_traces(engine_prepare.prepare_and_run.__name__) as traces:
+        q.delivery("swap,swap", p_gen=0.35, cutoff=jnp.array([6.0, 2.0]), **kw)
+        q.delivery("swap,swap", p_gen=0.25, cutoff=jnp.array([1.0, 20.0]), **kw)
+    assert traces[0] == 0
 
 
 def test_float32_large_time_over_tcoh():

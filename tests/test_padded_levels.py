@@ -8,6 +8,7 @@ import pytest
 
 from qnjax.exact import delivery
 from qnjax._engine import padded_levels as PL
+from support.traces import count_traces
 
 FIELDS = ("mean_time", "mean_fidelity", "key_fraction_smooth", "coverage", "attempt_coverage",
           "success_probability")
@@ -26,7 +27,14 @@ def _designs(rng, B, L):
 def test_every_protocol_matches_the_engine_with_one_program():
     rng = np.random.default_rng(7)
     B, T = 6, 128
-    before = PL._run._cache_size()
+    with count_traces("_run") as traces:
+        _every_protocol(rng, B, T)
+    # four protocols, one truncation, one batch: one program, traced once (depth 4, t_trunc 128,
+    # batch 6 is this test's own shape)
+    assert traces[0] == 1
+
+
+def _every_protocol(rng, B, T):
     for levels in PROTOCOLS:
         kw, cut = _designs(rng, B, len(levels))
         ref = delivery(levels, cutoff=cut, t_trunc=T, warn=False, **kw)
@@ -42,8 +50,6 @@ def test_every_protocol_matches_the_engine_with_one_program():
             ok = ~np.isnan(b)
             assert np.all(np.abs(a - b)[ok] <= (tol * np.abs(b))[ok] + 1e-15), (levels, k, a, b, tol)
         assert np.any(tol < 1e-9)
-    # four protocols, one truncation, one batch: one compiled program
-    assert PL._run._cache_size() - before == 1
 
 
 def test_truncated_designs_are_flagged_as_by_the_engine():
