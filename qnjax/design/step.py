@@ -95,9 +95,13 @@ MIN_STEPS = 8
 
 
 def _block(n: int) -> int:
-    """Designs per engine call: 32, or 1024 for batches above 1024 designs (many problems at
-    once), so one working truncation compiles one or two programs whatever the count."""
-    return BLOCK if n <= BLOCK_LARGE else BLOCK_LARGE
+    """Designs per engine call: 32; on an accelerator 1024 for batches above 1024 designs (many
+    problems at once), where one call's latency, not its arithmetic, sets the time. A CPU
+    evaluates 32-design blocks as fast per design (0.11 against 0.14 ms at t_trunc 512 on a
+    2-core machine) and compiles one program instead of two."""
+    if n <= BLOCK_LARGE or jax.default_backend() == "cpu":
+        return BLOCK
+    return BLOCK_LARGE
 
 
 def evaluate_levels(levels, fixed, cutoffs, t_trunc, block=None):
