@@ -12,7 +12,7 @@ at their neighbourhoods only). ``mode="fwd"`` / ``"rev"`` keep the jitted forwar
 of the per-protocol engine.
 
 Working truncation: the problem's ``t_trunc`` is an upper bound. The search starts at the
-power of four ``T_w`` covering :data:`MEAN_TIMES` waiting-time scales (:func:`working_t_trunc`)
+power of two ``T_w`` covering :data:`MEAN_TIMES` waiting-time scales (:func:`working_t_trunc`)
 and searches again at ``4 T_w`` (up to ``t_trunc``) while a winner's coverage at ``T_w`` is
 below ``1 − 1e-9``; a covered winner has the figures it has at ``t_trunc`` to that accuracy.
 
@@ -269,7 +269,7 @@ def mean_time_scale(levels, p_gen: float, p_swap: float) -> float:
 
 
 def working_t_trunc(levels, problems, t_trunc: int) -> int:
-    """Truncation the search starts at: the power of four at least ``MEAN_TIMES`` times the
+    """Truncation the search starts at: the power of two at least ``MEAN_TIMES`` times the
     largest :func:`mean_time_scale` of ``problems`` (at least ``T_WORK_MIN``; few sizes, so
     questions share compiled programs), at most the problem's ``t_trunc``, an upper bound:
     :func:`optimize_step` grows the working truncation fourfold, up to ``t_trunc``, until
@@ -277,7 +277,7 @@ def working_t_trunc(levels, problems, t_trunc: int) -> int:
     need = MEAN_TIMES * max(mean_time_scale(levels, p.p_gen, p.p_swap) for p in problems)
     if not need < t_trunc:  # also an infinite scale (p_gen below 1e-308)
         return int(t_trunc)
-    return int(min(t_trunc, max(T_WORK_MIN, 4 ** math.ceil(math.log(max(need, 1), 4)))))
+    return int(min(t_trunc, max(T_WORK_MIN, 2 ** math.ceil(math.log2(max(need, 1))))))
 
 
 def _chain_of(problem: StepProblem, levels: tuple, cutoff) -> "Chain":
