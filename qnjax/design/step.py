@@ -352,10 +352,10 @@ def _polish(levels, fixed_p, out, T, max_iter: int = 50):
     """Integer hill climb from every problem's best design (``out`` rows, updated in place):
     evaluate the designs one step away (every ±1 combination when ``3**L <= 33``, else ±1
     along each level; cut-offs within ``[0, T]``), all problems in one batch, and move to the
-    best one while it is :func:`_better`. The rows left in the engine's block of 32 go to
-    longer steps along the last move (``c + k d``, ``k = 2, 3, …``), so a straight climb takes
-    one call instead of one per step. Ends at an integer local optimum (no design one step
-    away is better)."""
+    best one while it is :func:`_better`. When one problem is left, the rows its engine block
+    of 32 has to spare go to longer steps along its last move (``c + k d``, ``k = 2, 3, …``),
+    so a straight climb takes one call instead of one per step. Ends at an integer local
+    optimum (no design one step away is better)."""
     L = len(levels)
     if 3 ** L <= 33:
         moves = np.array([d for d in itertools.product((-1, 0, 1), repeat=L) if any(d)], float)
@@ -368,8 +368,12 @@ def _polish(levels, fixed_p, out, T, max_iter: int = 50):
     for _ in range(max_iter):
         if not active:
             break
-        steps = [np.concatenate([moves, along * last[q]]) for q in active]
-        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + np.stack(steps), 0, T)
+        q0 = active[0]
+        if len(active) == 1 and np.any(last[q0]):  # one problem: its block has room to spare
+            steps = np.concatenate([moves, along * last[q0]])[None]
+        else:
+            steps = np.broadcast_to(moves, (len(active),) + moves.shape)
+        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + steps, 0, T)
         k = rows.shape[1]
         rows = rows.reshape(-1, L)
         owner = np.repeat(active, k)
