@@ -31,15 +31,16 @@ from jaxtyping import Array, Float
 F0 = 1e-3
 
 
-def log_fraction(f):
-    """``g(f)``: ``log f`` above ``F0``, its tangent line below (finite for any ``f``)."""
-    safe = jnp.maximum(f, F0)
-    return jnp.where(f >= F0, jnp.log(safe), math.log(F0) + (f - F0) / F0)
+def log_fraction(f, xp=jnp):
+    """``g(f)``: ``log f`` above ``F0``, its tangent line below (finite for any ``f``);
+    ``xp``: the array module (``jax.numpy``, or ``numpy`` on the host)."""
+    safe = xp.maximum(f, F0)
+    return xp.where(f >= F0, xp.log(safe), math.log(F0) + (f - F0) / F0)
 
 
-def surrogate(key_fraction_smooth, mean_time):
-    """``J = g(f) − log T`` (natural log; larger is better)."""
-    return log_fraction(key_fraction_smooth) - jnp.log(mean_time)
+def surrogate(key_fraction_smooth, mean_time, xp=jnp):
+    """``J = g(f) − log T`` (natural log; larger is better); ``xp`` as for :func:`log_fraction`."""
+    return log_fraction(key_fraction_smooth, xp) - xp.log(mean_time)
 
 
 # ----------------------------------------------------------------- reparametrizations

@@ -19,7 +19,7 @@ import numpy as np
 from jaxtyping import Float
 
 from .._engine.padded_levels import delivery_padded
-from ._common import F0
+from ._common import surrogate
 
 BLOCK = 32
 PAD_DEPTH = 4
@@ -61,17 +61,27 @@ def evaluate_levels(levels, fixed, cutoffs, t_trunc, block=None):
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
+COVERAGE_PENALTY = 50.0
+"""Weight of the missing mass ``1 − coverage`` in the step objective (a log rate)."""
+
+
+def step_objective(key_fraction_smooth, mean_time, coverage, xp=jnp):
+    """The step optimizer's objective: the surrogate log rate (:func:`._common.surrogate`)
+    less :data:`COVERAGE_PENALTY` times the truncation's missing mass; ``xp`` as there."""
+    return surrogate(key_fraction_smooth, mean_time, xp) - COVERAGE_PENALTY * (1 - coverage)
+
+
 def surrogate_np(f, t):
     """:func:`._common.surrogate` in NumPy (no device dispatch per step)."""
-    f, t = np.asarray(f, float), np.asarray(t, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.where(f >= F0, np.log(np.maximum(f, F0)), math.log(F0) + (f - F0) / F0)
-        return g - np.log(t)
+        return surrogate(np.asarray(f, float), np.asarray(t, float), np)
 
 
 def objective_np(r):
-    """The surrogate objective of :func:`_value_fn` from exact figures (NumPy)."""
-    return surrogate_np(r["key_fraction_smooth"], r["mean_time"]) - 50.0 * (1 - np.asarray(r["coverage"]))
+    """:func:`step_objective` in NumPy from the figures ``r`` of :func:`evaluate_levels`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return step_objective(np.asarray(r["key_fraction_smooth"], float), np.asarray(r["mean_time"], float),
+                              np.asarray(r["coverage"], float), np)
 
 
 class FdAdamState(NamedTuple):
@@ -130,6 +140,8 @@ def fd_adam(levels, fixed, u0, T, lr, n_steps, dtype, group: int | None = None, 
     best_u, history)`` (history: the best current value over the running starts per step)."""
     n, L = u0.shape
     group = n if group is None else int(group)
+    if group < 1 or n % group:
+        raise ValueError(f"{n} starts do not split into problems of {group} starts")
     h = 1e-5 if np.dtype(dtype).itemsize >= 8 else 3e-3
     tmax = math.log(T)
     shifts = np.concatenate([np.zeros((1, L)), h * np.eye(L)])  # (L+1, L)

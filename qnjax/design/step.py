@@ -35,10 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exact import delivery
-from ._common import Progress, integer_neighbourhood, make_runner, surrogate
+from ._common import Progress, integer_neighbourhood, make_runner
 from .fd_adam import (  # noqa: F401  (re-exported: the step optimizer's search, by name)
     BLOCK, BLOCK_LARGE, MIN_STEPS, PAD_DEPTH, PATIENCE, TOL, FdAdamState, cosine_lr,
-    evaluate_levels, fd_adam, fd_adam_init, fd_adam_update, objective_np, surrogate_np,
+    evaluate_levels, fd_adam, fd_adam_init, fd_adam_update, objective_np, step_objective,
+    surrogate_np,
 )
 from .problems import StepProblem
 from .result import OptimizeResult
@@ -70,7 +71,7 @@ def _value_fn(levels, t_trunc):
     def value(free, fixed, args):
         r = delivery(levels, p_gen=fixed["p_gen"], w0=fixed["w0"], p_swap=fixed["p_swap"],
                      t_coh=fixed["t_coh"], cutoff=jnp.exp(free["u"]), t_trunc=t_trunc, warn=False)
-        j = surrogate(r.key_fraction_smooth, r.mean_time) - 50.0 * (1 - r.coverage)
+        j = step_objective(r.key_fraction_smooth, r.mean_time, r.coverage)
         return j, r.secret_key_rate
 
     return value
@@ -169,8 +170,7 @@ def _integer_stage(levels, fixed_p, best_val, u_best, T, top_k):
     rows = np.concatenate(rows)
     owner = np.array(owner)
     r = evaluate_levels(levels, {k: v[owner[:, 0]] for k, v in fixed_p.items()}, rows, T)
-    skr = np.nan_to_num(r["secret_key_rate"])
-    j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
+    skr, j = _scores(r)
     out = []
     for q in range(P):
         idx = np.nonzero((owner[:, 0] == q) & (owner[:, 1] == 0))[0]
@@ -184,6 +184,13 @@ def _integer_stage(levels, fixed_p, best_val, u_best, T, top_k):
     for o in out:
         o[4].update(cutoff=tuple(int(c) for c in o[2]), secret_key_rate=float(o[0]))
     return [tuple(o) for o in out]
+
+
+def _scores(r) -> tuple[np.ndarray, np.ndarray]:
+    """What integer designs are ranked by: the exact key rate (NaN: 0), then the surrogate
+    objective (NaN: −inf)."""
+    return (np.nan_to_num(r["secret_key_rate"]),
+            np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf))
 
 
 def _better(skr, j, skr0, j0) -> bool:
@@ -209,31 +216,28 @@ def _polish(levels, fixed_p, out, T, max_iter: int = 50):
         moves = np.concatenate([np.eye(L), -np.eye(L)])
     n_long = -len(moves) % BLOCK
     along = np.arange(2, n_long + 2, dtype=float)[:, None]
-    last = {q: np.zeros(L) for q in range(len(out))}
+    last = np.zeros((len(out), L))  # each problem's last move (0: none yet)
     active = list(range(len(out)))
     for _ in range(max_iter):
         if not active:
             break
-        q0 = active[0]
-        if len(active) == 1 and np.any(last[q0]):  # one problem: its block has room to spare
-            steps = np.concatenate([moves, along * last[q0]])[None]
+        if len(active) == 1 and np.any(last[active[0]]):  # one problem: its block has room to spare
+            steps = np.concatenate([moves, along * last[active[0]]])[None]
         else:
             steps = np.broadcast_to(moves, (len(active),) + moves.shape)
-        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + steps, 0, T)
-        k = rows.shape[1]
-        rows = rows.reshape(-1, L)
-        owner = np.repeat(active, k)
-        r = evaluate_levels(levels, {k_: v[owner] for k_, v in fixed_p.items()}, rows, T)
-        skr = np.nan_to_num(r["secret_key_rate"])
-        j = np.nan_to_num(surrogate_np(r["key_fraction_smooth"], r["mean_time"]), nan=-np.inf)
+        per = steps.shape[1]
+        rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + steps, 0, T).reshape(-1, L)
+        owner = np.repeat(active, per)
+        r = evaluate_levels(levels, {k: v[owner] for k, v in fixed_p.items()}, rows, T)
+        skr, j = _scores(r)
         still = []
         for a, q in enumerate(active):
-            idx = np.arange(a * k, (a + 1) * k)
+            idx = np.arange(a * per, (a + 1) * per)
             i = idx[np.lexsort((-j[idx], -skr[idx]))[0]]
             if _better(skr[i], j[i], out[q][0], out[q][1]):
-                if i - a * k < len(moves):
-                    last[q] = moves[i - a * k]
-                out[q][:4] = [skr[i], j[i], rows[i], {k_: v[i] for k_, v in r.items()}]
+                if i - a * per < len(moves):
+                    last[q] = moves[i - a * per]
+                out[q][:4] = [skr[i], j[i], rows[i], {k: v[i] for k, v in r.items()}]
                 still.append(q)
         active = still
 

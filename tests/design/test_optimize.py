@@ -74,6 +74,24 @@ def test_each_problem_stops_on_its_own():
         np.testing.assert_allclose(both[1][rows], alone[1], rtol=1e-12)
 
 
+def test_step_objective_is_one_formula_on_host_and_device():
+    """The NumPy objective the search ranks by is the jitted one of the fwd / rev modes."""
+    import jax
+
+    from qnjax.design.fd_adam import objective_np, step_objective
+
+    f = np.array([-0.2, 0.0, 5e-4, 1e-3, 0.3])
+    t = np.array([3.0, 10.0, 40.0, 7.0, 1e4])
+    c = np.array([1.0, 0.99, 1 - 1e-12, 0.5, 1.0])
+    dev = jax.jit(step_objective)(f, t, c)
+    host = objective_np({"key_fraction_smooth": f, "mean_time": t, "coverage": c})
+    np.testing.assert_allclose(host, np.asarray(dev), rtol=1e-12)
+    with pytest.raises(ValueError, match="do not split"):
+        from qnjax.design.fd_adam import fd_adam
+
+        fd_adam(("swap",), {}, np.zeros((5, 1)), 256, 0.1, 5, np.float64, group=2)
+
+
 def test_working_truncation_is_covered_and_reproduces_the_full_length():
     """``t_trunc`` is an upper bound: fast links are searched at a shorter working truncation,
     the winner is covered there to 1e-9, and its figures at the problem's ``t_trunc`` agree to
