@@ -32,8 +32,6 @@ from .figures import ChainFigures, chain_figures
 from .problems import PhysicalScenario
 
 
-
-
 @dataclass(frozen=True)
 class Structure:
     """Static part of a design: ``n`` segments, purification ``rounds`` per level, the tree."""
@@ -115,10 +113,16 @@ def hardware(scenario: PhysicalScenario, st: Structure, dtype=None) -> dict:
     return {k: jnp.asarray(v, dtype) for k, v in vals.items()}
 
 
+LINK_KEYS = ("att", "eff", "vis", "fid", "alpha", "prep", "det", "dark", "phase", "modes", "mode_time")
+"""The entries of :func:`hardware` that :func:`link_model` reads (the rest describe stations,
+nodes or the search)."""
+
+
 def link_model(scheme: str, hw: dict, lengths):
     """``LinkModel`` of every segment (lengths ``(..., n)`` km): the scheme's single-mode link
     with the scenario's detectors, then ``modes`` attempts per round (:func:`qnjax.multiplex`,
-    first success kept), each mode adding ``mode_time`` to the attempt."""
+    first success kept), each mode adding ``mode_time`` to the attempt. Reads only the
+    :data:`LINK_KEYS` of ``hw``."""
     noise = dict(dark_count_prob=hw.get("dark", 0.0), detector_efficiency=hw.get("det", 1.0))
     if scheme == "direct":
         link = phys.direct_transmission(lengths, hw["att"], hw["eff"], hw["fid"], hw["prep"], **noise)
@@ -223,10 +227,6 @@ def engine_chain(st: Structure, scheme: str, hw: dict, lengths: Float[Array, " n
                       cutoff=tau, bsm_noise=hw["bsm"])
 
 
-STATION_KEYS = ("rates", "p_swap", "bsm")
-"""Entries of :func:`hardware` with one row per station or node (not used by a link)."""
-
-
 @lru_cache(maxsize=8)
 def _host_fns(scheme: str):
     """Jitted helpers for host-side bounds (one small compilation each, not one per op)."""
@@ -249,9 +249,9 @@ def link_host(scheme: str, hw: dict, lengths) -> tuple[np.ndarray, np.ndarray, n
     n = len(L)
     size = 1 << max(1, (n - 1).bit_length())  # padded to a power of two: few compiled shapes
     Lp = np.concatenate([L, np.full(size - n, L[-1])])
-    # the per-station arrays (shapes set by the structure) play no part in a link: left out,
-    # so that every structure shares the compiled program
-    hw_link = {k: v for k, v in hw.items() if k not in STATION_KEYS}
+    # only what a link reads: the per-station arrays (shapes set by the structure) would give
+    # every structure its own compiled program
+    hw_link = {k: hw[k] for k in LINK_KEYS if k in hw}
     p, dur, c = _host_fns(scheme)[0](hw_link, jnp.asarray(Lp, jnp.result_type(float)))
     return np.asarray(p)[..., :n], np.asarray(dur)[..., :n], np.asarray(c)[..., :n, :]
 

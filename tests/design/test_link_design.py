@@ -177,3 +177,29 @@ def test_modes_free_with_a_time_cost_beat_every_fixed_count():
     assert grid[200] < max(grid.values()) and grid[1] < max(grid.values())  # an interior optimum
     assert 1 < j["modes"] < 200
     assert j["skr_bits_per_s"] >= max(grid.values()) * (1 - 1e-9), (j["modes"], grid)
+
+
+@pytest.mark.parametrize("scheme", ["direct", "double_click", "single_click"])
+def test_link_host_reads_only_the_link_entries_and_compiles_once(scheme):
+    """``link_model`` reads only ``LINK_KEYS`` (a knob it read beyond them would change its answer
+    here, where every knob differs from its default), so ``link_host`` leaves the per-station
+    arrays out and structures of 5 to 8 segments share one compiled program."""
+    from qnjax.design.chain import LINK_KEYS, Structure, build_tree, hardware, link_host, link_model
+    from tests.support.traces import count_traces
+
+    s = _scen(heralding={"scheme": scheme, "dark_count_rate": "2 kHz", "detection_window": "25 ns",
+                         "phase_noise": "18 deg", "detector_efficiency": 0.9, "alpha": 0.1,
+                         "source_fidelity": 0.97, "visibility": 0.95, "prep_time": "3 us"},
+              multiplexing={"modes": 4, "mode_time": "100 ns"})
+    lengths = np.array([20.0, 25.0, 30.0])
+    with count_traces("link") as traced:
+        for n in (5, 6, 7, 8):
+            st = Structure(n, (0,) * 4, build_tree(n, (0,) * 4))
+            hw = hardware(s, st)
+            full, only = link_model(scheme, hw, lengths), link_model(scheme, {k: hw[k] for k in LINK_KEYS}, lengths)
+            for a, b in zip(full, only):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+            p, dur, c = link_host(scheme, hw, np.full(n, 100.0 / n))
+            assert p.shape == dur.shape == (n,) and c.shape == (n, 4)
+            np.testing.assert_allclose(p, np.asarray(link_model(scheme, hw, np.full(n, 100.0 / n)).p_gen), rtol=1e-12)
+    assert traced[0] <= 1
