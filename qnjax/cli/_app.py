@@ -30,6 +30,17 @@ def fail(message: str) -> "typer.Exit":
     raise typer.Exit(code=2)
 
 
+def compilation_cache() -> None:
+    """Enable the persistent compilation cache for this command (:mod:`qnjax.cache`); a bad
+    ``QNJAX_CACHE_MAX_BYTES`` exits 2 with one line."""
+    from ..cache import enable_compilation_cache
+
+    try:
+        enable_compilation_cache()
+    except ValueError as exc:
+        fail(str(exc))
+
+
 def parse_floats(text: str, name: str) -> list[float]:
     """Comma-separated numbers; ``inf`` / ``none`` mean no limit. Errors exit 2 naming ``name``:
     an empty item (``1,,2``), a value that is not a number, ``nan``."""

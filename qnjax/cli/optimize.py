@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ._app import app, fail, set_precision
+from ._app import app, compilation_cache, fail, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, echo_result, print_table, provenance_block, write_rows
 from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, delivery_bytes, finite_or_null,
                       float_in, int_in, items, need_memory, output_path, save_figure)
@@ -274,9 +274,8 @@ def optimize_cmd(
         int_in(max_distill, "--max-distill", 0, 3)
     output_path(plot, "--plot")
     check_csv(csv)
-    from ..cache import enable_compilation_cache
 
-    enable_compilation_cache()
+    compilation_cache()
     from ..design import NoFeasibleDesign, StepProblem, default_scenario, load_scenario, optimize
 
     try:

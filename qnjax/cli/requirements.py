@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ._app import app, fail, set_precision
+from ._app import app, compilation_cache, fail, set_precision
 from ._checks import check_result, echo_json, float_in, int_in, items, output_path, save_figure
 from ._outputs import CSV_HELP, check_csv, print_table, write_rows
 
@@ -69,11 +69,10 @@ def sensitivity_cmd(
     csv = check_csv(csv)
     names = items(parameters, "--parameters") if parameters is not None else None
     scen = _load(scenario)
-    from ..cache import enable_compilation_cache
     from ..design import NoFeasibleDesign
     from ..sizing import sensitivity
 
-    enable_compilation_cache()
+    compilation_cache()
     try:
         res = sensitivity(scen, parameters=names, progress=not json_out)
     except (NoFeasibleDesign, ValueError, TypeError) as exc:
@@ -212,11 +211,10 @@ def requirements_cmd(
     if missing:
         fail(f"--bound: {', '.join(missing)} not among the parameters that may improve")
     spec = {n: bounds.get(n) for n in chosen}
-    from ..cache import enable_compilation_cache
     from ..design import NoFeasibleDesign
     from ..sizing import TargetUnreachable, requirements_curve, write_scenario as write_toml
 
-    enable_compilation_cache()
+    compilation_cache()
     kw = dict(parameters=spec, cost=cost, max_improvement=max_improvement)
     try:
         if plot is None:

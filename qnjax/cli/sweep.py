@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ._app import app, fail, set_precision
+from ._app import app, compilation_cache, fail, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, echo_result, columns_of, print_table, provenance_block, write_rows
 from ._checks import MAX_MEMORY_HELP, check_result, int_in, need_memory, output_path, save_figure
 from .optimize import check_settings, optimize_bytes
@@ -144,9 +144,8 @@ def sweep_cmd(
     plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
     output_path(plot_path, "--plot")
     check_csv(csv)
-    from ..cache import enable_compilation_cache
 
-    enable_compilation_cache()
+    compilation_cache()
     from ..distributed import initialize
 
     try:  # before anything touches a JAX device (importing the engine does)
