@@ -45,8 +45,7 @@ from .problems import StepProblem
 from .result import OptimizeResult
 
 CHUNK = 20
-
-
+MODES = ("fd", "fwd", "rev")
 
 
 def distill_placements(levels: tuple, max_distill: int) -> list[tuple]:
@@ -256,6 +255,8 @@ def optimize_step(problems, *, seed: int = 0, n_starts: int = 8, n_steps: int = 
     decomposition, which needs only the sub-protocols covered), and its cut-offs at ``T_w``
     (no cut-off there) are reported as ``t_trunc``."""
     t0 = time.perf_counter()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     problems = [problems] if isinstance(problems, StepProblem) else list(problems)
     p0 = problems[0]
     for p in problems[1:]:
