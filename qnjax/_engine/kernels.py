@@ -91,8 +91,8 @@ def cumsum(x, block: int = CUMSUM_BLOCK):
     m = -(-n // block) * block
     xb = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, m - n)]).reshape(x.shape[:-1] + (m // block, block))
     within = jnp.matmul(xb, jnp.triu(jnp.ones((block, block), x.dtype)), precision=hi)
-    total = within[..., -1]
-    before = cumsum(total, block) - total
+    inclusive = cumsum(within[..., -1], block)  # through the end of each block
+    before = jnp.pad(inclusive[..., :-1], [(0, 0)] * (x.ndim - 1) + [(1, 0)])  # before each block
     return (within + before[..., None]).reshape(x.shape[:-1] + (m,))[..., :n]
 
 
