@@ -13,10 +13,11 @@ from ._app import app, fail, parse_floats, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
 from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, echo_json, float_in, int_in, items, need_memory)
 
-SAMPLES_MAX = 2**31 - 1  # trajectory counts are int32 on the device
-NODES_MAX = 65536
+SAMPLES_MAX = 2**30  # qnjax.montecarlo's per-design limit (int32 trajectory counters)
+NODES_MAX = 2**14  # simulate_swap_asap's MAX_NODES
 NESTED_INSTANCES_MAX = 255  # the nested Monte Carlo compiles one block per node of the expanded tree
 WORK_MAX = 10**10  # estimated node updates of one run (about 1e6 per second on a CPU core)
+MIN_LANES, MIN_SLOTS = 64, 64  # swap-asap runs at least 64 lanes for a few dozen slots
 SLOT_CAP = 100_000  # simulate_swap_asap's default max_time
 
 
@@ -35,13 +36,15 @@ def _work(n: float, lower: str) -> None:
 def simulate(
     policy: Policy = typer.Option(Policy.nested, "--policy", help="swap-asap (linear chain) or nested (protocol tree)."),
     nodes: Optional[int] = typer.Option(None, "--nodes", help="swap-asap: number of nodes n >= 2 (n - 1 segments)."),
-    p_gen: float = typer.Option(..., "--p-gen", help="Elementary-link success probability per step, in [1e-6, 1]."),
+    p_gen: float = typer.Option(..., "--p-gen", help="Elementary-link success probability per step, in [1e-6, 1]; "
+                                "settings whose mean delivery time would overflow the step counters are refused."),
     p_swap: float = typer.Option(1.0, "--p-swap", help="Swap success probability, in (0, 1]."),
     w0: float = typer.Option(1.0, "--w0", help="Werner parameter of a fresh link, in [-1/3, 1]."),
     t_coh: float = typer.Option(math.inf, "--t-coh", help="Pair coherence time in steps (inf = no decay)."),
     cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Memory cut-off(s) in steps: nested: one per level, comma-separated; swap-asap: one value."),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="nested: bottom-up levels, e.g. swap,distill,swap."),
-    samples: int = typer.Option(100_000, "--samples", help="Trajectories to simulate."),
+    samples: int = typer.Option(100_000, "--samples", help="Trajectories to simulate (>= 2, for a standard error); "
+                                "a run in which any trajectory hits the 100,000-slot cap is refused."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same numbers)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     float32: bool = typer.Option(False, "--float32", help="Compute in float32 instead of float64."),
@@ -51,6 +54,8 @@ def simulate(
     """Monte Carlo delivery time, delivered Werner parameter / fidelity and key rate."""
     set_precision(float32)
     int_in(samples, "--samples", 1, SAMPLES_MAX)
+    if samples < 2:
+        fail(f"--samples must be at least 2 (a standard error needs two or more trajectories); got {samples}")
     int_in(seed, "--seed", 0, SEED_MAX)
     p_gen = float_in(p_gen, "--p-gen", 1e-6, 1)
     p_swap = float_in(p_swap, "--p-swap", 0, 1, lo_open=True)
@@ -63,9 +68,20 @@ def simulate(
         int_in(nodes, "--nodes", 2, NODES_MAX)
         # at least 64 parallel lanes of nodes x (int32 fields + state), with the engine's margin
         need_memory(64 * nodes * (12 + 8 * 2) * 16, max_memory, f"--nodes {nodes}", "lower --nodes")
-        # every trajectory runs at least 1 / (p_gen p_swap) slots (or to the slot cap) over n - 1 segments
+        from ..montecarlo._estimate import swap_asap_censored_bound
+
+        # censored trajectories would bias the mean: refuse when some surely hit the slot cap
+        low = float(swap_asap_censored_bound([p_gen] * (nodes - 1), SLOT_CAP))
+        if samples * low >= 1:
+            fail(f"at least {low:.3g} of all trajectories ({samples * low:,.0f} of {samples:,}) would still be "
+                 f"undelivered at the slot cap of {SLOT_CAP:,} slots (each of the {nodes - 1} segments must first "
+                 f"generate a link at --p-gen {p_gen:g}), biasing the mean time and key rate; raise --p-gen or "
+                 "lower --nodes")
+        # every trajectory runs at least 1 / (p_gen p_swap) slots (or to the slot cap) over n nodes,
+        # in at least MIN_LANES parallel lanes for at least one chunk of slots
         slots = min(SLOT_CAP, 1 / (p_gen * p_swap)) if p_gen * p_swap > 0 else SLOT_CAP
-        _work(samples * (nodes - 1) * slots, "lower --samples or --nodes, or raise --p-gen / --p-swap")
+        _work(max(samples * slots, MIN_LANES * MIN_SLOTS) * nodes,
+              "lower --samples or --nodes, or raise --p-gen / --p-swap")
     if protocol is not None:
         from ..protocol import parse_levels
 
@@ -78,10 +94,11 @@ def simulate(
                  f"Monte Carlo compiles one block per instance and allows at most {NESTED_INSTANCES_MAX} "
                  "(8 levels); use qnjax evaluate (exact engine) for deeper protocols")
         protocol = ",".join(levels)
-        # a swap failure restarts its sub-tree: each swap level multiplies the node attempts by 1 / p_swap
-        n_swap = sum(lv == "swap" for lv in levels)
-        with_p = math.exp(min(700.0, -n_swap * math.log(p_swap)))
-        _work(samples * 2 ** len(levels) * with_p, "lower --samples, or raise --p-swap")
+        from ..montecarlo._estimate import levels_estimate
+
+        # a failed swap or a cut-off restarts the sub-tree: node attempts per delivery
+        _, attempts = levels_estimate(levels, p_gen, p_swap, cut)
+        _work(samples * attempts, "lower --samples, or raise --p-gen / --p-swap / --cutoff")
     csv = check_csv(csv)
     from ..montecarlo import simulate_nested, simulate_swap_asap
 
@@ -123,9 +140,10 @@ def simulate(
 
     d = result.to_dict()
     d.update(policy=policy.value, seed=seed, dtype="float32" if float32 else "float64")
-    if d.get("samples", 1) == 0:
-        fail(f"no trajectory was delivered within the slot cap ({d.get('undelivered', 0)} undelivered); "
-             "raise --p-gen, --p-swap or --cutoff, or shorten the chain")
+    if d.get("undelivered", 0) > 0:  # means over the delivered ones only would be biased
+        fail(f"{d['undelivered']:,} of {d['trajectories']:,} trajectories hit the slot cap of {SLOT_CAP:,} slots "
+             "undelivered, so the mean delivery time and key rate of the rest would be biased; raise --p-gen, "
+             "--p-swap or --cutoff, or shorten the chain")
     check_result(d, "the Monte Carlo estimate is not defined for these parameters; check --p-gen, --t-coh "
                     "and --cutoff")
     settings = {"policy": policy.value, "p_gen": p_gen, "p_swap": p_swap, "w0": w0, "t_coh": t_coh,

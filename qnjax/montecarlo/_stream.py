@@ -35,10 +35,12 @@ def _prefix_sums(dur, succ):
 def node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind, bell):
     """Run up to ``A`` attempts per design.
 
-    Returns ``(c, s_out, accept, rank, n_new, consumed, new_partial)``: ``c`` the running
-    elapsed time (so an output's time is the difference of ``c`` between consecutive
+    Returns ``(c, s_out, accept, rank, n_new, consumed, new_partial, wrapped)``: ``c`` the
+    running elapsed time (so an output's time is the difference of ``c`` between consecutive
     successes, plus the carried ``partial`` for the first), ``accept`` the successes kept
-    (at output position ``rank``), ``consumed`` the input pairs used.
+    (at output position ``rank``), ``consumed`` the input pairs used, ``wrapped`` (per design)
+    whether ``c`` left its integer range (durations are non-negative, so a wrap shows as a
+    decrease or a negative value).
     """
     A = tA.shape[-1]
     j = jnp.arange(A, dtype=jnp.int32)
@@ -57,6 +59,7 @@ def node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind,
         p_op, s_out = distill_internal(sA2, sB2, bell)
     succ = valid & ~cut & (u < p_op)
     c, ns = _prefix_sums(jnp.where(valid, dur, 0), succ)
+    wrapped = jnp.any(c < 0, axis=-1) | jnp.any(c[:, 1:] < c[:, :-1], axis=-1)
     excl = ns - succ.astype(jnp.int32)              # successes strictly before j = output rank
     live = excl < room[:, None]                     # attempts performed this chunk
     consumed = jnp.sum(valid & live, axis=-1, dtype=jnp.int32)
@@ -67,7 +70,7 @@ def node_step(tA, sA, avA, tB, sB, avB, tau, p_sw, rate, u, partial, room, kind,
     stopped = n_succ >= room
     tail = c[:, -1] - last + jnp.where(n_succ == 0, partial, 0)
     new_partial = jnp.where(room <= 0, partial, jnp.where(stopped, 0, tail))
-    return c, s_out, accept, excl, n_new, consumed, new_partial
+    return c, s_out, accept, excl, n_new, consumed, new_partial, wrapped
 
 
 def times_from_ends(buf_c, base, n_new, partial):

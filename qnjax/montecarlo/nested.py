@@ -34,9 +34,10 @@ from jaxtyping import Array, Float
 from ..chain import PHYSICAL, Chain, rename_deprecated, resolve
 from ..protocol import Distill, Link, Node, Swap, internal_nodes, levels_to_tree, parse_levels, validate_tree
 from . import _params as P
-from ._common import (BIG_TIME, Moments, MonteCarloResult, Progress, build_result, check_memory, check_samples,
+from ._common import (Moments, MonteCarloResult, Progress, build_result, check_memory, check_samples,
                       check_seed, design_words, fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words,
                       uniform_open)
+from ._estimate import check_range, nested_estimate, overflow_message, time_dtype, time_limit
 from ._stream import flat_set, node_step, pop, times_from_ends
 
 
@@ -136,6 +137,9 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
     buf_t, buf_s = list(st["buf_t"]), list(st["buf_s"])
     nbuf, partial = list(st["nbuf"].T), list(st["partial"].T)
     dtype = prm["s0"].dtype
+    tdt = prm["tau"].dtype                               # int64 steps with x64, else int32
+    t_max = prm["t_max"][:, None]
+    ovf = jnp.zeros((D,), bool)                          # a time left the counters' range
     s = prm["s0"].shape[-1]
     cw = sub_words(words, chunk_index)                  # (D, 2) per chunk
     root_out = None
@@ -147,7 +151,7 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
             if ref[0] == "link":
                 seg = ref[1]
                 w = sub_words(cw, 3 * i + side)[:, None, :]
-                t = geometric(uniform_open(w, ctr, dtype), prm["log_q"][:, seg, None])
+                t = geometric(uniform_open(w, ctr, dtype), prm["log_q"][:, seg, None]).astype(tdt)
                 sv = jnp.broadcast_to(prm["s0"][:, seg, None, :], (D, a, s))
                 sides.append((t, sv, jnp.full((D,), a, jnp.int32)))
             else:
@@ -156,10 +160,11 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
         u_op = uniform_open(sub_words(cw, 3 * i + 2)[:, None, :], ctr, dtype)
         is_root = i == n_inst - 1
         room = jnp.full((D,), a, jnp.int32) if is_root else cap[i] - nbuf[i]
-        c_end, s_out, accept, rank, n_new, consumed, new_partial = node_step(
+        c_end, s_out, accept, rank, n_new, consumed, new_partial, wrapped = node_step(
             *sides[0], *sides[1], prm["tau"][:, orig], prm["p_swap"][:, orig],
             prm["rate"][:, orig], u_op, partial[i], room, kind, bell)
         old_partial, partial[i] = partial[i], new_partial
+        ovf = ovf | wrapped | (new_partial < 0) | (new_partial >= t_max[:, 0])
         for ref in (lref, rref):
             if ref[0] == "inst":
                 c = ref[1]
@@ -168,7 +173,8 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
         idx = jnp.where(accept, base[:, None] + rank, cap[i])
         tgt_t = jnp.zeros((D, a), c_end.dtype) if is_root else buf_t[i].astype(c_end.dtype)
         tgt_s = jnp.zeros((D, a, s), dtype) if is_root else buf_s[i]
-        t_new = times_from_ends(flat_set(tgt_t, idx, c_end), base, n_new, old_partial).astype(jnp.int32)
+        t_new = times_from_ends(flat_set(tgt_t, idx, c_end), base, n_new, old_partial).astype(tdt)
+        ovf = ovf | jnp.any((t_new < 0) | (t_new >= t_max), axis=-1)
         s_new = flat_set(tgt_s, idx, s_out)
         if is_root:
             root_out = (t_new, s_new, n_new)
@@ -199,7 +205,7 @@ def _chunk(words, chunk_index, prm, st, *, insts, bell, A, keep, shrink):
     dt = jnp.where(deliv, tf - mt[:, None], 0)
     df = jnp.where(deliv, fid - mf[:, None], 0)
     stats = dict(
-        n=cnt, undelivered=undelivered,
+        n=cnt, undelivered=undelivered, overflow=ovf,
         t_shift=mt, t_s1=dt.sum(-1), t_s2=(dt * dt).sum(-1),
         f_shift=mf, f_s1=df.sum(-1), f_s2=(df * df).sum(-1),
         state_sum=jnp.sum(jnp.where(deliv[..., None], s_r, 0), axis=1),
@@ -261,7 +267,7 @@ def simulate_nested(
             ``Swap`` / ``Distill`` tree.
         chain: a :class:`qnjax.Chain` instead of ``protocol`` and the physical keywords.
         p_gen: success probability of one elementary-link attempt, in (0, 1]; Monte Carlo
-            needs ``p_gen >= 1e-6`` (times are int32 steps). Level protocols: per design (leading batch axes). Trees: a
+            needs ``p_gen >= 1e-6``. Level protocols: per design (leading batch axes). Trees: a
             trailing axis of one entry per segment (or one value for all).
         w0: initial Werner parameter in [−1/3, 1] (Werner mode; default 1). Same shape
             rules as ``p_gen``.
@@ -298,6 +304,11 @@ def simulate_nested(
     Protocols expanding to more than 1024 node instances (a distill level doubles its
     sub-tree) are refused with a ``ValueError``.
 
+    Delivery times are counted in int64 steps up to ``2**40`` (int32 up to ``2**30`` without
+    ``jax_enable_x64``): settings whose estimated mean delivery time exceeds 1/64 of that
+    (e.g. cut-off 0, mean ``1/p_gen²`` steps, with ``p_gen`` below about ``8e-6``) are refused
+    before running, and a run in which any time leaves the range raises ``ValueError``.
+
     Returns:
         :class:`~qnjax.DeliveryResult` (a ``MonteCarloResult``) with the design batch shape.
     """
@@ -320,9 +331,13 @@ def simulate_nested(
                                         rates=kw["rates"], cutoff=kw["cutoff"])
     D = flat["log_q"].shape[0]
     s = flat["s0"].shape[-1]
-    cap = BIG_TIME if max_time is None else int(max_time)
+    t_lim, tdt = time_limit(), time_dtype()
+    cap = t_lim if max_time is None else int(max_time)
     if cap < 1:
         raise ValueError(f"max_time must be a positive number of steps; got {max_time!r}")
+    cap = min(cap, t_lim)  # a time beyond the counters' range is refused below, never wrapped
+    est, _, dur = nested_estimate(tree, flat["log_q"], flat["p_swap"], flat["tau"])
+    dur = check_range(float(np.max(est)), cap, float(np.max(dur)))
     if not 0 < shrink <= 1:
         raise ValueError(f"shrink must lie in (0, 1]; got {shrink!r}")
 
@@ -334,17 +349,19 @@ def simulate_nested(
     keep = int(max(0, min(keep, samples)))
     if chunk_size is None:
         per = D * n_inst * (4 + 8 * s) * 12 + 1
-        est = samples * (3 * 2 ** (len(insts).bit_length())) + 1024
+        est_n = samples * (3 * 2 ** (len(insts).bit_length())) + 1024
         # CPU: chunks that stay in cache are fastest; accelerators want wide arrays
         cpu = jax.default_backend() == "cpu"
         top = 2 ** 14 if cpu else 2 ** 23
         if memory_budget is None:
             memory_budget = 2.0 ** 28 if cpu else 2.0 ** 33
-        A = pow2_at_least(min(memory_budget / per, est, top), 256, 2 ** 23)
+        A = pow2_at_least(min(memory_budget / per, est_n, top), 256, 2 ** 23)
     else:
         A = int(chunk_size)
         if not 1 <= A <= 2 ** 23:
             raise ValueError(f"chunk_size must lie in [1, 2**23]; got {chunk_size!r}")
+    if tdt == np.int32 and chunk_size is None:  # a chunk's running time (A attempts) well inside int32
+        A = max(1, min(A, 1 << int(np.log2(max(1.0, 2.0 ** 26 / max(dur, 1.0))))))
     isz = np.dtype(dtype.name).itemsize
     caps0 = _capacities(insts, A, float(shrink))[1]
     need = (A * D * n_inst * (4 + 2 * isz * s) * 12 + sum(caps0) * D * (4 + isz * s)
@@ -354,16 +371,16 @@ def simulate_nested(
     prm = dict(
         log_q=flat["log_q"].astype(dtype.name), s0=flat["s0"].astype(dtype.name),
         p_swap=flat["p_swap"].astype(dtype.name), rate=flat["rate"].astype(dtype.name),
-        tau=np.where(np.isinf(flat["tau"]), BIG_TIME, flat["tau"]).astype(np.int32),
-        quota=np.full((D,), samples, np.int32), max_time=np.full((D,), cap, np.int32),
+        tau=np.minimum(flat["tau"], t_lim).astype(tdt), t_max=np.full((D,), t_lim, tdt),
+        quota=np.full((D,), samples, np.int32), max_time=np.full((D,), cap, tdt),
     )
     npd = np.dtype(dtype.name)
     caps = _capacities(insts, A, float(shrink))[1]
     st = dict(
-        buf_t=tuple(np.zeros((D, k), np.int32) for k in caps),
+        buf_t=tuple(np.zeros((D, k), tdt) for k in caps),
         buf_s=tuple(np.zeros((D, k, s), npd) for k in caps),
-        nbuf=np.zeros((D, n_inst), np.int32), partial=np.zeros((D, n_inst), np.int32),
-        done=np.zeros((D,), np.int32), keep_t=np.full((D, keep), -1, np.int32),
+        nbuf=np.zeros((D, n_inst), np.int32), partial=np.zeros((D, n_inst), tdt),
+        done=np.zeros((D,), np.int32), keep_t=np.full((D, keep), -1, tdt),
         keep_f=np.full((D, keep), np.nan, npd),
     )
     prm, st = jax.device_put((prm, st))
@@ -373,10 +390,13 @@ def simulate_nested(
     state_sum = np.zeros((D, s), np.float64)
     undelivered = np.zeros((D,), np.int64)
     prog = Progress(progress, samples * D)
+    prog(0)  # every check has passed: a caller's progress display may start
     chunk = 0
     while True:
         st, stats = fn(dwords, np.uint32(chunk), prm, st)
         stats = jax.device_get(stats)
+        if np.any(stats["overflow"]):
+            raise ValueError(overflow_message())
         tmom.add_shifted(stats["n"], stats["t_s1"], stats["t_s2"], stats["t_shift"])
         fmom.add_shifted(stats["n"], stats["f_s1"], stats["f_s2"], stats["f_shift"])
         state_sum += np.asarray(stats["state_sum"], np.float64)

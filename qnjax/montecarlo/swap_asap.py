@@ -193,7 +193,7 @@ def simulate_swap_asap(
     max_time: Optional[int] = 100_000,
     keep: int = 10_000,
     lanes: Optional[int] = None,
-    slots_per_chunk: int = 64,
+    slots_per_chunk: Optional[int] = None,
     memory_budget: float = 2.0 ** 27,
     max_memory: Optional[float] = None,
     dtype=None,
@@ -227,9 +227,13 @@ def simulate_swap_asap(
             none).
         samples: trajectories per design point (at most ``2**30``); seed: int in
             ``[0, 2**64 − 1]`` or JAX key.
-        max_time: slot cap; trajectories not delivered by then are counted in ``undelivered``.
+        max_time: slot cap, at most ``2**30`` (int32 slot counters); trajectories not delivered
+            by then are counted in ``undelivered`` and left out of the means, which are then
+            means over the faster trajectories (biased low; the key rate biased high).
         keep: samples kept per design; lanes: parallel trajectories (default from
-            ``memory_budget`` bytes); slots_per_chunk: slots per jitted call.
+            ``memory_budget`` bytes); slots_per_chunk: slots per jitted call (default 64, fewer
+            for long chains so ``progress`` is called every few seconds; the numbers do not
+            depend on it).
         max_memory: bytes the run may use (default: half the physical memory on CPU, 90 % of
             an accelerator's); a run estimated to need more is refused before allocating.
         dtype: float32 / float64; progress: optional ``callback(done, total)``.
@@ -302,8 +306,8 @@ def simulate_swap_asap(
         if np.any(cut[fin] != np.floor(cut[fin])):
             raise ValueError(f"cutoff must be an integer number of slots or inf; got {cutoff!r}")
     cap = BIG_TIME if max_time is None else int(max_time)
-    if cap < 1:
-        raise ValueError(f"max_time must be a positive number of slots; got {max_time!r}")
+    if not 1 <= cap <= BIG_TIME:
+        raise ValueError(f"max_time must be a number of slots in [1, 2**30] (int32 slot counters); got {max_time!r}")
     arrays = dict(p_gen=pg, s0=s0, p_swap=ps, decay=decay, cutoff=cut)
     cores = dict(p_gen=1, s0=2, p_swap=1, decay=2, cutoff=0)
     batch, flat = P.broadcast_designs(arrays, cores)
@@ -327,7 +331,7 @@ def simulate_swap_asap(
     prm = dict(
         p_gen=flat["p_gen"].astype(npd), s0=flat["s0"].astype(npd),
         p_swap=flat["p_swap"].astype(npd), decay=flat["decay"].astype(npd),
-        cutoff=np.where(np.isinf(flat["cutoff"]), BIG_TIME, flat["cutoff"]).astype(np.int32),
+        cutoff=np.minimum(flat["cutoff"], BIG_TIME).astype(np.int32),  # ages stay below the cap
         quota=np.full((D,), samples, np.int32), max_time=np.full((D,), cap, np.int32),
         t_ref=np.zeros((D,), npd), f_ref=f_ref.astype(npd),
     )
@@ -342,11 +346,16 @@ def simulate_swap_asap(
     zeros = {k: st[k] for k in ("n", "undelivered", "t_s1", "t_s2", "f_s1", "f_s2", "state_sum")}
     prm, st = jax.device_put((prm, st))
     keys = jax.device_put(design_words(seed, D))
+    if slots_per_chunk is None:  # about 2**22 node updates per call: a few seconds on a CPU core
+        slots_per_chunk = max(1, min(64, 2 ** 22 // (D * lanes * n)))
+    if isinstance(slots_per_chunk, bool) or not isinstance(slots_per_chunk, (int, np.integer)) or slots_per_chunk < 1:
+        raise ValueError(f"slots_per_chunk must be a positive integer; got {slots_per_chunk!r}")
     fn = _compiled(n, bell, lanes, int(slots_per_chunk), keep)
     tmom, fmom = Moments((D,)), Moments((D,))
     state_sum = np.zeros((D, s))
     undelivered = np.zeros((D,), np.int64)
     prog = Progress(progress, samples * D)
+    prog(0)  # every check has passed: a caller's progress display may start
     first = 0
     acc_keys = ("n", "undelivered", "t_s1", "t_s2", "f_s1", "f_s2", "state_sum")
     while True:
