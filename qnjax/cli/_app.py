@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
+from typer.core import TyperGroup
+
+# click's exception classes, wherever this typer version keeps click (vendored or not)
+_CLICK = {c.__name__: c for c in typer.BadParameter.__mro__}
+_USAGE = _CLICK["UsageError"]
+_CLICK_ERROR = _CLICK["ClickException"]
+
+
+@contextlib.contextmanager
+def _one_line_errors(ctx=None):
+    """A usage or parse error (bad number, unknown option, missing option, no such command)
+    becomes one line ``qnjax: error: ...`` on stderr and exit 2, like every other error; a
+    bare ``qnjax`` still prints the help."""
+    try:
+        yield
+    except _CLICK_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            raise
+        msg = " ".join(exc.format_message().split()).rstrip(".")
+        c = getattr(exc, "ctx", None) or ctx
+        if isinstance(exc, _USAGE) and c is not None:
+            msg += f" (see '{c.command_path} --help')"
+        fail(msg)
+
+
+class _Group(TyperGroup):
+    """The app's group: usage errors as one line (:func:`_one_line_errors`); help unchanged."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        with _one_line_errors(ctx):
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
+    cls=_Group,
     name="qnjax",
     help=(
         "Quantum repeater chains as batched, differentiable JAX arrays.\n\n"

@@ -137,6 +137,20 @@ def output_path(path, option: str = "--plot") -> Path | None:
     return p
 
 
+def distinct_outputs(paths: dict) -> None:
+    """Refuse, before any work, one file given to two output options (``{option: path}``;
+    ``None`` for an option not given)."""
+    seen: dict = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        p = Path(path)
+        key = os.path.normcase(os.path.realpath(p))
+        if key in seen:
+            fail(f"{option}: {str(p)!r} is also the {seen[key]} file; give each output its own file")
+        seen[key] = option
+
+
 def save_figure(fig, path, option: str = "--plot", dpi: int | None = None) -> None:
     """Save atomically (:func:`qnjax._style.save`); a failure is a named error and leaves an
     existing file as it was."""
@@ -202,20 +216,26 @@ def _walk(obj, key: str, path: str):
             return
 
 
+def first_unphysical(out: dict) -> str | None:
+    """The first figure of ``out`` that is non-finite or outside its physical range, in words
+    (``None`` when every figure is fine)."""
+    for path, v, b in _walk(out, "", ""):
+        if not math.isfinite(v):
+            return f"{path} is {v}"
+        if b is not None and not (b[0] - _TOL * max(1, abs(b[0])) <= v <= b[1] + _TOL * max(1.0, abs(b[1]))):
+            return f"{path} = {v:.6g} lies outside its physical range [{b[0]:.4g}, {b[1]:.4g}]"
+    return None
+
+
 def check_result(out: dict, hint: str, reason: str | None = None) -> None:
     """Stop with a named error when a figure about to be printed is non-finite or unphysical.
 
     ``hint`` says what to do (e.g. raise ``--t-trunc``); ``reason`` is the engine's own
     explanation when it gives one."""
-    for path, v, b in _walk(out, "", ""):
-        bad = None
-        if not math.isfinite(v):
-            bad = f"{path} is {v}"
-        elif b is not None and not (b[0] - _TOL * max(1, abs(b[0])) <= v <= b[1] + _TOL * max(1.0, abs(b[1]))):
-            bad = f"{path} = {v:.6g} lies outside its physical range [{b[0]:.4g}, {b[1]:.4g}]"
-        if bad:
-            why = f" ({reason})" if reason else ""
-            fail(f"the result is not trustworthy: {bad}{why}; {hint}")
+    bad = first_unphysical(out)
+    if bad:
+        why = f" ({reason})" if reason else ""
+        fail(f"the result is not trustworthy: {bad}{why}; {hint}")
 
 
 def finite_or_null(out: dict, prefixes: tuple) -> dict:

@@ -12,11 +12,14 @@ import typer
 
 from ._app import app, echo_warnings, fail, parse_floats, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, print_table, provenance_block, write_rows
-from ._checks import (MAX_MEMORY_HELP, check_result, delivery_bytes, echo_json, float_in, int_in, items,
-                      memory_limit, need_memory, output_path, save_figure)
+from ._checks import (MAX_MEMORY_HELP, check_result, delivery_bytes, distinct_outputs, echo_json, float_in,
+                      int_in, items, memory_limit, need_memory, output_path, save_figure)
 
 
 MIN_COVERAGE = 1e-3
+# 2**32 elementary links; the exact engine already loses float64 precision below that (about 22
+# swap levels with perfect hardware), so a deeper protocol is refused before any work
+MAX_LEVELS = 32
 
 
 def _bytes(levels, t_trunc: int) -> int:
@@ -63,6 +66,9 @@ def evaluate(
         levels = parse_levels(items(protocol, "--protocol"))
     except ValueError as e:
         fail(f"--protocol: {e}")
+    if len(levels) > MAX_LEVELS:
+        fail(f"--protocol: {len(levels)} levels (2^{len(levels)} elementary links) exceed the {MAX_LEVELS} "
+             "the exact engine can resolve; use fewer levels")
     p_gen = float_in(p_gen, "--p-gen", 0, 1, lo_open=True)
     p_swap = float_in(p_swap, "--p-swap", 0, 1, lo_open=True)
     w0 = float_in(w0, "--w0", -1 / 3, 1)
@@ -89,6 +95,7 @@ def evaluate(
         need_memory(_bytes(levels, 1024), max_memory, "--t-trunc auto (from 1024 steps)", "lower the depth")
     plot = output_path(plot, "--plot")
     csv = check_csv(csv)
+    distinct_outputs({"--plot": plot, "--csv": csv})
     tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
     from ..exact import delivery
 

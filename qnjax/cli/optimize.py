@@ -10,7 +10,7 @@ import typer
 
 from ._app import app, compilation_cache, fail, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, echo_result, print_table, provenance_block, write_rows
-from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, delivery_bytes, finite_or_null,
+from ._checks import (MAX_MEMORY_HELP, SEED_MAX, check_result, delivery_bytes, distinct_outputs, finite_or_null,
                       float_in, int_in, items, need_memory, output_path, save_figure)
 
 DEFAULT_PLOT = "qnjax-optimize.png"
@@ -29,6 +29,19 @@ def _fmt(x, digits=4) -> str:  # kept for callers outside this module
 
 
 NO_REPEATER = "n/a (one segment: no repeater, nothing waits in memory)"
+_BOUNDS = ("plob_per_channel_use", "tgw_per_channel_use")
+LOSSLESS = "inf (lossless fibre: no repeaterless bound)"
+
+
+def lossless_at(scen, distance_km) -> bool:
+    """Fibre transmissivity 1 at this distance (attenuation 0): PLOB and TGW are infinite."""
+    return 10 ** (-float(scen.attenuation_db_per_km) * float(distance_km) / 10) >= 1.0
+
+
+def _bound(value) -> float | None:
+    """A repeaterless bound as a number; ``None`` when infinite (lossless fibre)."""
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 
 def _table(title, rows):
@@ -46,7 +59,7 @@ def _physical_rows(res, scen):
     j = res.to_json()
     pos = ", ".join(f"{p:.1f}" for p in j["positions_km"])
     rate_use = j["skr_per_channel_use"]
-    plob = j["plob_per_channel_use"]
+    plob = _bound(j["plob_per_channel_use"])
     one = j["segments"] == 1
     rows = [
         ("scenario", scen.name),
@@ -61,9 +74,11 @@ def _physical_rows(res, scen):
         ("clock (longest attempt)", cell(j["clock_s"], "s")),
         ("secret-key rate", cell(j["skr_bits_per_s"], "bits/s")),
         ("secret-key rate per channel use", cell(rate_use, "bits")),
-        ("PLOB bound at the same distance", cell(plob, "bits per channel use")),
-        ("TGW bound at the same distance", cell(j["tgw_per_channel_use"], "bits per channel use")),
-        ("rate / PLOB", cell(rate_use / plob if plob else None, na="n/a (PLOB is 0)")),
+        ("PLOB bound at the same distance", cell(plob, "bits per channel use", na=LOSSLESS)),
+        ("TGW bound at the same distance", cell(_bound(j["tgw_per_channel_use"]), "bits per channel use",
+                                                na=LOSSLESS)),
+        ("rate / PLOB", cell(rate_use / plob if plob else None,
+                             na="n/a (PLOB is 0)" if plob == 0 else "n/a (PLOB is infinite)")),
         ("no repeater (same hardware)", cell(j["no_repeater_per_channel_use"], "bits per channel use")),
         *([("single-click alpha", cell(j["alpha"], digits=4))] if "alpha" in j else []),
         *([("modes per round", str(j["modes"]))] if "modes" in j else []),
@@ -150,7 +165,9 @@ def plot_physical(res, scen, path) -> None:
         comp += [("uniform spacing", j["uniform_spacing_skr_bits_per_s"] * per_use, "C1"),
                  ("no cut-offs", j["no_cutoff_skr_bits_per_s"] * per_use, "C2")]
         comp += [("direct, same\nhardware", j["no_repeater_per_channel_use"], "C3")]
-    comp += [("PLOB bound", j["plob_per_channel_use"], "0.25"), ("TGW bound", j["tgw_per_channel_use"], "0.55")]
+    comp += [(n, _bound(j[k]), c) for n, k, c in (("PLOB bound", "plob_per_channel_use", "0.25"),
+                                                  ("TGW bound", "tgw_per_channel_use", "0.55"))
+             if _bound(j[k]) is not None]  # a lossless fibre has no (finite) bound to draw
     vals = [max(float(v or 0.0), 0.0) for _, v, _ in comp]
     a.bar([n for n, _, _ in comp], [v if v > 0 else np.nan for v in vals], color=[c for _, _, c in comp])
     for i, v in enumerate(vals):
@@ -295,16 +312,20 @@ def optimize_cmd(
     physical = protocol is None
     plot_path = plot if plot is not None else (Path(DEFAULT_PLOT) if physical and not json_out else None)
     output_path(plot_path, "--plot")
+    distinct_outputs({"--plot": plot_path, "--csv": csv})
     try:
         res = optimize(problem, seed=seed, n_starts=starts, n_steps=steps, progress=True)
     except NoFeasibleDesign as exc:
         fail(str(exc))
     out = finite_or_null(res.to_json(), ("gain_",))
+    # a lossless fibre (transmissivity 1) has no repeaterless bound: PLOB and TGW are "inf"
+    unbounded = [k for k in _BOUNDS
+                 if physical and lossless_at(problem, problem.distance_km) and str(out.get(k)) == "inf"]
     hint = "raise the truncation (search.t_trunc / --t-trunc) or report this design"
     tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if protocol and v < 1e-12]
     if tiny:
         hint = f"{' and '.join(tiny)} below 1e-12 lies outside the range the engine resolves; raise it"
-    check_result({k: v for k, v in out.items() if k != "history"}, hint)
+    check_result({k: v for k, v in out.items() if k != "history" and k not in unbounded}, hint)
     prov = optimize_provenance(problem, physical, seed=seed, starts=starts, steps=steps)
     if plot_path is not None:
         (plot_physical(res, problem, plot_path) if physical else plot_step(res, plot_path))

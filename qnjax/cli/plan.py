@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ._app import app, fail, set_precision
+from ._checks import distinct_outputs
 from ._outputs import CSV_HELP, cell, check_csv, echo_result, print_table, provenance_block, write_rows
 
 
@@ -25,7 +26,8 @@ def plan(
                                                                      "docs/scenario.md); default built in."),
     sharing: str = typer.Option("dedicated", "--sharing", help="dedicated memories per demand, or time-shared sites."),
     k_paths: int = typer.Option(2, "--k-paths", help="Candidate fiber routes per demand."),
-    max_repeaters: int = typer.Option(3, "--max-repeaters", help="At most this many repeaters on one chain."),
+    max_repeaters: int = typer.Option(3, "--max-repeaters", help="At most this many repeaters on one chain "
+                                      "(a larger value than the network's nodes less two is clamped to that)."),
     distill: bool = typer.Option(False, "--distill", help="Also try one distillation round on every link."),
     length_attr: str = typer.Option("dist", "--length-attr", help="Edge attribute with the fiber length in km."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -44,10 +46,20 @@ def plan(
         except ValueError as exc:
             fail(str(exc))
     check_csv(csv)
+    distinct_outputs({"--plot": plot, "--csv": csv})
     set_precision(float32)
     from ..network import NetworkError
     from ..network import plan as run_plan
+    from ..network.load import load_network
 
+    if Path(network).is_dir():
+        fail(f"network: {network!r} is a directory; give a network file (.toml, .json, .graphml) or a topohub key")
+    try:
+        graph = load_network(network, length_attr=length_attr)
+    except (NetworkError, ValueError, TypeError) as exc:
+        fail(str(exc).replace("\n", " "))
+    if max_repeaters > graph.number_of_nodes() - 2:  # a chain's repeaters are nodes inside a simple path
+        max_repeaters = max(graph.number_of_nodes() - 2, 0)
     try:
         res = run_plan(network, pairs, hardware=str(hardware) if hardware else None, budget=budget,
                        target=target, objective=objective, sharing=sharing, k_paths=k_paths,
@@ -65,11 +77,10 @@ def plan(
         write_rows(csv, [{"repeater_sites": list(res.repeaters), **d} for d in out["demands"]], prov)
     if plot is not None:
         from ..network.hardware import default_hardware, load_hardware
-        from ..network.load import load_network
         from ..network.plot import plot_plan
 
         hw = load_hardware(hardware) if hardware else default_hardware()
-        plot_plan(res, load_network(network, length_attr=length_attr), plot, hardware=hw)
+        plot_plan(res, graph, plot, hardware=hw)
     if as_json:
         echo_result(out, prov, plot)
         return

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ._app import app, compilation_cache, fail, set_precision
-from ._checks import check_result, echo_json, float_in, int_in, items, output_path, save_figure
+from ._checks import check_result, distinct_outputs, echo_json, float_in, int_in, items, output_path, save_figure
 from ._outputs import CSV_HELP, check_csv, print_table, write_rows
 
 
@@ -67,6 +68,7 @@ def sensitivity_cmd(
     set_precision(float32)
     output_path(plot, "--plot")
     csv = check_csv(csv)
+    distinct_outputs({"--plot": plot, "--csv": csv})
     names = items(parameters, "--parameters") if parameters is not None else None
     scen = _load(scenario)
     from ..design import NoFeasibleDesign
@@ -158,6 +160,38 @@ def _bounds(text: Optional[str]):
     return out
 
 
+_HEADER = re.compile(r"# hardware required for .* \(qnjax requirements\)$")
+
+
+def _check_write_scenario(path: Optional[Path], scenario: Path) -> None:
+    """Refuse, before any work, a ``--write-scenario`` path that is the input scenario or an
+    existing file qnjax requirements did not write (its first line is the header it writes)."""
+    if path is None:
+        return
+    from ..sizing._toml import check_scenario_target
+
+    try:
+        check_scenario_target(path, "--write-scenario")
+    except ValueError as exc:
+        fail(str(exc))
+    if not path.exists():
+        return
+    try:
+        same = path.samefile(scenario)
+    except OSError:
+        same = False
+    if same:
+        fail(f"--write-scenario: {str(path)!r} is the input scenario; not overwritten, give a new file name")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if not _HEADER.match(first):
+        fail(f"--write-scenario: {str(path)!r} exists and was not written by qnjax requirements; "
+             "not overwritten, give a new file name")
+
+
 @app.command("requirements")
 def requirements_cmd(
     scenario: Path = typer.Argument(..., help="Scenario TOML (docs/scenario.md); its hardware is the baseline."),
@@ -190,13 +224,8 @@ def requirements_cmd(
     if cost not in COSTS:
         fail(f"--cost must be one of {', '.join(COSTS)}; got {cost!r}")
     output_path(plot, "--plot")
-    if write_scenario is not None:
-        from ..sizing._toml import check_scenario_target
-
-        try:
-            check_scenario_target(write_scenario, "--write-scenario")
-        except ValueError as exc:
-            fail(str(exc))
+    _check_write_scenario(write_scenario, scenario)
+    distinct_outputs({"--plot": plot, "--csv": csv, "--write-scenario": write_scenario})
     scen = _load(scenario)
     names = items(parameters, "--parameters") if parameters is not None else None
     bounds = _bounds(bound)
@@ -240,6 +269,7 @@ def requirements_cmd(
     check_result({k: out[k] for k in ("target_bits_per_s", "skr_bits_per_s", "wall_s")},
                  "check the scenario's truncation (search.t_trunc)")
     if write_scenario is not None:
+        _check_write_scenario(write_scenario, scenario)  # again: the file may have appeared meanwhile
         try:
             write_toml(res.scenario, write_scenario,
                        header=f"hardware required for {target:g} bits/s (qnjax requirements)",

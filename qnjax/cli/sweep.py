@@ -13,8 +13,9 @@ import typer
 
 from ._app import app, compilation_cache, fail, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, echo_result, columns_of, print_table, provenance_block, write_rows
-from ._checks import MAX_MEMORY_HELP, check_result, int_in, need_memory, output_path, save_figure
-from .optimize import check_settings, optimize_bytes
+from ._checks import (MAX_MEMORY_HELP, check_result, distinct_outputs, int_in, need_memory, output_path,
+                      save_figure)
+from .optimize import check_settings, lossless_at, optimize_bytes
 
 DEFAULT_PLOT = "qnjax-sweep.png"
 
@@ -85,8 +86,11 @@ def plot_sweep(data: dict, title: str, path, scenario=None) -> None:
     scheme = data.get("scheme", "same scheme")
     if key.any():
         ax.semilogy(d, np.where(key, rate, np.nan), "o-", color="C0", label="qnjax optimized chain")
-    ax.semilogy(d, data["plob"], "k--", label="PLOB bound (repeaterless, same total distance)")
-    ax.semilogy(d, data["tgw"], "k:", label="TGW bound (repeaterless, same total distance)")
+    for k, style, name in (("plob", "k--", "PLOB"), ("tgw", "k:", "TGW")):
+        b = np.asarray([float(v) for v in data[k]])
+        if np.isfinite(b).any():  # none at a lossless fibre (infinite bound)
+            ax.semilogy(d, np.where(np.isfinite(b), b, np.nan), style,
+                        label=f"{name} bound (repeaterless, same total distance)")
     direct = np.asarray(data["direct_per_channel_use"], float)
     if (direct > 0).any():
         ax.semilogy(d, np.where(direct > 0, direct, np.nan), "-", color="C2",
@@ -139,11 +143,17 @@ def sweep_cmd(
         host, _, port = coordinator.rpartition(":")
         if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
             fail(f"--coordinator must be HOST:PORT (port 1 .. 65535); got {coordinator!r}")
-    if out is not None and out.is_dir():
-        fail(f"--out: {str(out)!r} is a directory; give a file name")
+    if out is not None:
+        from .._files import check_target
+
+        try:
+            check_target(out, "--out")
+        except ValueError as exc:
+            fail(str(exc))
     plot_path = plot if plot is not None else (None if json_out else Path(DEFAULT_PLOT))
     output_path(plot_path, "--plot")
     check_csv(csv)
+    distinct_outputs({"--out": out, "--plot": plot_path, "--csv": csv})
 
     compilation_cache()
     from ..distributed import initialize
@@ -164,6 +174,8 @@ def sweep_cmd(
             scen.check_distance(d, "--distances")
     except (ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
+    if out is not None:
+        check_resumed_rows(out, ds, group, scen)
     batch = min(len(ds), group) if (out is not None or multi) else len(ds)
     need_memory(optimize_bytes(scen, starts, batch), max_memory, f"sweeping {batch} distance(s) at once",
                 "lower --starts, --group or the number of --distances")
@@ -172,14 +184,19 @@ def sweep_cmd(
             data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, out=out, group=group,
                          progress=True)
         except ValueError as exc:  # --out is not a results file of this run: left unchanged
-            msg = str(exc).replace("\n", " ")
+            msg = str(exc).replace("\n", " ").replace("use a new file or resume=False", "use a new --out file")
             fail(msg.replace("out: ", "--out: ", 1) if msg.startswith("out: ") else msg)
         if data is None:  # not process 0: process 0 reports
             return
     else:
         data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, progress=True)
-    check_result({k: v for k, v in data.items() if k != "structures"},
-                 "raise search.t_trunc in the scenario or report this design")
+    checked = {k: v for k, v in data.items() if k != "structures"}
+    for k in ("plob", "tgw"):  # a lossless fibre (transmissivity 1) has no repeaterless bound: "inf"
+        if k in data:
+            data[k] = ["inf" if math.isinf(float(v)) and v > 0 and lossless_at(scen, d) else v
+                       for v, d in zip(data[k], data["distance_km"])]
+            checked[k] = [0.0 if v == "inf" else v for v in data[k]]
+    check_result(checked, "raise search.t_trunc in the scenario or report this design")
     from ..design.api import settings_used
     from ..design.scenario import scenario_to_dict
 
@@ -200,11 +217,13 @@ def sweep_cmd(
     reasons = data.get("reason") or [None] * n
     rows = []
     for i, d in enumerate(data["distance_km"]):
-        r, p = data["skr_per_channel_use"][i], data["plob"][i]
+        r, p = data["skr_per_channel_use"][i], float(data["plob"][i])
         none = reasons[i] is not None
         cut = data["cutoff"][i]
         rows.append([f"{d:g}", str(data["segments"][i]), cell(data["skr_bits_per_s"][i]), cell(r), cell(p),
-                     cell(r / p if p else None, na="n/a (PLOB 0)"), cell(data["direct_per_channel_use"][i]),
+                     cell(r / p if p and math.isfinite(p) else None,
+                          na="n/a (PLOB 0)" if p == 0 else "n/a (PLOB infinite: lossless fibre)"),
+                     cell(data["direct_per_channel_use"][i]),
                      reasons[i] if none else (", ".join(map(str, cut)) if cut else
                                               "n/a (one segment: no repeater)")])
     print_table(f"qnjax sweep: {title}",
@@ -219,6 +238,35 @@ def sweep_cmd(
         typer.echo(f"plot saved to {plot_path}")
     if csv is not None:
         typer.echo(f"table saved to {csv}")
+
+
+def check_resumed_rows(out: Path, ds: list, group: int, scen) -> None:
+    """Before any work: a row the sweep would resume from ``--out`` (its whole group is in the
+    file) whose figures are not finite or not physical names the file and the line (the file
+    was edited or is corrupt), instead of blaming the scenario after the computation. A file
+    the resume refuses anyway (another run, not a results file) is left to that check."""
+    from .._results_file import row_key, scan_results
+    from ._checks import first_unphysical
+
+    if not out.is_file():
+        return
+    lines: dict = {}
+    try:
+        rows, _ = scan_results(out, out.read_bytes(), key="distance_km",
+                               check=lambda row, n: lines.__setitem__(row_key(row["distance_km"]), n))
+    except (ValueError, OSError, TypeError, KeyError):
+        return
+    for i in range(0, len(ds), group):
+        keys = [row_key(float(d)) for d in ds[i:i + group]]
+        if not all(k in rows for k in keys):
+            continue  # a partly written group is recomputed
+        for k in keys:
+            row = {f: v for f, v in rows[k].items() if f not in ("structures", "scenario", "fingerprint", "settings")
+                   and not (f in ("plob", "tgw") and v == math.inf and lossless_at(scen, k))}
+            bad = first_unphysical(row)
+            if bad:
+                fail(f"--out: {str(out)!r} line {lines[k]} (distance_km={k!r}): {bad}; the results file was "
+                     "edited or is corrupt; repair or remove that line, or use a new --out file")
 
 
 def sweep_rows(data: dict) -> list[dict]:

@@ -50,7 +50,8 @@ def _int(value, name: str, lo: int = 0, hi: Optional[int] = None) -> int:
             raise TypeError(f"{name} must be an integer; got {value!r}")
     if value < lo or (hi is not None and value > hi):
         rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be an integer in {rng}; got {value!r}")
+        shown = repr(value) if abs(value) < 10**15 else f"{float(value):.3g}"  # not a 309-digit integer
+        raise ValueError(f"{name} must be an integer in {rng}; got {shown}")
     return int(value)
 
 

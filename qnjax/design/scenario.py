@@ -154,8 +154,9 @@ def scenario_from_dict(data: dict) -> PhysicalScenario:
         overrides.append(StationOverride(idx, _station(st, path, base=repeater)))
     srch = _normalise(top.get("search", {}), _SEARCH, "search")
     seed = srch.get("seed", 0)
-    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= _SEED_MAX:
-        raise ValueError(f"search.seed must be an integer in [0, {_SEED_MAX}]; got {seed}")
+    if isinstance(seed, (int, float)) and not isinstance(seed, bool) and not 0 <= seed <= _SEED_MAX:
+        shown = seed if abs(seed) < 1e15 else f"{float(seed):.3g}"  # 1e308: not a 309-digit integer
+        raise ValueError(f"search.seed must be an integer in [0, {_SEED_MAX}]; got {shown}")
     search = _build(Search, srch, "search", "search")
     mux = _build(Multiplexing, _normalise(top.get("multiplexing", {}), _MULTIPLEXING, "multiplexing"),
                  "multiplexing", "multiplexing")
