@@ -185,7 +185,7 @@ def test_link_host_reads_only_the_link_entries_and_compiles_once(scheme):
     here, where every knob differs from its default), so ``link_host`` leaves the per-station
     arrays out and structures of 5 to 8 segments share one compiled program."""
     from qnjax.design.chain import LINK_KEYS, Structure, build_tree, hardware, link_host, link_model
-    from tests.support.traces import count_traces
+    from support.traces import count_traces
 
     s = _scen(heralding={"scheme": scheme, "dark_count_rate": "2 kHz", "detection_window": "25 ns",
                          "phase_noise": "18 deg", "detector_efficiency": 0.9, "alpha": 0.1,
