@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -160,36 +159,23 @@ def _bounds(text: Optional[str]):
     return out
 
 
-_HEADER = re.compile(r"# hardware required for .* \(qnjax requirements\)$")
-
-
 def _check_write_scenario(path: Optional[Path], scenario: Path) -> None:
-    """Refuse, before any work, a ``--write-scenario`` path that is the input scenario or an
-    existing file qnjax requirements did not write (its first line is the header it writes)."""
+    """Refuse, before any work, a ``--write-scenario`` path that is the input scenario or one
+    :func:`qnjax.sizing.write_scenario` would refuse (an existing file qnjax did not write)."""
     if path is None:
         return
     from ..sizing._toml import check_scenario_target
 
     try:
-        check_scenario_target(path, "--write-scenario")
-    except ValueError as exc:
-        fail(str(exc))
-    if not path.exists():
-        return
-    try:
-        same = path.samefile(scenario)
+        same = path.exists() and path.samefile(scenario)
     except OSError:
         same = False
     if same:
         fail(f"--write-scenario: {str(path)!r} is the input scenario; not overwritten, give a new file name")
     try:
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError):
-        first = ""
-    if not _HEADER.match(first):
-        fail(f"--write-scenario: {str(path)!r} exists and was not written by qnjax requirements; "
-             "not overwritten, give a new file name")
+        check_scenario_target(path, "--write-scenario")
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @app.command("requirements")

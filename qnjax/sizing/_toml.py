@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 from ..design.problems import PhysicalScenario
@@ -34,9 +35,15 @@ def _station(s) -> list[str]:
             f"measurement_error = {_v(float(s.measurement_error))}"]
 
 
+MARK = "# written by qnjax"
+"""First line of every scenario qnjax writes: :func:`write_scenario` overwrites only such files."""
+_LEGACY = re.compile(r"# hardware required for .* \(qnjax requirements\)$")  # before MARK (2026-12)
+
+
 def scenario_toml(scen: PhysicalScenario, header: str = "") -> str:
-    """The scenario as TOML text (every field written, canonical units in the keys)."""
-    lines = [f"# {line}" for line in header.splitlines()]
+    """The scenario as TOML text (every field written, canonical units in the keys), after the
+    line :data:`MARK` and the ``header`` lines as comments."""
+    lines = [MARK] + [f"# {line}" for line in header.splitlines()]
     lines += [f"name = {_v(scen.name)}", f"distance_km = {_v(float(scen.distance_km))}",
               f"attenuation_db_per_km = {_v(float(scen.attenuation_db_per_km))}", "", "[heralding]"]
     for f in dataclasses.fields(scen.heralding):
@@ -57,10 +64,22 @@ def scenario_toml(scen: PhysicalScenario, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def written_by_qnjax(path) -> bool:
+    """Whether the file's first line is :data:`MARK` (or the header ``qnjax requirements``
+    wrote before it)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first == MARK or bool(_LEGACY.match(first))
+
+
 def check_scenario_target(path, option: str = "path") -> Path:
     """Refuse, before any work, a ``path`` :func:`write_scenario` would refuse: a directory or
-    unwritable place, a name not ending in ``.toml``, or an existing file that is not a
-    scenario qnjax can read (``ValueError`` naming ``option``)."""
+    unwritable place, a name not ending in ``.toml``, an existing file that is not a scenario
+    qnjax can read, or one qnjax did not write (:func:`written_by_qnjax`: a user's own scenario
+    is never overwritten) (``ValueError`` naming ``option``)."""
     from .._files import check_target
     from ..design.scenario import load_scenario
 
@@ -73,12 +92,15 @@ def check_scenario_target(path, option: str = "path") -> Path:
             load_scenario(p)
         except (ValueError, TypeError, OSError):
             raise ValueError(f"{option}: {str(p)!r} exists and is not a scenario file; not overwritten") from None
+        if not written_by_qnjax(p):
+            raise ValueError(f"{option}: {str(p)!r} exists and was not written by qnjax; not overwritten, "
+                             "give a new file name")
     return p
 
 
 def write_scenario(scen: PhysicalScenario, path, header: str = "", option: str = "path") -> Path:
-    """Write :func:`scenario_toml` to ``path`` atomically; an existing file that is not a
-    scenario qnjax can read is never overwritten (``ValueError`` naming ``option``)."""
+    """Write :func:`scenario_toml` to ``path`` atomically; an existing file is replaced only
+    when qnjax wrote it (:func:`check_scenario_target`; ``ValueError`` naming ``option``)."""
     from .._files import replace_bytes
 
     p = check_scenario_target(path, option)

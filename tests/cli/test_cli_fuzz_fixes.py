@@ -70,7 +70,7 @@ def test_requirements_never_overwrites_a_scenario_qnjax_did_not_write(tmp_path, 
     shutil.copy(METRO, other)
     before = other.read_bytes()
     res, err = _run(["requirements", src, "--json", "--target", "100", "--write-scenario", other])
-    _one_line_error(res, err, "--write-scenario", "not written by qnjax requirements")
+    _one_line_error(res, err, "--write-scenario", "not written by qnjax")
     assert other.read_bytes() == before
 
 
@@ -118,16 +118,17 @@ def test_help_is_unchanged():
 
 def test_plan_max_repeaters_is_clamped_to_the_network(monkeypatch):
     import qnjax.network
+    from qnjax.network import candidates
 
     seen = {}
 
-    def fake(network, pairs, **kw):
+    def fake(G, demands, hw, **kw):  # the candidate table plan() builds: the limit it uses
         seen.update(kw)
         raise qnjax.network.NetworkError("stop here")
 
-    monkeypatch.setattr(qnjax.network, "plan", fake)
+    monkeypatch.setattr(candidates, "build_table", fake)
     res, err = _run(["plan", NETWORK, "--pairs", "Delft:Groningen", "--budget", "2", "--max-repeaters", "1000000"])
-    _one_line_error(res, err, "stop here")
+    assert res.exit_code == 2 and err.strip().splitlines()[-1] == "qnjax: error: stop here", err
     assert seen["max_repeaters"] == 3  # five nodes: at most three inside a chain
 
 

@@ -297,3 +297,27 @@ def test_fibre_stays_fixed_unless_named_and_cli_writes_provenance_and_csv(tmp_pa
     rows, meta = read_csv(csv)
     assert [row["parameter"] for row in rows] == list(j["baseline"])
     assert rows[0]["required"] == pytest.approx(j["required"][rows[0]["parameter"]], rel=1e-12)
+
+
+def test_write_scenario_replaces_only_files_qnjax_wrote(tmp_path):
+    """The library never overwrites a user's own scenario (only a file whose first line is the
+    mark qnjax writes, or the header ``qnjax requirements`` wrote before the mark existed)."""
+    from qnjax.design.scenario import load_scenario
+    from qnjax.sizing import write_scenario
+    from qnjax.sizing._toml import MARK
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text('# my notes\ndistance_km = 50.0\n[memory]\nt_coh = "1 s"\n')
+    before = mine.read_bytes()
+    scen = load_scenario(mine)
+    with pytest.raises(ValueError, match="exists and was not written by qnjax; not overwritten"):
+        write_scenario(scen, mine)
+    assert mine.read_bytes() == before
+    out = write_scenario(scen, tmp_path / "out.toml", header="first")
+    assert out.read_text().splitlines()[:2] == [MARK, "# first"]
+    write_scenario(scen, out, header="second")  # its own file: replaced
+    assert out.read_text().splitlines()[1] == "# second" and load_scenario(out) == scen
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text(out.read_text().replace(MARK + "\n# second", "# hardware required for 5 bits/s (qnjax requirements)"))
+    write_scenario(scen, legacy)  # written by qnjax requirements before the mark: replaced
+    assert legacy.read_text().startswith(MARK)
