@@ -58,8 +58,6 @@ def plan(
         graph = load_network(network, length_attr=length_attr)
     except (NetworkError, ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
-    if max_repeaters > graph.number_of_nodes() - 2:  # a chain's repeaters are nodes inside a simple path
-        max_repeaters = max(graph.number_of_nodes() - 2, 0)
     try:
         res = run_plan(network, pairs, hardware=str(hardware) if hardware else None, budget=budget,
                        target=target, objective=objective, sharing=sharing, k_paths=k_paths,

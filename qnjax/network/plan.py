@@ -134,7 +134,8 @@ def plan(network: Any, demands: Any, *, hardware: NetworkHardware | str | None =
         objective: ``"min"`` (max-min key rate, ties broken by the sum) or ``"sum"``.
         sharing: ``"dedicated"`` memories per demand or ``"time"``-shared sites (module docstring).
         k_paths: candidate routes per demand (shortest simple paths by fiber length).
-        max_repeaters: at most this many repeaters on one chain.
+        max_repeaters: at most this many repeaters on one chain (more than the network's nodes
+            less two is the same as that many).
         distill: also try one DEJMPS round on every elementary link.
         sites: nodes allowed to host repeaters (default: every node whose ``repeater_site``
             attribute is not false).
@@ -160,6 +161,9 @@ def plan(network: Any, demands: Any, *, hardware: NetworkHardware | str | None =
             raise NetworkError(f"{name} must be an integer >= {lo}; got {v!r}")
     G = load_network(network, length_attr=length_attr)
     pairs = parse_demands(G, demands)
+    # a chain's repeaters are interior nodes of a simple path, and repeater sites are nodes:
+    # larger values change nothing but the work (a million used to loop for minutes)
+    max_repeaters = min(max_repeaters, max(G.number_of_nodes() - 2, 0))
     if hardware is None:
         hw = default_hardware()
     elif isinstance(hardware, NetworkHardware):
@@ -186,7 +190,7 @@ def plan(network: Any, demands: Any, *, hardware: NetworkHardware | str | None =
     for d, (a, b) in enumerate(pairs):
         if not table.by_demand[d]:
             raise NetworkError(f"pair {a}:{b}: no route has segments within max_segment_km = {max_segment_km}")
-    b_max = budget if budget is not None else max_repeaters * len(pairs)
+    b_max = min(budget if budget is not None else max_repeaters * len(pairs), G.number_of_nodes())
 
     # demands that cannot get a positive rate within the budget
     for d, (a, b) in enumerate(pairs):

@@ -248,6 +248,20 @@ def test_target_uses_fewest_sites():
     assert t.min_rate >= t.target
 
 
+def test_huge_repeater_limits_change_nothing_but_cost_nothing():
+    """More repeaters per chain than a path has interior nodes, or more sites than nodes, are
+    the same question (a million used to loop for minutes)."""
+    g = small_graph()
+    n = g.number_of_nodes()
+    ref = plan(g, "A:D", hardware=PERFECT, max_repeaters=n - 2)
+    big = plan(g, "A:D", hardware=PERFECT, max_repeaters=10**6)
+    assert big.repeaters == ref.repeaters and big.min_rate == ref.min_rate
+    t = 0.99 * ref.min_rate
+    assert plan(g, "A:D", hardware=PERFECT, target=t, max_repeaters=10**6).repeaters == \
+        plan(g, "A:D", hardware=PERFECT, target=t, max_repeaters=n - 2).repeaters
+    assert plan(g, "A:D", hardware=PERFECT, budget=10**6).min_rate == plan(g, "A:D", hardware=PERFECT, budget=n).min_rate
+
+
 # --------------------------------------------------------------------------- bad input
 def test_bad_input_named_errors(tmp_path):
     g = small_graph()
