@@ -97,7 +97,7 @@ def simulate(
         from ..montecarlo._estimate import levels_estimate
 
         # a failed swap or a cut-off restarts the sub-tree: node attempts per delivery
-        _, attempts = levels_estimate(levels, p_gen, p_swap, cut)
+        _, attempts = levels_estimate(levels, p_gen, p_swap, cut, w0)
         _work(samples * attempts, "lower --samples, or raise --p-gen / --p-swap / --cutoff")
     csv = check_csv(csv)
     from ..montecarlo import simulate_nested, simulate_swap_asap

@@ -37,32 +37,13 @@ from . import _params as P
 from ._common import (Moments, MonteCarloResult, Progress, build_result, check_memory, check_samples,
                       check_seed, design_words, fidelity_of, geometric, pick_dtype, pow2_at_least, sub_words,
                       uniform_open)
-from ._estimate import check_range, nested_estimate, overflow_message, time_dtype, time_limit
+from ._estimate import check_range, nested_estimate, node_levels, overflow_message, time_dtype, time_limit
 from ._stream import flat_set, node_step, pop, times_from_ends
 
 
 MAX_INSTANCES = 1024  # node instances (distill levels double the sub-tree): one traced step each
 
 # ---------------------------------------------------------------- static structure
-
-def _node_levels(tree):
-    """Level index (position in the level list) of every internal node, post-order."""
-    out = []
-
-    def visit(n):
-        if isinstance(n, Link):
-            return -1
-        if isinstance(n, Swap):
-            a = visit(n.left)
-            visit(n.right)
-        else:
-            a = visit(n.child)
-        out.append(a + 1)
-        return a + 1
-
-    visit(tree)
-    return tuple(out)
-
 
 def _instances(tree):
     """Expand distill nodes into two independent sub-tree copies.
@@ -326,7 +307,7 @@ def simulate_nested(
     seed = check_seed(seed)
     dtype = pick_dtype(dtype)
     tree, levels = _resolve(protocol)
-    bell, batch, flat = P.nested_arrays(tree, levels, _node_levels(tree), p_gen=kw["p_gen"], w0=kw["w0"],
+    bell, batch, flat = P.nested_arrays(tree, levels, node_levels(tree), p_gen=kw["p_gen"], w0=kw["w0"],
                                         lam0=kw["lam0"], p_swap=kw["p_swap"], t_coh=kw["t_coh"],
                                         rates=kw["rates"], cutoff=kw["cutoff"])
     D = flat["log_q"].shape[0]
@@ -336,7 +317,8 @@ def simulate_nested(
     if cap < 1:
         raise ValueError(f"max_time must be a positive number of steps; got {max_time!r}")
     cap = min(cap, t_lim)  # a time beyond the counters' range is refused below, never wrapped
-    est, _, dur = nested_estimate(tree, flat["log_q"], flat["p_swap"], flat["tau"])
+    est, _, dur = nested_estimate(tree, flat["log_q"], flat["p_swap"], flat["tau"],
+                                   None if bell else flat["s0"][..., 0])
     dur = check_range(float(np.max(est)), cap, float(np.max(dur)))
     if not 0 < shrink <= 1:
         raise ValueError(f"shrink must lie in (0, 1]; got {shrink!r}")

@@ -65,3 +65,19 @@ def test_censored_run_is_refused_not_averaged(cli, monkeypatch):
     monkeypatch.setattr(mc, "simulate_swap_asap", lambda *a, **k: real(*a, max_time=3, **k))
     _refused(cli, ["--p-gen", "0.3", "--policy", "swap-asap", "--nodes", "5", "--samples", "200"],
              "of 200 trajectories hit the slot cap", "biased", after_progress=True)
+
+
+def test_work_estimate_counts_distillation_failures(cli, monkeypatch):
+    """The work estimate takes --w0 into account: BBPSSW on w0 = 0 links fails at least 4 times
+    in 9, so 2e8 samples of distill,distill,distill (about 3e9 node updates if distillation always
+    succeeded) need over 1e10 and are refused; at --w0 1 they pass the check (and reach the
+    simulator, stubbed here)."""
+    import qnjax.montecarlo as mc
+
+    def stub(*a, **k):
+        raise ValueError("simulator reached")
+
+    monkeypatch.setattr(mc, "simulate_nested", stub)
+    args = ["--p-gen", "0.5", "--protocol", "distill,distill,distill", "--samples", "200000000"]
+    _refused(cli, [*args, "--w0", "0"], "node updates", "limit is 1e+10")
+    _refused(cli, [*args, "--w0", "1"], "simulator reached")
