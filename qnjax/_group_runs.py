@@ -20,6 +20,7 @@ from ._runtime import gather_bytes
 
 def run_in_groups(items: Sequence, compute: Callable[[list], list[dict]], *, key: str, group: int,
                   out=None, resume: bool = True, head: Mapping | None = None,
+                  unphysical: Callable[[dict], str | None] | None = None,
                   progress: Callable[[int, int], Any] | None = None,
                   devices: Sequence[jax.Device] | None = None) -> list[dict] | None:
     """Run ``compute(list_of_items) -> list_of_rows`` over fixed groups of ``items``, spread over
@@ -30,8 +31,10 @@ def run_in_groups(items: Sequence, compute: Callable[[list], list[dict]], *, key
     run or where a run was interrupted. Pending groups go round-robin to the processes; after
     each round, process 0 gathers the rows, writes them (``out``) and flushes. Each row must
     carry ``row[key]`` equal to its item. ``head`` fields are added to every row and must match
-    on resume (e.g. the scenario). A group is skipped when all its items have rows; a partly
-    written group is recomputed whole and appended again (the last row of an item wins).
+    on resume (e.g. the scenario); ``unphysical(row)`` names a figure no run writes (the file
+    was edited or is corrupt: refused, see :class:`~qnjax.distributed.ResultsWriter`). A group
+    is skipped when all its items have rows; a partly written group is recomputed whole and
+    appended again (the last row of an item wins).
     ``progress(done, total)`` is called on process 0 after each round. With several local
     ``devices`` (default: the local accelerators; one CPU device, since CPU devices share the
     cores), each process runs one group per device at a time, in threads under
@@ -47,7 +50,7 @@ def run_in_groups(items: Sequence, compute: Callable[[list], list[dict]], *, key
     main = me == 0
     writer, old = None, {}
     if out is not None and main:  # checks the whole file (head fields included) before any write
-        writer = ResultsWriter(out, resume=resume, key=key, head=head)
+        writer = ResultsWriter(out, resume=resume, key=key, head=head, unphysical=unphysical)
         old = writer.rows
     groups = [items[i:i + group] for i in range(0, len(items), group)]
     todo = np.array([not all(row_key(x) in old for x in g) for g in groups], bool)

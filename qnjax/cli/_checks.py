@@ -15,6 +15,7 @@ import math
 import os
 from pathlib import Path
 
+from .._results_file import figure_bounds, first_unphysical, walk_figures
 from ._app import fail
 
 SEED_MAX = 2**32 - 1
@@ -168,63 +169,8 @@ def save_figure(fig, path, option: str = "--plot", dpi: int | None = None) -> No
 # ----------------------------------------------------------------------------- results
 
 
-_TOL = 1e-6
-
-
-def _bounds(key: str):
-    """Physical range of a printed figure, by its name (``None``: only finiteness)."""
-    k = key.lower()
-    if "stderr" in k:
-        return 0.0, math.inf
-    if "fidelity" in k:
-        return 0.0, 1.0
-    if "werner" in k:
-        return -1 / 3, 1.0
-    if k in ("coverage", "success_probability", "p_gen", "p_swap") or k.endswith("_probability"):
-        return 0.0, 1.0
-    if k.startswith("key_fraction"):
-        return -math.inf, 1.0
-    if "rate" in k and "learning" not in k or k.startswith("skr") or k in ("plob", "tgw") \
-            or k.startswith("direct") or k.endswith("_per_channel_use"):
-        return 0.0, math.inf
-    if k.startswith("mean_time") or k == "wall_s":
-        return 0.0, math.inf
-    if k == "mean_state":
-        return 0.0, 1.0
-    return None
-
-
-def _walk(obj, key: str, path: str):
-    """Yield ``(path, value, bounds)`` of every number in a JSON-like object."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _walk(v, str(k), f"{path}.{k}" if path else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _walk(v, key, f"{path}[{i}]")
-    elif obj is None or isinstance(obj, str):
-        # a figure written as null / "inf" (JSON-safe encodings of NaN and infinities) is not a number
-        b = _bounds(key)
-        if b is not None and (obj is None or obj.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity")):
-            yield path, math.nan if obj is None else float(obj), b
-    elif isinstance(obj, bool):
-        return
-    else:
-        try:
-            yield path, float(obj), _bounds(key)
-        except (TypeError, ValueError):
-            return
-
-
-def first_unphysical(out: dict) -> str | None:
-    """The first figure of ``out`` that is non-finite or outside its physical range, in words
-    (``None`` when every figure is fine)."""
-    for path, v, b in _walk(out, "", ""):
-        if not math.isfinite(v):
-            return f"{path} is {v}"
-        if b is not None and not (b[0] - _TOL * max(1, abs(b[0])) <= v <= b[1] + _TOL * max(1.0, abs(b[1]))):
-            return f"{path} = {v:.6g} lies outside its physical range [{b[0]:.4g}, {b[1]:.4g}]"
-    return None
+# the figure checks live in the library (a resumed results file is checked with them too)
+_bounds, _walk = figure_bounds, walk_figures
 
 
 def check_result(out: dict, hint: str, reason: str | None = None) -> None:

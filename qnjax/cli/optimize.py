@@ -33,11 +33,6 @@ _BOUNDS = ("plob_per_channel_use", "tgw_per_channel_use")
 LOSSLESS = "inf (lossless fibre: no repeaterless bound)"
 
 
-def lossless_at(scen, distance_km) -> bool:
-    """Fibre transmissivity 1 at this distance (attenuation 0): PLOB and TGW are infinite."""
-    return 10 ** (-float(scen.attenuation_db_per_km) * float(distance_km) / 10) >= 1.0
-
-
 def _bound(value) -> float | None:
     """A repeaterless bound as a number; ``None`` when infinite (lossless fibre)."""
     v = float(value)
@@ -294,6 +289,7 @@ def optimize_cmd(
 
     compilation_cache()
     from ..design import NoFeasibleDesign, StepProblem, default_scenario, load_scenario, optimize
+    from ..design.scenario import lossless_at
 
     try:
         if protocol is not None:

@@ -15,7 +15,7 @@ from ._app import app, compilation_cache, fail, set_precision
 from ._outputs import CSV_HELP, cell, check_csv, echo_result, columns_of, print_table, provenance_block, write_rows
 from ._checks import (MAX_MEMORY_HELP, check_result, distinct_outputs, int_in, need_memory, output_path,
                       save_figure)
-from .optimize import check_settings, lossless_at, optimize_bytes
+from .optimize import check_settings, optimize_bytes
 
 DEFAULT_PLOT = "qnjax-sweep.png"
 
@@ -163,6 +163,7 @@ def sweep_cmd(
     except ValueError as exc:
         fail(str(exc).replace("\n", " "))
     from ..design import load_scenario, sweep
+    from ..design.scenario import lossless_at
 
     try:
         ds = parse_distances(distances)
@@ -174,8 +175,13 @@ def sweep_cmd(
             scen.check_distance(d, "--distances")
     except (ValueError, TypeError) as exc:
         fail(str(exc).replace("\n", " "))
-    if out is not None:
-        check_resumed_rows(out, ds, group, scen)
+    if out is not None:  # the library's own resume check, before the memory estimate and any work
+        from ..design.api import check_sweep_out
+
+        try:
+            check_sweep_out(scen, out, seed=seed, n_starts=starts, n_steps=steps, group=group)
+        except ValueError as exc:
+            fail(out_message(exc))
     batch = min(len(ds), group) if (out is not None or multi) else len(ds)
     need_memory(optimize_bytes(scen, starts, batch), max_memory, f"sweeping {batch} distance(s) at once",
                 "lower --starts, --group or the number of --distances")
@@ -184,8 +190,7 @@ def sweep_cmd(
             data = sweep(scen, ds, seed=seed, n_starts=starts, n_steps=steps, out=out, group=group,
                          progress=True)
         except ValueError as exc:  # --out is not a results file of this run: left unchanged
-            msg = str(exc).replace("\n", " ").replace("use a new file or resume=False", "use a new --out file")
-            fail(msg.replace("out: ", "--out: ", 1) if msg.startswith("out: ") else msg)
+            fail(out_message(exc))
         if data is None:  # not process 0: process 0 reports
             return
     else:
@@ -240,33 +245,11 @@ def sweep_cmd(
         typer.echo(f"table saved to {csv}")
 
 
-def check_resumed_rows(out: Path, ds: list, group: int, scen) -> None:
-    """Before any work: a row the sweep would resume from ``--out`` (its whole group is in the
-    file) whose figures are not finite or not physical names the file and the line (the file
-    was edited or is corrupt), instead of blaming the scenario after the computation. A file
-    the resume refuses anyway (another run, not a results file) is left to that check."""
-    from .._results_file import row_key, scan_results
-    from ._checks import first_unphysical
-
-    if not out.is_file():
-        return
-    lines: dict = {}
-    try:
-        rows, _ = scan_results(out, out.read_bytes(), key="distance_km",
-                               check=lambda row, n: lines.__setitem__(row_key(row["distance_km"]), n))
-    except (ValueError, OSError, TypeError, KeyError):
-        return
-    for i in range(0, len(ds), group):
-        keys = [row_key(float(d)) for d in ds[i:i + group]]
-        if not all(k in rows for k in keys):
-            continue  # a partly written group is recomputed
-        for k in keys:
-            row = {f: v for f, v in rows[k].items() if f not in ("structures", "scenario", "fingerprint", "settings")
-                   and not (f in ("plob", "tgw") and v == math.inf and lossless_at(scen, k))}
-            bad = first_unphysical(row)
-            if bad:
-                fail(f"--out: {str(out)!r} line {lines[k]} (distance_km={k!r}): {bad}; the results file was "
-                     "edited or is corrupt; repair or remove that line, or use a new --out file")
+def out_message(exc: ValueError) -> str:
+    """The library's refusal of an ``out`` file, worded for ``--out`` (file and line kept)."""
+    msg = str(exc).replace("\n", " ").replace("use a new file or resume=False", "use a new --out file")
+    msg = msg.replace("or use a new file", "or use a new --out file")
+    return msg.replace("out: ", "--out: ", 1) if msg.startswith("out: ") else msg
 
 
 def sweep_rows(data: dict) -> list[dict]:

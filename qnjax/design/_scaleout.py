@@ -9,16 +9,26 @@ JSON-lines file, so an interrupted sweep resumes where it stopped. A group's res
 only on its distances, so the rows do not depend on the number of processes or on where a run
 was interrupted (they can differ slightly from one unsplit ``sweep`` call, whose pruning and
 random starts see every distance at once).
+
+A resumed file is checked whole before any work: rows of another run (scenario fingerprint,
+settings) and rows whose figures no sweep writes (a NaN or negative key rate, a coverage
+above 1, an infinite PLOB bound over a lossy fibre…: the file was edited or is corrupt) are
+refused with a ``ValueError`` naming the file and the line, and the file is left unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
+from .._results_file import first_unphysical, scan_results
 from ..distributed import run_in_groups
+from .scenario import lossless_at
 
 _SKIP = ("structures", "wall_s", "plot")
+_NOT_FIGURES = ("structures", "scenario", "fingerprint", "settings")
+KEY = "distance_km"
 
 
 def scenario_fingerprint(scenario) -> str:
@@ -70,25 +80,67 @@ def _first_settings(path):
         return None
 
 
-def sweep_grouped(sweep_fn, scenario, distances, *, group: int, out=None, resume: bool = True,
-                  settings: dict | None = None, progress=None, legacy_settings: dict | None = None, **kw):
-    """Run ``sweep_fn(scenario, group_distances, **kw)`` over fixed groups of distances with
-    :func:`~qnjax.distributed.run_in_groups`; return ``sweep``'s dict on process 0, ``None``
-    on the others. ``settings`` (seed, starts, …) and the scenario's fingerprint are stored in
-    every row and must match when a file is resumed. A file written before settings were stored
-    as used (``null`` for a default, ``legacy_settings``) is resumed in its own form."""
+def sweep_head(scenario, *, group: int, out=None, resume: bool = True, settings: dict | None = None,
+               legacy_settings: dict | None = None) -> dict:
+    """The fields stored in every row of a grouped sweep, which must match on resume: scenario
+    name and fingerprint, ``settings`` and ``group`` (a file written before settings were
+    stored as used keeps its own form, ``legacy_settings``)."""
     head = {"scenario": scenario.name, "fingerprint": scenario_fingerprint(scenario),
             "settings": dict(settings or {}, group=group)}
     if legacy_settings is not None and out is not None and resume:
         old = dict(legacy_settings, group=group)
         if old != head["settings"] and _first_settings(out) == old:
             head["settings"] = old
+    return head
+
+
+def unphysical_row(scenario, head: dict):
+    """``row -> str | None``: the first figure of a sweep row that no sweep writes, in words
+    (:func:`qnjax._results_file.first_unphysical`). A +inf PLOB / TGW is the bound of a lossless
+    fibre: allowed where this scenario's fibre is lossless at the row's distance, and in a row
+    of another run (whose fibre is unknown here; that row is refused for its run anyway)."""
+    def unphysical(row: dict) -> str | None:
+        ours = all(row.get(f) == v for f, v in head.items())
+        figs = {f: v for f, v in row.items() if f not in _NOT_FIGURES and not (
+            f in ("plob", "tgw") and v == float("inf") and (not ours or lossless_at(scenario, row.get(KEY))))}
+        return first_unphysical(figs)
+
+    return unphysical
+
+
+def check_results_file(scenario, out, *, group: int, settings: dict | None = None,
+                       legacy_settings: dict | None = None) -> None:
+    """Check an existing results file ``out`` exactly as a resumed :func:`sweep_grouped` does,
+    reading only (``ValueError`` naming the file and the line); no file, or one that cannot be
+    read, is left to the sweep."""
+    p = Path(out)
+    if not p.is_file():
+        return
+    try:
+        data = p.read_bytes()
+    except OSError:
+        return
+    head = sweep_head(scenario, group=group, out=out, settings=settings, legacy_settings=legacy_settings)
+    scan_results(p, data, key=KEY, head=head, unphysical=unphysical_row(scenario, head))
+
+
+def sweep_grouped(sweep_fn, scenario, distances, *, group: int, out=None, resume: bool = True,
+                  settings: dict | None = None, progress=None, legacy_settings: dict | None = None, **kw):
+    """Run ``sweep_fn(scenario, group_distances, **kw)`` over fixed groups of distances with
+    :func:`~qnjax.distributed.run_in_groups`; return ``sweep``'s dict on process 0, ``None``
+    on the others. ``settings`` (seed, starts, …) and the scenario's fingerprint are stored in
+    every row and must match when a file is resumed (:func:`sweep_head`); a resumed row whose
+    figures are not finite or not physical is refused (:func:`unphysical_row`). A file written
+    before settings were stored as used (``null`` for a default, ``legacy_settings``) is
+    resumed in its own form."""
+    head = sweep_head(scenario, group=group, out=out, resume=resume, settings=settings,
+                      legacy_settings=legacy_settings)
 
     def compute(ds):
         t0 = time.perf_counter()
         data = sweep_fn(scenario, ds, **kw)
         return rows_from_sweep(data, time.perf_counter() - t0)
 
-    rows = run_in_groups([float(d) for d in distances], compute, key="distance_km", group=group, out=out,
-                         resume=resume, head=head, progress=progress)
+    rows = run_in_groups([float(d) for d in distances], compute, key=KEY, group=group, out=out,
+                         resume=resume, head=head, unphysical=unphysical_row(scenario, head), progress=progress)
     return None if rows is None else sweep_from_rows(rows)

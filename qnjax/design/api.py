@@ -205,6 +205,10 @@ def sweep(scenario: PhysicalScenario, distances: Float[ArrayLike, " distances"],
     ``group``, or under ``jax.distributed`` (:func:`qnjax.init_distributed`), the distances are
     optimized in fixed groups of ``group`` (default 4) spread over the processes
     (:mod:`qnjax.design._scaleout`); process 0 returns the result, the others ``None``.
+    An ``out`` file (its folder must exist) is checked whole before any work and left
+    unchanged when refused (``ValueError`` naming the file and the line): rows of another run,
+    and rows whose figures are not finite or not physical (edited or corrupt; a +inf PLOB /
+    TGW is accepted where the fibre is lossless).
     """
     import jax
 
@@ -213,13 +217,8 @@ def sweep(scenario: PhysicalScenario, distances: Float[ArrayLike, " distances"],
         return as_sweep_result(_label_sweep(scenario, _sweep_batch(scenario, distances, progress=progress, **kw)))
     from ._scaleout import sweep_grouped
 
-    g = 4 if group is None else int(group)
-    if g < 1:
-        raise ValueError(f"group must be >= 1; got {group}")
-    # the settings stored in every row are the ones used (no nulls): the same numbers as leaving
-    # them None, so a row does not depend on whether a setting was given or defaulted
-    used = settings_used(scenario, **kw)
-    given, kw = kw, {k: used[k] for k in kw}
+    g = _group(group)
+    given, kw = kw, _stored_settings(scenario, kw)
     for d in np.atleast_1d(np.asarray(distances, float)):
         scenario.check_distance(float(d), "distance")
     if progress:
@@ -240,6 +239,33 @@ def sweep(scenario: PhysicalScenario, distances: Float[ArrayLike, " distances"],
     finally:
         if bar is not None:
             bar.close()
+
+
+def _group(group) -> int:
+    g = 4 if group is None else int(group)
+    if g < 1:
+        raise ValueError(f"group must be >= 1; got {group}")
+    return g
+
+
+def _stored_settings(scenario, kw: dict) -> dict:
+    """The settings stored in every row of a grouped sweep: the ones used (no nulls), the same
+    numbers as leaving them None, so a row does not depend on whether a setting was given."""
+    used = settings_used(scenario, **kw)
+    return {k: used[k] for k in kw}
+
+
+def check_sweep_out(scenario: PhysicalScenario, out, *, seed=None, n_starts=None, n_steps=None,
+                    learning_rate=None, group: int | None = None) -> None:
+    """Check an existing ``out`` file exactly as :func:`sweep` (``resume=True``) will, without
+    writing: a ``ValueError`` naming the file and the line for rows of another run and for rows
+    whose figures are not finite or not physical (:mod:`qnjax.design._scaleout`). Lets a
+    caller refuse the file before its own work (the CLI's memory estimate, compilation)."""
+    from ._scaleout import check_results_file
+
+    kw = dict(seed=seed, n_starts=n_starts, n_steps=n_steps, learning_rate=learning_rate)
+    check_results_file(scenario, out, group=_group(group), settings=_stored_settings(scenario, kw),
+                       legacy_settings=kw)
 
 
 def _label_sweep(scenario: PhysicalScenario, data):

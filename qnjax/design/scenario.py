@@ -231,6 +231,16 @@ def check_fiber(distance_km: float, attenuation_db_per_km: float, name: str = "d
                          f"fibre loss; at most {MAX_LOSS_DB:g} dB (transmissivity 1e-300)")
 
 
+def lossless_at(scenario: PhysicalScenario, distance_km) -> bool:
+    """The fibre's transmissivity ``10^(−α L / 10)`` is 1 at ``distance_km`` (attenuation 0 or
+    distance 0): the repeaterless bounds PLOB and TGW are +inf there (Pirandola et al.,
+    Nat. Commun. 8, 15043 (2017)). ``False`` for a value that is not a number."""
+    try:
+        return 10 ** (-float(scenario.attenuation_db_per_km) * float(distance_km) / 10) >= 1.0
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def load_scenario(path) -> PhysicalScenario:
     """Read a scenario TOML file (see ``docs/scenario.md``); raises ``ValueError`` (or
     ``TypeError`` for a value of the wrong type) with one line naming the file and the field."""
@@ -276,4 +286,5 @@ def default_scenario() -> PhysicalScenario:
     })
 
 
-__all__ = ["load_scenario", "scenario_from_dict", "scenario_to_dict", "default_scenario", "check_fiber"]
+__all__ = ["load_scenario", "scenario_from_dict", "scenario_to_dict", "default_scenario", "check_fiber",
+           "lossless_at"]
