@@ -27,6 +27,70 @@ def _bytes(levels, t_trunc: int) -> int:
     return delivery_bytes(len(levels), t_trunc) + 3 * 8 * int(t_trunc)
 
 
+def _log_pi(levels, p_gen: float, p_swap: float, cut) -> list[float]:
+    """``log π_l`` for ``l = 0 .. L``: the delivery time ``T_l`` of the first ``l`` levels is
+    stochastically at least a geometric time of success probability ``π_l`` per step.
+
+    Derivation (the engine's model: a level's attempt waits for a pair from each of its two
+    independent sub-protocols, which restart from scratch after every failed attempt; Li,
+    Coopmans & Elkouss, IEEE TQE 2, 4100315 (2021)). A link takes ``Geom(p_gen)`` steps
+    (``>= 1``), so ``π_0 = p_gen``. At level ``l`` the attempts are i.i.d.; attempt ``i``
+    lasts ``D_i >= min(A_i, B_i)`` (a cut-off ends it after the first pair arrives), and
+    ``>= max(A_i, B_i) >= A_i`` without a cut-off, with ``A_i, B_i`` independent copies of
+    ``T_(l-1)``. A swap attempt succeeds only if its own coin (probability ``p_swap``,
+    independent of all times) does, so the number of attempts is at least ``N ~
+    Geom(p_swap)``, independent of the ``D_i``, and ``T_l >= Σ_(i<=N) D_i``. With ``D_i``
+    at least ``Geom(q)`` that sum is at least ``Geom(q p_swap)`` (a geometric number of
+    geometric times is geometric). Hence ``π_l = p_swap π_(l-1)`` for a swap without
+    cut-off and ``p_swap (1 − (1 − π_(l-1))²)`` with one; a distillation (success
+    probability at most 1) keeps ``π_(l-1)``, or ``1 − (1 − π_(l-1))²`` with a cut-off.
+    In logarithms, as ``π`` may underflow for 32 levels."""
+    lp = [math.log(p_gen)]
+    for i, lv in enumerate(levels):
+        x = lp[-1]
+        if cut is not None and not math.isinf(cut[i]):
+            x += math.log(2 - math.exp(x))  # 1 - (1 - π)^2 = π (2 - π)
+        lp.append(x + (math.log(p_swap) if lv == "swap" else 0.0))
+    return lp
+
+
+def _log_steps_needed(log_pi: float, deficit: float) -> float:
+    """``log n`` of the smallest truncation ``n`` with ``P(G > n − 1) = (1 − π)^(n − 1) <=
+    deficit`` for ``G ~ Geom(π)``: below it a time at least ``G`` misses more than ``deficit``
+    of its mass (``n ≈ ln(1 / deficit) / π`` for small ``π``, in logarithms below 1e-30)."""
+    if log_pi < -69:
+        return math.log(-math.log(deficit)) - log_pi
+    q = math.log1p(-math.exp(log_pi)) if log_pi < 0 else -math.inf
+    return math.log(1 + math.log(deficit) / q)
+
+
+def _out_of_reach(levels, p_gen: float, p_swap: float, cut, max_t: int) -> tuple[float, float] | None:
+    """``(log steps needed, log of a lower bound on the mean delivery time)`` when no truncation the automatic
+    rule may reach (``max_t``) can give a result the checks below accept, else ``None``.
+
+    An accepted result needs (1) every sub-protocol (the links and every level but the last)
+    delivered within the truncation up to ``ATTEMPT_DEFICIT_MAX`` (else the engine returns
+    NaN) and (2) a root coverage of at least ``MIN_COVERAGE``. :func:`_log_pi` bounds both
+    from below the delivery times, so the truncation needed is at least
+    ``_log_steps_needed`` of each; the mean is at least ``1 / π_L``. The refusal takes a factor
+    two of margin: it comes only where even ``2 max_t`` steps would miss the mass (at
+    ``max_t`` a sub-protocol then misses at least 1e-2, a hundred times what is allowed)."""
+    from .._truncation import ATTEMPT_DEFICIT_MAX
+
+    lp = _log_pi(levels, p_gen, p_swap, cut)
+    log_need = max([_log_steps_needed(x, ATTEMPT_DEFICIT_MAX) for x in lp[:-1]]
+                   + [_log_steps_needed(lp[-1], 1 - MIN_COVERAGE)])
+    return (log_need, -lp[-1]) if log_need > math.log(2 * max_t) else None
+
+
+def _exp_text(log_x: float) -> str:
+    """``exp(log_x)`` as ``%.3g`` text, also beyond the float range."""
+    if log_x < 700:
+        return f"{math.exp(log_x):.3g}"
+    e = math.floor(log_x / math.log(10))
+    return f"{10 ** (log_x / math.log(10) - e):.3g}e+{e}"
+
+
 def _reason(r) -> str | None:
     """The engine's own explanation of a NaN field, when the result carries one as text."""
     import dataclasses
@@ -97,6 +161,17 @@ def evaluate(
     csv = check_csv(csv)
     distinct_outputs({"--plot": plot, "--csv": csv})
     tiny = [o for o, v in (("--p-gen", p_gen), ("--p-swap", p_swap), ("--t-coh", t_coh)) if v < 1e-12]
+    far = None if max_t is None else _out_of_reach(levels, p_gen, p_swap, cut, max_t)
+    if far is not None:  # before any work: the automatic truncation would grow for minutes, then refuse
+        log_need, log_mean = far
+        slow = [o for o in tiny if o != "--t-coh"]  # the probabilities that make the times long
+        hint = (f"{' and '.join(slow)} below 1e-12 lies outside the range the engine resolves; raise it" if slow
+                else ("raise --max-memory, " if max_t < 2**21 and log_need <= math.log(2**22) else "")
+                + "use fewer levels or raise --p-gen or --p-swap")
+        fail(f"--t-trunc auto: the result would not be trustworthy: {len(levels)} level(s) at p_gen {p_gen:g} "
+             f"and p_swap {p_swap:g} need a truncation above {_exp_text(log_need)} steps (the mean delivery "
+             f"time is at least {_exp_text(log_mean)} steps), beyond the {max_t} steps the automatic truncation "
+             f"may reach{' within --max-memory' if max_t < 2**21 else ''}; {hint}")
     from ..exact import delivery
 
     t0 = time.perf_counter()
