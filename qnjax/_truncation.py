@@ -112,9 +112,17 @@ SERIES_DIRECT = 64
 
 def series_inverse(h, n: int, fast_len):
     """First ``n`` coefficients of the power series ``1 / h(z)`` (``h[..., 0] = 1``), by
-    Newton's iteration ``g ← g + g (1 − h g)`` with FFT products; every product is a
-    linear convolution (no wrap-around), so the result is the causal renewal density
-    exactly, whatever mass lies beyond ``n`` (the circular renewal aliases that mass)."""
+    Newton's iteration ``g ← g + g (1 − h g)`` with FFT products, so the result is the causal
+    renewal density exactly, whatever mass lies beyond ``n`` (the circular renewal aliases
+    that mass).
+
+    A doubling from ``k`` to ``k2 <= 2k`` coefficients uses cyclic products of length
+    ``m = fast_len(k2)``, not the ``k2 + k`` a linear product needs: ``h[:k2] g`` (degree
+    ``< k2 + k − 1``) wraps its top coefficients onto indices below ``k``, which the step
+    discards (there ``1 − h g`` vanishes), and ``g r`` has degree ``< k2``, so nothing
+    wraps. Every coefficient kept is a linear-convolution coefficient (the middle-product
+    trick of Hanrot, Quercia & Zimmermann, AAECC 14, 415 (2004)); the transforms are
+    about 2/3 as long."""
     lead = h.shape[:-1]
     # The first SERIES_DIRECT coefficients by forward substitution (one small unit lower
     # triangular Toeplitz solve, the recurrence g[m] = −Σ h[j] g[m − j]): the same numbers as
@@ -128,10 +136,10 @@ def series_inverse(h, n: int, fast_len):
     g = jax.lax.linalg.triangular_solve(hm, e0, left_side=True, lower=True, unit_diagonal=True)[..., 0]
     while k < n:
         k2 = min(2 * k, n)
-        m = fast_len(k2 + k)
-        hg = jnp.fft.irfft(jnp.fft.rfft(h[..., :k2], m) * jnp.fft.rfft(g, m), m)[..., :k2]
-        r = -hg[..., k:]  # 1 − h g vanishes below k
-        corr = jnp.fft.irfft(jnp.fft.rfft(g, m) * jnp.fft.rfft(r, m), m)[..., : k2 - k]
+        m = fast_len(k2)
+        gf = jnp.fft.rfft(g, m)
+        r = -jnp.fft.irfft(jnp.fft.rfft(h[..., :k2], m) * gf, m)[..., k:k2]  # 1 − h g vanishes below k
+        corr = jnp.fft.irfft(gf * jnp.fft.rfft(r, m), m)[..., : k2 - k]
         g = jnp.concatenate([g, corr], axis=-1)
         k = k2
     return g

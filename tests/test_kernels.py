@@ -61,3 +61,32 @@ def test_window_derivatives():
     dk = np.where(d == 8, 1.0, 0.0) * np.exp(-0.05 * d)  # only u(8) = τ − 7 moves with τ
     want = np.sum(np.convolve(lam[0, 1], dk)[: plan.n_int])
     np.testing.assert_allclose(float(g[0]), want, rtol=1e-12)
+
+
+def _direct_inverse(h, n):
+    """The recurrence ``g[m] = −Σ_{j=1..m} h[j] g[m − j]``, ``g[0] = 1``, in float64."""
+    g = np.zeros(n)
+    g[0] = 1.0
+    for m in range(1, n):
+        g[m] = -np.dot(h[1:m + 1], g[m - 1::-1][:m])
+    return g
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 128, 129, 700, 1025])
+def test_series_inverse_is_the_causal_renewal(n, dtype):
+    """The renewal density ``1 / (1 − f(z))`` of an attempt density ``f`` whose mass reaches
+    far beyond ``n`` (the truncation): every coefficient below ``n`` is the linear recurrence's,
+    so no wrap-around of the cyclic products (whose length is ``fast_len(k2)``, below the
+    ``k2 + k`` of a linear product) reaches a kept coefficient."""
+    from qnjax import _truncation as TR
+
+    t = np.arange(n)
+    f = np.where(t >= 1, 0.9 * 0.02 * 0.98 ** np.maximum(t - 1, 0), 0.0)  # mean attempt 50 steps
+    f = np.stack([f, np.roll(f, 3) * (t >= 4)])  # a delayed attempt
+    h = np.concatenate([np.ones((2, 1)), -f[:, 1:]], axis=-1)
+    got = np.asarray(jax.jit(lambda h: TR.series_inverse(h, n, TR.fast_len))(jnp.asarray(h, dtype)))
+    assert got.dtype == dtype and got.shape == (2, n)
+    for b in range(2):
+        want = _direct_inverse(h[b], n)
+        np.testing.assert_allclose(got[b], want, rtol=0, atol=50 * np.finfo(dtype).eps * np.max(np.abs(want)) * np.log2(n + 1))
