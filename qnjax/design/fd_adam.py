@@ -26,7 +26,7 @@ PAD_DEPTH = 4
 BLOCK_LARGE = 1024
 PATIENCE = 4
 TOL = 1e-4
-MIN_STEPS = 8
+MIN_STEPS = PATIENCE + 1  # the earliest stop the patience rule allows: no extra floor
 
 
 def _block(n: int) -> int:
