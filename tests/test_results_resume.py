@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.cli import edit_row
 from support.scenario_files import tiny_chain_toml
 
 import qnjax
 import qnjax.design.api as api
-from qnjax._results_file import ResultsWriter, decode_row, encode_row, first_unphysical
+from qnjax._results_file import ResultsWriter, first_unphysical
 from qnjax.design import load_scenario
 from qnjax.distributed import sweep_designs
 
@@ -44,14 +45,7 @@ def no_work(monkeypatch):
     monkeypatch.setattr(api, "_sweep_batch", boom)
 
 
-def edit(data: bytes, line: int, **fields) -> bytes:
-    """``data`` with fields of row ``line`` (1-based) replaced, encoded as the writer does
-    (a non-finite value is ``null`` with its text under ``"nonfinite"``)."""
-    lines = data.decode().splitlines(keepends=True)
-    row = decode_row(json.loads(lines[line - 1]))
-    row.update(fields)
-    lines[line - 1] = encode_row(row) + "\n"
-    return "".join(lines).encode()
+edit = edit_row
 
 
 def test_a_clean_file_resumes_without_work(files, tmp_path, no_work):

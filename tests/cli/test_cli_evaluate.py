@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from support.cli import stderr_of
 from typer.testing import CliRunner
 
 from qnjax.cli import app
@@ -53,11 +54,7 @@ def test_evaluate_bad_input_exits_2(args, needle):
 
 
 # ----------------------------------------------------------------------------- depth out of reach
-def _err(res) -> str:
-    try:
-        return res.stderr
-    except ValueError:  # stderr mixed into output
-        return res.output
+_err = stderr_of
 
 
 @pytest.mark.parametrize("protocol", ["swap,swap", "distill,swap"])

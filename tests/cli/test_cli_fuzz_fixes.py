@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli
 from support.scenario_files import tiny_chain_toml
 from typer.testing import CliRunner
 
@@ -19,13 +20,7 @@ NETWORK = ROOT / "examples" / "networks" / "tiny_network.toml"
 runner = CliRunner()
 
 
-def _run(args):
-    res = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    try:
-        err = res.stderr
-    except ValueError:  # stderr mixed into output
-        err = res.output
-    return res, err
+_run = run_cli
 
 
 def _one_line_error(res, err, *needles):

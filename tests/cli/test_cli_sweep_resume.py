@@ -7,26 +7,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.cli import edit_row, run_cli
 from support.scenario_files import tiny_chain_toml
-from typer.testing import CliRunner
 
 import qnjax.design
 import qnjax.design.api as api
-from qnjax._results_file import decode_row, encode_row
-from qnjax.cli import app
 
 TINY = tiny_chain_toml(1, starts=1, steps=2, t_trunc=256)
 LOSSLESS = TINY.replace("attenuation_db_per_km = 0.2", "attenuation_db_per_km = 0")
-runner = CliRunner()
 
 
-def _run(args):
-    res = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    try:
-        err = res.stderr
-    except ValueError:  # stderr mixed into output
-        err = res.output
-    return res, err
+_run = run_cli
 
 
 def _error_line(res, err) -> str:
@@ -63,12 +54,7 @@ def no_work(monkeypatch):
     monkeypatch.setattr(api, "_sweep_batch", boom)
 
 
-def edit(data: bytes, line: int, **fields) -> bytes:
-    lines = data.decode().splitlines(keepends=True)
-    row = decode_row(json.loads(lines[line - 1]))
-    row.update(fields)
-    lines[line - 1] = encode_row(row) + "\n"
-    return "".join(lines).encode()
+edit = edit_row
 
 
 @pytest.mark.parametrize("fields,what", [(dict(skr_bits_per_s=float("nan")), "skr_bits_per_s is nan"),
