@@ -28,6 +28,7 @@ batch and the protocol; :func:`qnjax.delivery` refuses (``ValueError``) what exc
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax
@@ -143,6 +144,43 @@ def series_inverse(h, n: int, fast_len):
         g = jnp.concatenate([g, corr], axis=-1)
         k = k2
     return g
+
+
+def log_geometric_rates(levels, p_gen: float, p_swap: float, cut) -> list[float]:
+    """``log π_l`` for ``l = 0 .. L``: the delivery time ``T_l`` of the first ``l`` levels is
+    stochastically at least a geometric time of success probability ``π_l`` per step.
+
+    Derivation (the engine's model: a level's attempt waits for a pair from each of its two
+    independent sub-protocols, which restart from scratch after every failed attempt; Li,
+    Coopmans & Elkouss, IEEE TQE 2, 4100315 (2021)). A link takes ``Geom(p_gen)`` steps
+    (``>= 1``), so ``π_0 = p_gen``. At level ``l`` the attempts are i.i.d.; attempt ``i``
+    lasts ``D_i >= min(A_i, B_i)`` (a cut-off ends it after the first pair arrives), and
+    ``>= max(A_i, B_i) >= A_i`` without a cut-off, with ``A_i, B_i`` independent copies of
+    ``T_(l-1)``. A swap attempt succeeds only if its own coin (probability ``p_swap``,
+    independent of all times) does, so the number of attempts is at least ``N ~
+    Geom(p_swap)``, independent of the ``D_i``, and ``T_l >= Σ_(i<=N) D_i``. With ``D_i``
+    at least ``Geom(q)`` that sum is at least ``Geom(q p_swap)`` (a geometric number of
+    geometric times is geometric). Hence ``π_l = p_swap π_(l-1)`` for a swap without
+    cut-off and ``p_swap (1 − (1 − π_(l-1))²)`` with one; a distillation (success
+    probability at most 1) keeps ``π_(l-1)``, or ``1 − (1 − π_(l-1))²`` with a cut-off.
+    In logarithms, as ``π`` may underflow for 32 levels."""
+    lp = [math.log(p_gen)]
+    for i, lv in enumerate(levels):
+        x = lp[-1]
+        if cut is not None and not math.isinf(cut[i]):
+            x += math.log(2 - math.exp(x))  # 1 - (1 - π)^2 = π (2 - π)
+        lp.append(x + (math.log(p_swap) if lv == "swap" else 0.0))
+    return lp
+
+
+def log_steps_needed(log_pi: float, deficit: float) -> float:
+    """``log n`` of the smallest truncation ``n`` with ``P(G > n − 1) = (1 − π)^(n − 1) <=
+    deficit`` for ``G ~ Geom(π)``: below it a time at least ``G`` misses more than ``deficit``
+    of its mass (``n ≈ ln(1 / deficit) / π`` for small ``π``, in logarithms below 1e-30)."""
+    if log_pi < -69:
+        return math.log(-math.log(deficit)) - log_pi
+    q = math.log1p(-math.exp(log_pi)) if log_pi < 0 else -math.inf
+    return math.log(1 + math.log(deficit) / q)
 
 
 def warning_text(status) -> str | None:

@@ -28,40 +28,10 @@ def _bytes(levels, t_trunc: int) -> int:
 
 
 def _log_pi(levels, p_gen: float, p_swap: float, cut) -> list[float]:
-    """``log π_l`` for ``l = 0 .. L``: the delivery time ``T_l`` of the first ``l`` levels is
-    stochastically at least a geometric time of success probability ``π_l`` per step.
+    """:func:`qnjax._truncation.log_geometric_rates` (imported here: the CLI loads JAX lazily)."""
+    from .._truncation import log_geometric_rates
 
-    Derivation (the engine's model: a level's attempt waits for a pair from each of its two
-    independent sub-protocols, which restart from scratch after every failed attempt; Li,
-    Coopmans & Elkouss, IEEE TQE 2, 4100315 (2021)). A link takes ``Geom(p_gen)`` steps
-    (``>= 1``), so ``π_0 = p_gen``. At level ``l`` the attempts are i.i.d.; attempt ``i``
-    lasts ``D_i >= min(A_i, B_i)`` (a cut-off ends it after the first pair arrives), and
-    ``>= max(A_i, B_i) >= A_i`` without a cut-off, with ``A_i, B_i`` independent copies of
-    ``T_(l-1)``. A swap attempt succeeds only if its own coin (probability ``p_swap``,
-    independent of all times) does, so the number of attempts is at least ``N ~
-    Geom(p_swap)``, independent of the ``D_i``, and ``T_l >= Σ_(i<=N) D_i``. With ``D_i``
-    at least ``Geom(q)`` that sum is at least ``Geom(q p_swap)`` (a geometric number of
-    geometric times is geometric). Hence ``π_l = p_swap π_(l-1)`` for a swap without
-    cut-off and ``p_swap (1 − (1 − π_(l-1))²)`` with one; a distillation (success
-    probability at most 1) keeps ``π_(l-1)``, or ``1 − (1 − π_(l-1))²`` with a cut-off.
-    In logarithms, as ``π`` may underflow for 32 levels."""
-    lp = [math.log(p_gen)]
-    for i, lv in enumerate(levels):
-        x = lp[-1]
-        if cut is not None and not math.isinf(cut[i]):
-            x += math.log(2 - math.exp(x))  # 1 - (1 - π)^2 = π (2 - π)
-        lp.append(x + (math.log(p_swap) if lv == "swap" else 0.0))
-    return lp
-
-
-def _log_steps_needed(log_pi: float, deficit: float) -> float:
-    """``log n`` of the smallest truncation ``n`` with ``P(G > n − 1) = (1 − π)^(n − 1) <=
-    deficit`` for ``G ~ Geom(π)``: below it a time at least ``G`` misses more than ``deficit``
-    of its mass (``n ≈ ln(1 / deficit) / π`` for small ``π``, in logarithms below 1e-30)."""
-    if log_pi < -69:
-        return math.log(-math.log(deficit)) - log_pi
-    q = math.log1p(-math.exp(log_pi)) if log_pi < 0 else -math.inf
-    return math.log(1 + math.log(deficit) / q)
+    return log_geometric_rates(levels, p_gen, p_swap, cut)
 
 
 def _out_of_reach(levels, p_gen: float, p_swap: float, cut, max_t: int) -> tuple[float, float] | None:
@@ -70,16 +40,16 @@ def _out_of_reach(levels, p_gen: float, p_swap: float, cut, max_t: int) -> tuple
 
     An accepted result needs (1) every sub-protocol (the links and every level but the last)
     delivered within the truncation up to ``ATTEMPT_DEFICIT_MAX`` (else the engine returns
-    NaN) and (2) a root coverage of at least ``MIN_COVERAGE``. :func:`_log_pi` bounds both
+    NaN) and (2) a root coverage of at least ``MIN_COVERAGE``. :func:`qnjax._truncation.log_geometric_rates` bounds both
     from below the delivery times, so the truncation needed is at least
-    ``_log_steps_needed`` of each; the mean is at least ``1 / π_L``. The refusal takes a factor
+    ``log_steps_needed`` of each; the mean is at least ``1 / π_L``. The refusal takes a factor
     two of margin: it comes only where even ``2 max_t`` steps would miss the mass (at
     ``max_t`` a sub-protocol then misses at least 1e-2, a hundred times what is allowed)."""
-    from .._truncation import ATTEMPT_DEFICIT_MAX
+    from .._truncation import ATTEMPT_DEFICIT_MAX, log_steps_needed
 
     lp = _log_pi(levels, p_gen, p_swap, cut)
-    log_need = max([_log_steps_needed(x, ATTEMPT_DEFICIT_MAX) for x in lp[:-1]]
-                   + [_log_steps_needed(lp[-1], 1 - MIN_COVERAGE)])
+    log_need = max([log_steps_needed(x, ATTEMPT_DEFICIT_MAX) for x in lp[:-1]]
+                   + [log_steps_needed(lp[-1], 1 - MIN_COVERAGE)])
     return (log_need, -lp[-1]) if log_need > math.log(2 * max_t) else None
 
 
