@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.cli import edit_row
+from support.cli import edit_row, forbid_sweep_work
 from support.scenario_files import tiny_chain_toml
 
 import qnjax
-import qnjax.design.api as api
 from qnjax._results_file import ResultsWriter, first_unphysical
 from qnjax.design import load_scenario
 from qnjax.distributed import sweep_designs
@@ -38,11 +37,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    """Any optimization from here on fails the test (a refusal comes before any work)."""
-    def boom(*a, **k):
-        raise AssertionError("computed before the results file was checked")
-
-    monkeypatch.setattr(api, "_sweep_batch", boom)
+    forbid_sweep_work(monkeypatch)
 
 
 edit = edit_row

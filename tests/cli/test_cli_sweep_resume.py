@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.cli import edit_row, run_cli
+from support.cli import edit_row, forbid_sweep_work, run_cli
 from support.scenario_files import tiny_chain_toml
 
 import qnjax.design
@@ -48,10 +48,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("computed before the --out check")
-
-    monkeypatch.setattr(api, "_sweep_batch", boom)
+    forbid_sweep_work(monkeypatch)
 
 
 edit = edit_row

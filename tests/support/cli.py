@@ -32,3 +32,13 @@ def edit_row(data: bytes, line: int, **fields) -> bytes:
     row.update(fields)
     lines[line - 1] = encode_row(row) + "\n"
     return "".join(lines).encode()
+
+
+def forbid_sweep_work(monkeypatch) -> None:
+    """Any distance-sweep optimization from here on fails the test (a refusal must come first)."""
+    import qnjax.design.api as api
+
+    def boom(*a, **k):
+        raise AssertionError("computed before the results file was checked")
+
+    monkeypatch.setattr(api, "_sweep_batch", boom)
