@@ -86,3 +86,25 @@ def test_memory_is_estimated_before_the_call():
     kw = dict(p_gen=np.array([0.5]), w0=np.array([0.9]), p_swap=np.array([0.9]), t_coh=np.array([50.0]))
     with pytest.raises(ValueError, match="padded level program at t_trunc=4096 for 1 design.*needs about"):
         PL.delivery_padded(("swap",), 2, cutoff=np.ones((1, 1)), t_trunc=4096, max_memory=1e3, **kw)
+
+
+def test_figures_are_the_program_figures_in_one_array():
+    """``figures_padded`` (what the step optimizer calls) returns exactly the scalar fields of
+    ``delivery_padded``, status as int32, for every protocol and for truncated designs."""
+    rng = np.random.default_rng(11)
+    for levels in PROTOCOLS[:2]:
+        kw, cut = _designs(rng, 5, len(levels))
+        kw["p_gen"][2] = 0.005  # truncated at t_trunc 64: NaN figures and a status bit
+        full = PL.delivery_padded(levels, 4, cutoff=cut, t_trunc=64, **kw)
+        got = PL.figures_padded(levels, 4, cutoff=cut, t_trunc=64, **kw)
+        assert set(got) == set(PL.FIGURES)
+        for k in PL.FIGURES:
+            np.testing.assert_array_equal(got[k], np.asarray(getattr(full, k)), err_msg=k)
+        assert got["status"].dtype == np.int32 and got["status"][2] != 0
+
+
+def test_figures_refuse_memory_before_the_call():
+    kw = dict(p_gen=np.array([0.5]), w0=np.array([0.9]), p_swap=np.array([0.9]), t_coh=np.array([50.0]))
+    for _ in range(2):  # a refusal is not remembered as a shape that fits
+        with pytest.raises(ValueError, match="padded level program at t_trunc=4096 for 1 design.*needs about"):
+            PL.figures_padded(("swap",), 2, cutoff=np.ones((1, 1)), t_trunc=4096, max_memory=1e3, **kw)

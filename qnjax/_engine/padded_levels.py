@@ -22,7 +22,7 @@ instead of ``t_trunc + L + 1``, so the attempt decomposition sums a few more ste
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -101,6 +101,52 @@ def _run(plan: Plan, chunk: int, p_gen, w0, p_swap, t_coh, cut, codes):
     return run(plan, params, chunk)
 
 
+FIGURES = ("coverage", "mean_time", "mean_werner", "mean_fidelity", "key_fraction", "key_fraction_smooth",
+           "secret_key_rate", "secret_key_rate_smooth", "success_probability", "attempt_coverage", "status")
+"""The per-design figures :func:`figures_padded` returns (every scalar field of the exact
+engine's result; ``mean_state`` and the time arrays are left out)."""
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _run_figures(plan: Plan, chunk: int, *args):
+    """:func:`_run`'s :data:`FIGURES` stacked into one ``(len(FIGURES), B)`` array (status as
+    a float, exact): one transfer to the host per call instead of one per field, and no
+    pmf written out."""
+    r = _run(plan, chunk, *args)
+    dt = r.mean_time.dtype
+    return jnp.stack([getattr(r, k).astype(dt) for k in FIGURES])
+
+
+@lru_cache(maxsize=256)
+def _setup(depth: int, t_trunc: int, B: int, itemsize: int, chunk_bytes, max_memory):
+    """``(plan, chunk)`` of the padded program for ``B`` designs, after the memory check
+    (raises ``ValueError`` above the limit; a refusal is not cached). Host work done once per
+    shape: an optimizer calls the program hundreds of times with the same one."""
+    from .api import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_BYTES_ACCEL, chunk_and_bytes
+
+    plan = padded_plan(depth, True, t_trunc)
+    if chunk_bytes is None:
+        chunk_bytes = DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else DEFAULT_CHUNK_BYTES_ACCEL
+    chunk, need = chunk_and_bytes(plan, B, depth, itemsize, chunk_bytes)
+    TR.check_memory(need, TR.default_max_memory() if max_memory is None else float(max_memory),
+                    f"the padded level program at t_trunc={t_trunc} for {B} design(s)",
+                    "lower t_trunc (or the batch) or raise max_memory")
+    return plan, chunk
+
+
+def _arguments(levels, depth: int, p_gen, w0, p_swap, t_coh, cutoff):
+    """The program's arguments: dtype, ``(B, depth)`` cut-offs (skipped levels ``inf``) and
+    codes. NumPy arrays: jit's own transfer is cheaper than one ``jnp.asarray`` per array
+    (about 0.5 ms of a 2-3 ms call on a CPU at t_trunc 256)."""
+    codes = op_codes(levels, depth)
+    L = int(np.sum(codes != SKIP))
+    dt = jnp.result_type(p_gen)
+    B = np.shape(p_gen)[0]
+    cut = np.concatenate([np.full((B, depth - L), np.inf), np.asarray(cutoff, float).reshape(B, L)], axis=1)
+    arr = lambda x: x.astype(dt) if isinstance(x, jax.Array) else np.asarray(x, dt)
+    return dt, B, (arr(p_gen), arr(w0), arr(p_swap), arr(t_coh), np.asarray(cut, dt), codes)
+
+
 def delivery_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_trunc: int,
                     chunk_bytes: int | None = None, max_memory: float | None = None):
     """Figures of a Werner level protocol (``levels``, at most ``depth`` levels) for a flat
@@ -113,21 +159,18 @@ def delivery_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_t
     (``ValueError``) above ``max_memory`` (default: half the physical memory on CPU) before
     anything is allocated. One compiled program per ``(depth, t_trunc, B, dtype)`` serves
     every protocol."""
-    from .api import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_BYTES_ACCEL, chunk_and_bytes
+    dt, B, args = _arguments(levels, depth, p_gen, w0, p_swap, t_coh, cutoff)
+    plan, chunk = _setup(depth, int(t_trunc), B, np.dtype(dt).itemsize, chunk_bytes, max_memory)
+    return _run(plan, chunk, *args)
 
-    codes = op_codes(levels, depth)
-    L = int(np.sum(codes != SKIP))
-    dt = jnp.result_type(p_gen)
-    B = np.shape(p_gen)[0]
-    cut = np.concatenate([np.full((B, depth - L), np.inf), np.asarray(cutoff, float).reshape(B, L)], axis=1)
-    plan = padded_plan(depth, True, int(t_trunc))
-    if chunk_bytes is None:
-        chunk_bytes = DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else DEFAULT_CHUNK_BYTES_ACCEL
-    chunk, need = chunk_and_bytes(plan, B, depth, np.dtype(dt).itemsize, chunk_bytes)
-    TR.check_memory(need, TR.default_max_memory() if max_memory is None else float(max_memory),
-                    f"the padded level program at t_trunc={t_trunc} for {B} design(s)",
-                    "lower t_trunc (or the batch) or raise max_memory")
-    # NumPy arguments: jit's own transfer is cheaper than one jnp.asarray per array (about
-    # 0.5 ms of a 2-3 ms call on a CPU at t_trunc 256)
-    arr = lambda x: x.astype(dt) if isinstance(x, jax.Array) else np.asarray(x, dt)
-    return _run(plan, chunk, arr(p_gen), arr(w0), arr(p_swap), arr(t_coh), np.asarray(cut, dt), codes)
+
+def figures_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_trunc: int,
+                   chunk_bytes: int | None = None, max_memory: float | None = None) -> dict:
+    """:func:`delivery_padded`'s :data:`FIGURES` as NumPy arrays ``(B,)`` (``status``
+    ``int32``), from one compiled program per ``(depth, t_trunc, B, dtype)`` and one transfer:
+    what an optimizer's inner loop needs, with less host work per call."""
+    dt, B, args = _arguments(levels, depth, p_gen, w0, p_swap, t_coh, cutoff)
+    plan, chunk = _setup(depth, int(t_trunc), B, np.dtype(dt).itemsize, chunk_bytes, max_memory)
+    out = dict(zip(FIGURES, np.asarray(_run_figures(plan, chunk, *args))))
+    out["status"] = out["status"].astype(np.int32)
+    return out

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Float
 
-from .._engine.padded_levels import delivery_padded
+from .._engine.padded_levels import figures_padded
 from ._common import surrogate
 
 BLOCK = 32
@@ -55,9 +55,8 @@ def evaluate_levels(levels, fixed, cutoffs, t_trunc, block=None):
         hi = min(b, lo + size)
         pad = lambda a: np.concatenate([a[lo:hi], np.repeat(a[lo:lo + 1], size - (hi - lo), 0)], 0)
         kw = {k: pad(np.asarray(v, dt)) for k, v in fixed.items()}
-        r = delivery_padded(levels, depth, cutoff=pad(cutoffs), t_trunc=t_trunc, **kw)
-        host = jax.device_get({k: v for k, v in r._asdict().items() if k not in ("pmf", "state_t")})
-        outs.append({k: np.asarray(v)[:hi - lo] for k, v in host.items()})
+        r = figures_padded(levels, depth, cutoff=pad(cutoffs), t_trunc=t_trunc, **kw)
+        outs.append({k: v[:hi - lo] for k, v in r.items()})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
