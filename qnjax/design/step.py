@@ -179,7 +179,10 @@ def _integer_stage(levels, fixed_p, best_val, u_best, T, top_k):
         summary = {"protocol": ",".join(levels), "relaxed_secret_key_rate": float(skr[rel]),
                    "no_cutoff_secret_key_rate": float(skr[noc]), "neighbourhood_size": int(len(idx))}
         out.append([skr[i], j[i], rows[i], {k: v[i] for k, v in r.items()}, summary])
-    _polish(levels, fixed_p, out, T)
+    seen = [{} for _ in range(P)]  # the integer designs evaluated so far, per problem
+    for i in np.nonzero(owner[:, 1] == 0)[0]:
+        seen[owner[i, 0]][tuple(rows[i])] = (skr[i], j[i], {k: v[i] for k, v in r.items()})
+    _polish(levels, fixed_p, out, T, seen)
     for o in out:
         o[4].update(cutoff=tuple(int(c) for c in o[2]), secret_key_rate=float(o[0]))
     return [tuple(o) for o in out]
@@ -200,15 +203,19 @@ def _better(skr, j, skr0, j0) -> bool:
     return skr >= skr0 * (1 - 1e-10) and j > j0 + 1e-9
 
 
-def _polish(levels, fixed_p, out, T, max_iter: int = 50):
+def _polish(levels, fixed_p, out, T, seen=None, max_iter: int = 50):
     """Integer hill climb from every problem's best design (``out`` rows, updated in place):
     evaluate the designs one step away (every ±1 combination when ``3**L <= 33``, else ±1
     along each level; cut-offs within ``[0, T]``), all problems in one batch, and move to the
     best one while it is :func:`_better`. When one problem is left, the rows its engine block
     of 32 has to spare go to longer steps along its last move (``c + k d``, ``k = 2, 3, …``),
-    so a straight climb takes one call instead of one per step. Ends at an integer local
-    optimum (no design one step away is better)."""
+    so a straight climb takes one call instead of one per step. ``seen``: per problem, the
+    figures ``(key rate, objective, figures)`` of integer designs already evaluated (the
+    integer stage's neighbourhoods; updated in place): only the others go to the engine, and
+    a climb whose neighbours are all known ends without an engine call. Ends at an integer
+    local optimum (no design one step away is better)."""
     L = len(levels)
+    seen = [{} for _ in out] if seen is None else seen
     if 3 ** L <= 33:
         moves = np.array([d for d in itertools.product((-1, 0, 1), repeat=L) if any(d)], float)
     else:
@@ -227,8 +234,20 @@ def _polish(levels, fixed_p, out, T, max_iter: int = 50):
         per = steps.shape[1]
         rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + steps, 0, T).reshape(-1, L)
         owner = np.repeat(active, per)
-        r = evaluate_levels(levels, {k: v[owner] for k, v in fixed_p.items()}, rows, T)
-        skr, j = _scores(r)
+        keys = [tuple(c) for c in rows]
+        new, asked = [], set()  # rows to evaluate: unseen, each design once (clipping repeats some)
+        for i, (q, c) in enumerate(zip(owner, keys)):
+            if c not in seen[q] and (q, c) not in asked:
+                asked.add((q, c))
+                new.append(i)
+        if new:
+            r = evaluate_levels(levels, {k: v[owner[new]] for k, v in fixed_p.items()}, rows[new], T)
+            skr, j = _scores(r)
+            for a, i in enumerate(new):
+                seen[owner[i]][keys[i]] = (skr[a], j[a], {k: v[a] for k, v in r.items()})
+        known = [seen[q][c] for q, c in zip(owner, keys)]
+        skr = np.array([k[0] for k in known])
+        j = np.array([k[1] for k in known])
         still = []
         for a, q in enumerate(active):
             idx = np.arange(a * per, (a + 1) * per)
@@ -236,7 +255,7 @@ def _polish(levels, fixed_p, out, T, max_iter: int = 50):
             if _better(skr[i], j[i], out[q][0], out[q][1]):
                 if i - a * per < len(moves):
                     last[q] = moves[i - a * per]
-                out[q][:4] = [skr[i], j[i], rows[i], {k: v[i] for k, v in r.items()}]
+                out[q][:4] = [skr[i], j[i], rows[i], known[i][2]]
                 still.append(q)
         active = still
 

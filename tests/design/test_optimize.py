@@ -215,3 +215,32 @@ def test_cli_bad_scenario_file(tmp_path):
     p.write_text("distance = 300\n[memory]\nt_coh_s = 1.0\n")
     out = CliRunner().invoke(_app(), ["optimize", str(p), "--json"])
     assert out.exit_code == 2 and "missing unit" in out.output
+
+
+def test_integer_climb_reuses_known_designs(monkeypatch):
+    """The hill climb sends only designs it has not seen to the engine: started with every
+    neighbour already evaluated it ends without an engine call, at the same design and figures
+    as a climb that evaluates them again."""
+    from qnjax.design import step as ST
+
+    levels, T = ("swap", "swap"), 256
+    kw = dict(p_gen=0.4, p_swap=0.9, w0=0.97, t_coh=80.0)
+    fixed = {k: np.array([v]) for k, v in kw.items()}
+    box = np.array(np.meshgrid(np.arange(0, 7), np.arange(2, 9), indexing="ij")).reshape(2, -1).T.astype(float)
+    r = ST.evaluate_levels(levels, {k: np.repeat(v, len(box)) for k, v in fixed.items()}, box, T)
+    skr, j = ST._scores(r)
+    i = int(np.lexsort((-j, -skr))[0])
+    assert 0 < box[i, 0] < 6 and 2 < box[i, 1] < 8  # an interior optimum of the box: [2, 4]
+    seen = [{tuple(c): (skr[a], j[a], {k: v[a] for k, v in r.items()}) for a, c in enumerate(box)}]
+    start = lambda: [[skr[i], j[i], box[i], {k: v[i] for k, v in r.items()}, {}]]
+    calls = []
+    real = ST.evaluate_levels
+    monkeypatch.setattr(ST, "evaluate_levels", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
+    known, fresh = start(), start()
+    ST._polish(levels, fixed, known, T, seen)
+    assert calls == []
+    ST._polish(levels, fixed, fresh, T)
+    assert calls == [8]
+    assert list(known[0][2]) == list(fresh[0][2]) == [2.0, 4.0]
+    for k in ("secret_key_rate", "mean_time", "coverage"):
+        assert known[0][3][k] == fresh[0][3][k]
