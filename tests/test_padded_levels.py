@@ -89,18 +89,26 @@ def test_memory_is_estimated_before_the_call():
 
 
 def test_figures_are_the_program_figures_in_one_array():
-    """``figures_padded`` (what the step optimizer calls) returns exactly the scalar fields of
-    ``delivery_padded``, status as int32, for every protocol and for truncated designs."""
+    """``figures_padded`` (what the step optimizer calls) returns the scalar fields of
+    ``delivery_padded`` (status exactly, as int32; the coverage summed without the pmf, so to
+    rounding), for every protocol, for designs the truncation does not cover and for
+    truncated designs."""
     rng = np.random.default_rng(11)
-    for levels in PROTOCOLS[:2]:
-        kw, cut = _designs(rng, 5, len(levels))
+    low = []
+    for levels in PROTOCOLS[:3]:
+        kw, cut = _designs(rng, 6, len(levels))
         kw["p_gen"][2] = 0.005  # truncated at t_trunc 64: NaN figures and a status bit
+        kw["p_gen"][3] = 0.08  # the root is not covered at t_trunc 64
         full = PL.delivery_padded(levels, 4, cutoff=cut, t_trunc=64, **kw)
         got = PL.figures_padded(levels, 4, cutoff=cut, t_trunc=64, **kw)
         assert set(got) == set(PL.FIGURES)
-        for k in PL.FIGURES:
-            np.testing.assert_array_equal(got[k], np.asarray(getattr(full, k)), err_msg=k)
+        np.testing.assert_array_equal(got["status"], np.asarray(full.status))
         assert got["status"].dtype == np.int32 and got["status"][2] != 0
+        np.testing.assert_allclose(got["coverage"], np.asarray(full.coverage), rtol=0, atol=1e-14)
+        for k in set(PL.FIGURES) - {"status", "coverage"}:
+            np.testing.assert_allclose(got[k], np.asarray(getattr(full, k)), rtol=1e-13, atol=0, err_msg=k)
+        low.append(np.nanmin(got["coverage"]))
+    assert min(low) < 0.999  # the sum was checked where it is not 1
 
 
 def test_figures_refuse_memory_before_the_call():

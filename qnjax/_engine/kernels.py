@@ -174,7 +174,10 @@ def combine(plan: Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swap,
     if root:
         # Λ = Λ_s Σ_m f^{*m}: the renewal density as a power series (linear convolutions).
         h = jnp.concatenate([jnp.ones_like(f[:, :1]), -f[:, 1:]], axis=-1)  # f(0) = 0
-        g = TR.series_inverse(h, plan.n_int, TR.fast_len)
+        # the coverage needs the first t_trunc coefficients only; the pmf all n_int
+        g = TR.series_inverse(h, plan.n_out if plan.figures_only else plan.n_int, TR.fast_len)
+        if plan.figures_only:
+            return root_coverage(plan, ls[:, 0], g), None, ls, f
         lam = irfft(plan, jnp.fft.rfft(ls, n=plan.fft_len, axis=-1)
                      * jnp.fft.rfft(g, n=plan.fft_len, axis=-1)[:, None])
         return lam, None, ls, f
@@ -186,6 +189,17 @@ def combine(plan: Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swap,
     den = jnp.where(den == 0, 1, den)
     fout = spec[:, 1:] / den
     return irfft(plan, fout), fout, ls, f
+
+
+def root_coverage(plan: Plan, s, g):
+    """``Σ_(t<n) Λ(t)`` of the root, ``Λ = s ⊛ g`` (``s`` the successful attempt's mass
+    density, ``g`` the renewal density, both causal; ``n = t_trunc``), without forming
+    ``Λ``: ``Σ_(t<n) Σ_(u<=t) s(u) g(t − u) = Σ_(u<n) s(u) G(n − 1 − u)`` with ``G`` the
+    cumulative sum of ``g``. One product where the pmf takes a convolution of length M
+    (five transforms of a Werner root); the sum agrees with the pmf's to rounding."""
+    n = plan.n_out
+    G = cumsum(g[:, :n])
+    return psum(s[:, :n] * jnp.flip(G, -1))
 
 
 def node_deficit(plan: Plan, lam):

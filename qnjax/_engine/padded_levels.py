@@ -37,11 +37,13 @@ SKIP, SWAP, DISTILL = 0, 1, 2
 CODES = {"swap": SWAP, "distill": DISTILL}
 
 
-def padded_plan(depth: int, werner: bool, t_trunc: int) -> Plan:
+def padded_plan(depth: int, werner: bool, t_trunc: int, figures_only: bool = False) -> Plan:
     """The static plan of the depth-``depth`` padded program (levels are placeholders; the
-    operations come from ``params["ops"]``)."""
+    operations come from ``params["ops"]``); ``figures_only``: the root's pmf is not formed,
+    only its sum (:func:`.kernels.root_coverage`)."""
     n_int = t_trunc + depth + 1
-    return Plan(("pad",) * depth, None, werner, t_trunc, n_int, TR.fast_len(2 * n_int), padded=True)
+    return Plan(("pad",) * depth, None, werner, t_trunc, n_int, TR.fast_len(2 * n_int), padded=True,
+                figures_only=figures_only)
 
 
 def op_codes(levels, depth: int) -> np.ndarray:
@@ -110,21 +112,21 @@ engine's result; ``mean_state`` and the time arrays are left out)."""
 @partial(jax.jit, static_argnums=(0, 1))
 def _run_figures(plan: Plan, chunk: int, *args):
     """:func:`_run`'s :data:`FIGURES` stacked into one ``(len(FIGURES), B)`` array (status as
-    a float, exact): one transfer to the host per call instead of one per field, and no
-    pmf written out."""
+    a float, exact) under a ``figures_only`` plan: one transfer to the host per call instead
+    of one per field, and the root's coverage as one sum instead of its pmf."""
     r = _run(plan, chunk, *args)
     dt = r.mean_time.dtype
     return jnp.stack([getattr(r, k).astype(dt) for k in FIGURES])
 
 
 @lru_cache(maxsize=256)
-def _setup(depth: int, t_trunc: int, B: int, itemsize: int, chunk_bytes, max_memory):
+def _setup(depth: int, t_trunc: int, B: int, itemsize: int, chunk_bytes, max_memory, figures_only=False):
     """``(plan, chunk)`` of the padded program for ``B`` designs, after the memory check
     (raises ``ValueError`` above the limit; a refusal is not cached). Host work done once per
     shape: an optimizer calls the program hundreds of times with the same one."""
     from .api import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_BYTES_ACCEL, chunk_and_bytes
 
-    plan = padded_plan(depth, True, t_trunc)
+    plan = padded_plan(depth, True, t_trunc, figures_only)
     if chunk_bytes is None:
         chunk_bytes = DEFAULT_CHUNK_BYTES if jax.default_backend() == "cpu" else DEFAULT_CHUNK_BYTES_ACCEL
     chunk, need = chunk_and_bytes(plan, B, depth, itemsize, chunk_bytes)
@@ -168,9 +170,12 @@ def figures_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_tr
                    chunk_bytes: int | None = None, max_memory: float | None = None) -> dict:
     """:func:`delivery_padded`'s :data:`FIGURES` as NumPy arrays ``(B,)`` (``status``
     ``int32``), from one compiled program per ``(depth, t_trunc, B, dtype)`` and one transfer:
-    what an optimizer's inner loop needs, with less host work per call."""
+    what an optimizer's inner loop needs, with less host work per call. The root's pmf is
+    never formed (:func:`.kernels.root_coverage` sums it in one product), so ``coverage``
+    agrees with :func:`delivery_padded`'s to rounding, and the check that flags a pmf entry
+    below ``−slack`` as unphysical is left to that full program."""
     dt, B, args = _arguments(levels, depth, p_gen, w0, p_swap, t_coh, cutoff)
-    plan, chunk = _setup(depth, int(t_trunc), B, np.dtype(dt).itemsize, chunk_bytes, max_memory)
+    plan, chunk = _setup(depth, int(t_trunc), B, np.dtype(dt).itemsize, chunk_bytes, max_memory, True)
     out = dict(zip(FIGURES, np.asarray(_run_figures(plan, chunk, *args))))
     out["status"] = out["status"].astype(np.int32)
     return out

@@ -19,6 +19,7 @@ class Plan:
     n_int: int  # internal length (t_trunc + depth + 1)
     fft_len: int
     padded: bool = False  # levels are placeholders; the operations are data (padded_levels)
+    figures_only: bool = False  # the root's pmf is not formed: only its sum (the coverage)
 
     @property
     def comps(self) -> int:
