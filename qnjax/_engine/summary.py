@@ -72,11 +72,15 @@ def summarize(plan: Plan, params: dict, lam, ls, f, deficit):
     n = plan.n_out
     dt = lam.dtype
     sl = TR.slack(dt)
-    if plan.figures_only:  # lam is the root's coverage (kernels.root_coverage), no pmf
-        pmf_raw, coverage = None, lam
+    h = walsh_matrix(dt)
+    if plan.figures_only:  # lam is the root's coverage (kernels.root_coverage): no pmf
+        coverage, pmf, state_t, pmf_low = lam, None, None, False
     else:
-        pmf_raw = lam[:, 0, :n]
-        coverage = psum(pmf_raw)
+        pmf = lam[:, 0, :n]
+        coverage = psum(pmf)
+        state_t = (safe_div(lam[:, 1, :n], pmf) if plan.werner
+                   else safe_div(jnp.einsum("bct,ck->btk", lam[:, :, :n], h) / 4, pmf[..., None]))
+        pmf_low = jnp.any(pmf < -sl, -1)
     t = jnp.arange(plan.n_int, dtype=dt)
     s = ls[:, 0]
     p_succ = psum(s)
@@ -84,21 +88,15 @@ def summarize(plan: Plan, params: dict, lam, ls, f, deficit):
     p_den = jnp.where(p_ok, p_succ, 1)
     mean_time = psum((s + f) * t) / p_den
     mean_walsh = psum(ls) / p_den[:, None]
-    h = walsh_matrix(dt)
     if plan.werner:
         w = mean_walsh[:, 1]
         mean_state = jnp.stack([(1 + 3 * w) / 4] + [(1 - w) / 4] * 3, -1)
-        state_t = None if plan.figures_only else safe_div(lam[:, 1, :n], pmf_raw)
     else:
         mean_state = mean_walsh @ h / 4
-        state_t = None if plan.figures_only else safe_div(jnp.einsum("bct,ck->btk", lam[:, :, :n], h) / 4,
-                                                          pmf_raw[..., None])
     # physical ranges: E[T] >= 1 / p_gen of every link (at most one generation per step, Wald)
     t_min = 1 / jnp.min(params["p_gen"].reshape(p_succ.shape[0], -1), axis=-1)
     unphys = (~p_ok | (p_succ > 1 + sl) | (coverage > 1 + sl) | (mean_time < t_min * (1 - sl))
-              | jnp.any(mean_state < -sl, -1) | jnp.any(mean_state > 1 + sl, -1))
-    if not plan.figures_only:
-        unphys = unphys | jnp.any(pmf_raw < -sl, -1)
+              | jnp.any(mean_state < -sl, -1) | jnp.any(mean_state > 1 + sl, -1) | pmf_low)
     mean_state = jnp.clip(mean_state, 0, 1)
     if plan.werner:
         mean_w = jnp.clip(w, -1 / 3, 1)
@@ -117,8 +115,8 @@ def summarize(plan: Plan, params: dict, lam, ls, f, deficit):
         return jnp.where(bad.reshape(bad.shape + (1,) * (x.ndim - 1)), jnp.nan, x)
 
     return DeliveryResult(
-        pmf=None if plan.figures_only else nan(jnp.maximum(pmf_raw, 0)),
-        state_t=None if plan.figures_only else nan(state_t), coverage=nan(jnp.clip(coverage, 0, 1)),
+        pmf=None if pmf is None else nan(jnp.maximum(pmf, 0)),
+        state_t=None if state_t is None else nan(state_t), coverage=nan(jnp.clip(coverage, 0, 1)),
         mean_time=nan(mean_time), mean_werner=nan(mean_w), mean_state=nan(mean_state),
         mean_fidelity=nan(mean_state[:, 0]), key_fraction=nan(kf), key_fraction_smooth=nan(kfs),
         secret_key_rate=nan(kf / mean_time), secret_key_rate_smooth=nan(kfs / mean_time),

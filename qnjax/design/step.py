@@ -235,11 +235,11 @@ def _polish(levels, fixed_p, out, T, seen=None, max_iter: int = 50):
         rows = np.clip(np.stack([out[q][2] for q in active])[:, None, :] + steps, 0, T).reshape(-1, L)
         owner = np.repeat(active, per)
         keys = [tuple(c) for c in rows]
-        new, asked = [], set()  # rows to evaluate: unseen, each design once (clipping repeats some)
+        pending = {}  # rows to evaluate: unseen designs, each once (clipping repeats some)
         for i, (q, c) in enumerate(zip(owner, keys)):
-            if c not in seen[q] and (q, c) not in asked:
-                asked.add((q, c))
-                new.append(i)
+            if c not in seen[q]:
+                pending.setdefault((q, c), i)
+        new = list(pending.values())
         if new:
             r = evaluate_levels(levels, {k: v[owner[new]] for k, v in fixed_p.items()}, rows[new], T)
             skr, j = _scores(r)
