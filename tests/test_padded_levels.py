@@ -116,3 +116,40 @@ def test_figures_refuse_memory_before_the_call():
     for _ in range(2):  # a refusal is not remembered as a shape that fits
         with pytest.raises(ValueError, match="padded level program at t_trunc=4096 for 1 design.*needs about"):
             PL.figures_padded(("swap",), 2, cutoff=np.ones((1, 1)), t_trunc=4096, max_memory=1e3, **kw)
+
+
+def test_root_coverage_flags_a_negative_density():
+    """The figures-only root cannot check its pmf (it never forms it); it flags a successful
+    attempt density or renewal density below ``−slack`` instead, and sums the pmf exactly."""
+    from qnjax._engine.kernels import root_coverage
+
+    plan = PL.padded_plan(2, True, 8, figures_only=True)
+    rng = np.random.default_rng(5)
+    s = rng.uniform(0, 0.1, (3, plan.n_int))
+    g = rng.uniform(0, 1, (3, plan.n_int))
+    s[1, 3] = -1e-6  # below float64's slack (1e-8)
+    g[2, 7] = -1e-6
+    cov, low = root_coverage(plan, jnp.asarray(s), jnp.asarray(g))
+    n = plan.n_out
+    pmf = np.array([np.convolve(s[b, :n], g[b, :n])[:n] for b in range(3)])
+    np.testing.assert_allclose(np.asarray(cov), pmf.sum(-1), rtol=1e-13)
+    assert np.asarray(low).tolist() == [False, True, True]
+    g[2, 7] = -1e-9  # within the slack: rounding, not a failure
+    s[1, 3] = -1e-9
+    assert not np.any(np.asarray(root_coverage(plan, jnp.asarray(s), jnp.asarray(g))[1]))
+    g[2, n] = -1.0  # beyond t_trunc: not part of the coverage
+    assert not np.any(np.asarray(root_coverage(plan, jnp.asarray(s), jnp.asarray(g))[1]))
+
+
+def test_figures_float32_status_is_the_full_programs():
+    """In float32 (where rounding is largest) the figures-only check flags exactly the designs
+    the full program flags: none of these, whose figures are physical."""
+    rng = np.random.default_rng(13)
+    for levels in PROTOCOLS[:3]:
+        kw, cut = _designs(rng, 8, len(levels))
+        kw32 = {k: v.astype(np.float32) for k, v in kw.items()}
+        full = PL.delivery_padded(levels, 4, cutoff=cut.astype(np.float32), t_trunc=128, **kw32)
+        got = PL.figures_padded(levels, 4, cutoff=cut.astype(np.float32), t_trunc=128, **kw32)
+        np.testing.assert_array_equal(got["status"], np.asarray(full.status))
+        assert got["coverage"].dtype == np.float32
+        np.testing.assert_allclose(got["mean_time"], np.asarray(full.mean_time), rtol=1e-5)

@@ -192,14 +192,21 @@ def combine(plan: Plan, op: str, la, fa, lb, fb, cutoff, rate_a, rate_b, p_swap,
 
 
 def root_coverage(plan: Plan, s, g):
-    """``Σ_(t<n) Λ(t)`` of the root, ``Λ = s ⊛ g`` (``s`` the successful attempt's mass
-    density, ``g`` the renewal density, both causal; ``n = t_trunc``), without forming
+    """``(Σ_(t<n) Λ(t), low)`` of the root, ``Λ = s ⊛ g`` (``s`` the successful attempt's
+    mass density, ``g`` the renewal density, both causal; ``n = t_trunc``), without forming
     ``Λ``: ``Σ_(t<n) Σ_(u<=t) s(u) g(t − u) = Σ_(u<n) s(u) G(n − 1 − u)`` with ``G`` the
     cumulative sum of ``g``. One product where the pmf takes a convolution of length M
-    (five transforms of a Werner root); the sum agrees with the pmf's to rounding."""
+    (five transforms of a Werner root); the sum agrees with the pmf's to rounding.
+
+    ``low`` (B,) bool stands in for the full program's check of a pmf entry below ``−slack``:
+    ``s`` and ``g`` are probability densities (``g = Σ_m f^{*m}`` with ``f >= 0``), so an entry
+    of either below ``−slack`` below ``n`` is a rounding failure, and a pmf built from them
+    could not be trusted."""
     n = plan.n_out
+    sl = TR.slack(g.dtype)
     G = cumsum(g[:, :n])
-    return psum(s[:, :n] * jnp.flip(G, -1))
+    low = jnp.any(s[:, :n] < -sl, -1) | jnp.any(g[:, :n] < -sl, -1)
+    return psum(s[:, :n] * jnp.flip(G, -1)), low
 
 
 def node_deficit(plan: Plan, lam):

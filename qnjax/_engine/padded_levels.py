@@ -173,7 +173,8 @@ def figures_padded(levels, depth: int, *, p_gen, w0, p_swap, t_coh, cutoff, t_tr
     what an optimizer's inner loop needs, with less host work per call. The root's pmf is
     never formed (:func:`.kernels.root_coverage` sums it in one product), so ``coverage``
     agrees with :func:`delivery_padded`'s to rounding, and the check that flags a pmf entry
-    below ``−slack`` as unphysical is left to that full program."""
+    below ``−slack`` as unphysical is made on the two densities the pmf is the convolution of
+    (the successful attempt's and the renewal's)."""
     dt, B, args = _arguments(levels, depth, p_gen, w0, p_swap, t_coh, cutoff)
     plan, chunk = _setup(depth, int(t_trunc), B, np.dtype(dt).itemsize, chunk_bytes, max_memory, True)
     out = dict(zip(FIGURES, np.asarray(_run_figures(plan, chunk, *args))))

@@ -70,11 +70,11 @@ def summarize(plan: Plan, params: dict, lam, ls, f, deficit):
     """Result fields from the root's Λ and last attempt; NaN and ``status`` bits where the
     parameters were invalid, the truncation too short, or a mean unphysical."""
     n = plan.n_out
-    dt = lam.dtype
+    dt = ls.dtype
     sl = TR.slack(dt)
     h = walsh_matrix(dt)
-    if plan.figures_only:  # lam is the root's coverage (kernels.root_coverage): no pmf
-        coverage, pmf, state_t, pmf_low = lam, None, None, False
+    if plan.figures_only:  # lam: the root's coverage and density check (kernels.root_coverage)
+        (coverage, pmf_low), pmf, state_t = lam, None, None
     else:
         pmf = lam[:, 0, :n]
         coverage = psum(pmf)
