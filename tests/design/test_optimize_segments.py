@@ -61,9 +61,20 @@ def test_tree_variants():
 
 
 @pytest.mark.slow
-def test_default_answer_is_best_over_counts_and_bound_holds():
+def test_default_answer_is_best_over_counts_and_bound_holds(monkeypatch):
     """``optimize(default_scenario())`` reaches >= 99 % of the best of per-count optimizations
-    over 1..16 segments, and the stopping bound lies above every optimized rate."""
+    over 1..16 segments, and the stopping bound lies above every optimized rate. A count
+    without key (15) stops lengthening its truncation at ``NO_KEY_GROWTH`` times its first."""
+    from qnjax.design import treesearch
+
+    growth = []
+    evaluate = treesearch.evaluate_designs
+
+    def watched(scheme, hw, designs):
+        growth.extend(d[0].t / d[0].t_first for d in designs)
+        return evaluate(scheme, hw, designs)
+
+    monkeypatch.setattr(treesearch, "evaluate_designs", watched)
     scen = default_scenario()
     full = optimize(scen)
     scheme = scen.heralding.scheme
@@ -72,12 +83,15 @@ def test_default_answer_is_best_over_counts_and_bound_holds():
         st = Structure(n, (0,) * 5, None)
         ub = rate_upper_bound(st, scheme, hardware(scen, dataclasses.replace(st, tree=Link(0)) if n == 1
                                                    else _struct(n)), scen.distance_km)
+        growth.clear()
         try:
             r = float(optimize(_with(scen, segments=(n,))).skr_bits_per_s)
         except NoFeasibleDesign:
             r = 0.0
         per[n] = r
         assert ub >= r, (n, ub, r)
+        if n == 15:  # no key: the search grew its truncation (512 steps first), within the limit
+            assert r == 0.0 and 1 < max(growth) <= treesearch.NO_KEY_GROWTH, growth
     best = max(per.values())
     assert float(full.skr_bits_per_s) >= 0.99 * best, (float(full.skr_bits_per_s), per)
     assert float(full.skr_bits_per_s) >= 29.0
