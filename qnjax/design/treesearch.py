@@ -251,6 +251,13 @@ def _moves(job, L, tau, s, delta, free, lmin, lmax):
     return out
 
 
+def _no_key(figs) -> bool:
+    """The figures are trustworthy (covered, finite: a finite objective) and give no key: the
+    case :func:`refine` stops lengthening the truncation for. An uncovered design's zero rate
+    says nothing about its key."""
+    return figs["obj"] > -np.inf and figs["skr"] <= 0
+
+
 class Point(NamedTuple):
     """Where the pattern search of one job stands: a design and its figures."""
 
@@ -269,11 +276,11 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
     batched together: a move is kept when it raises the objective (the log key rate, continued
     where there is no key) by more than ``rtol``; the steps halve when none does, ``halvings`` times, then the job stops.
     A job whose design outgrows its truncation continues at a longer one (:func:`wanted_t`),
-    unless the design has no key and the truncation would exceed :data:`NO_KEY_GROWTH` times
-    the job's first one (:attr:`Job.t_first`, also across refinements): the job then stops.
-    (Without key the search climbs the key fraction toward shorter cut-offs and ever longer
-    delivery times; 15 segments over the default scenario's 300 km went from 512 to 32768
-    steps in six minutes and found none.)
+    unless the design has no key (:func:`_no_key`) and the truncation would exceed
+    :data:`NO_KEY_GROWTH` times the job's first one (:attr:`Job.t_first`, also across
+    refinements): the job then stops. (Without key the search climbs the key fraction toward
+    shorter cut-offs and ever longer delivery times; 15 segments over the default scenario's
+    300 km went from 512 to 32768 steps in six minutes and found none.)
     Returns the jobs and the improved ``((lengths, cut-offs), figures)`` per job."""
     jobs = list(jobs)
     state = [Point(np.asarray(d[0], float).copy(), np.asarray(d[1], float).copy(), f) for d, f in starts]
@@ -333,15 +340,17 @@ def refine(scheme, hw, jobs: list, starts: list, *, free: bool, lmin: float, lma
                 if jj == j and cfigs[c]["obj"] > cand.figs["obj"]:
                     cand = Point(combo[c][1], combo[c][2], cfigs[c])
             state[j] = Point(np.asarray(cand.lengths, float), np.asarray(cand.cutoff, float), cand.figs)
-        retune = [j for j, job in enumerate(jobs) if wanted_t(job, state[j].figs, cap) > job.t]
-        for j in [j for j in retune if state[j].figs["skr"] <= 0
-                  and wanted_t(jobs[j], state[j].figs, cap) > NO_KEY_GROWTH * jobs[j].t_first]:
-            active[j] = False  # no key, and heading for ever longer delivery times: stop here
-            retune.remove(j)
+        want = {j: wanted_t(job, state[j].figs, cap) for j, job in enumerate(jobs)}
+        retune = []
+        for j in (j for j in want if want[j] > jobs[j].t):
+            if _no_key(state[j].figs) and want[j] > NO_KEY_GROWTH * jobs[j].t_first:
+                active[j] = False  # no key, and heading for ever longer delivery times: stop here
+            else:
+                retune.append(j)
         if retune:
             for j in retune:  # "none" (>= the old truncation) stays none
                 old = jobs[j].t
-                jobs[j] = jobs[j].with_t(wanted_t(jobs[j], state[j].figs, cap))
+                jobs[j] = jobs[j].with_t(want[j])
                 tau = state[j].cutoff
                 state[j] = state[j]._replace(cutoff=np.where(tau >= old, jobs[j].t, tau))
             again = evaluate_designs(scheme, hw, [(jobs[j], state[j].lengths, state[j].cutoff) for j in retune])

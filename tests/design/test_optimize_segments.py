@@ -102,6 +102,14 @@ def test_default_answer_is_best_over_counts_and_bound_holds(monkeypatch):
             assert c["bound_bits_per_s"] < float(full.skr_bits_per_s) * (1 + 1e-9) or c["reason"]
 
 
+def test_only_covered_designs_without_key_stop_the_truncation_growing():
+    from qnjax.design.treesearch import _no_key
+
+    assert _no_key({"obj": -12.0, "skr": 0.0})  # covered, key fraction <= 0
+    assert not _no_key({"obj": -np.inf, "skr": 0.0})  # not covered: its zero rate says nothing
+    assert not _no_key({"obj": 1.5, "skr": 3.0})
+
+
 def _struct(n):
     from qnjax.design.chain import build_tree, n_levels
 
